@@ -1,0 +1,192 @@
+//! Wiring: opens the store, binds the sockets, builds the SIP endpoint, starts every task, and
+//! drains them in order on shutdown. The only module that knows every other.
+
+use crate::config::Config;
+use crate::sip::auth::Algorithm;
+use crate::sip::endpoint::{Endpoint, EndpointConfig};
+use crate::sip::parse::Limits;
+use crate::sip::registrar::{Account, RegistrarConfig};
+use crate::sip::transaction::Timers;
+use crate::store;
+use crate::transport::driver::SipDriver;
+use crate::transport::tcp::{self, TcpSettings};
+use crate::transport::udp;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// The addresses the daemon actually listens on (port 0 in the config becomes a real port).
+#[derive(Debug, Clone, Default)]
+pub struct Bound {
+    pub udp: Vec<SocketAddr>,
+    pub tcp: Vec<SocketAddr>,
+}
+
+fn endpoint_config(cfg: &Config) -> EndpointConfig {
+    let mut secret = [0u8; 32];
+    rand::fill(&mut secret);
+    EndpointConfig {
+        user_agent: cfg.sip.user_agent.clone(),
+        domain: cfg.sip.domain.clone(),
+        trusted: cfg.sip.trusted_peers.clone(),
+        force_rport: cfg.sip.force_rport,
+        timers: Timers {
+            t1: Duration::from_millis(cfg.sip.t1_ms),
+            t2: Duration::from_millis(cfg.sip.t2_ms),
+            t4: Duration::from_millis(cfg.sip.t4_ms),
+        },
+        registrar: RegistrarConfig {
+            realm: cfg.sip.realm.clone(),
+            min_expires: cfg.registrar.min_expires,
+            max_expires: cfg.registrar.max_expires,
+            default_expires: cfg.registrar.default_expires,
+            max_contacts: cfg.registrar.max_contacts_per_agent,
+            algorithms: cfg
+                .registrar
+                .algorithms
+                .iter()
+                .filter_map(|a| Algorithm::from_token(a))
+                .collect(),
+            nonce_lifetime: Duration::from_secs(cfg.registrar.nonce_lifetime_secs),
+        },
+        accounts: cfg
+            .agents
+            .iter()
+            .map(|a| Account {
+                agent_id: a.id.clone(),
+                username: a.username.clone(),
+                password: a.password.clone(),
+            })
+            .collect(),
+        nonce_secret: secret,
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Run the daemon until `shutdown` is cancelled, then drain and return. `ready` gets the bound
+/// addresses once every socket is open.
+pub async fn run(
+    cfg: Config,
+    shutdown: CancellationToken,
+    ready: Option<tokio::sync::oneshot::Sender<Bound>>,
+) -> anyhow::Result<()> {
+    let data_dir = cfg.daemon.data_dir.clone();
+    let (conn, bindings) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let conn = store::open(&data_dir)?;
+        let bindings = store::load_bindings(&conn).context("reading stored bindings")?;
+        Ok((conn, bindings))
+    })
+    .await??;
+    let writer = store::Writer::start(conn, 4096)?;
+    tracing::info!(bindings = bindings.len(), dir = %cfg.daemon.data_dir.display(), "store open");
+
+    let limits = Limits {
+        max_message_size: cfg.sip.limits.max_message_size,
+        max_headers: cfg.sip.limits.max_headers,
+        max_header_len: cfg.sip.limits.max_header_len,
+    };
+    let tcp_settings = TcpSettings {
+        limits,
+        idle_timeout: Duration::from_secs(cfg.sip.limits.tcp_idle_timeout_secs),
+        message_timeout: Duration::from_secs(cfg.sip.limits.tcp_message_timeout_secs),
+    };
+    let transports = CancellationToken::new();
+    let (inbound_tx, inbound) = mpsc::channel(8192);
+    let mut tasks = JoinSet::new();
+    let mut bound = Bound::default();
+    let mut udp_sockets = Vec::new();
+    for addr in &cfg.sip.listen_udp {
+        let sock = UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on udp {addr}"))?;
+        let local = sock.local_addr()?;
+        let sock = Arc::new(sock);
+        udp_sockets.push((local, sock.clone()));
+        bound.udp.push(local);
+        tasks.spawn(udp::receive(
+            sock,
+            local,
+            limits,
+            inbound_tx.clone(),
+            transports.clone(),
+        ));
+    }
+    let permits = Arc::new(Semaphore::new(cfg.sip.limits.max_tcp_connections));
+    for addr in &cfg.sip.listen_tcp {
+        // Same port as UDP when the config says port 0 for both.
+        let addr = match (addr.port(), bound.udp.iter().find(|u| u.ip() == addr.ip())) {
+            (0, Some(u)) => SocketAddr::new(addr.ip(), u.port()),
+            _ => *addr,
+        };
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on tcp {addr}"))?;
+        bound.tcp.push(listener.local_addr()?);
+        tasks.spawn(tcp::listen(
+            listener,
+            tcp_settings,
+            permits.clone(),
+            inbound_tx.clone(),
+            transports.clone(),
+        ));
+    }
+
+    let now = Instant::now();
+    let mut endpoint = Endpoint::new(endpoint_config(&cfg), now, unix_ms());
+    endpoint.load_bindings(now, bindings);
+
+    let (cmd_tx, cmd_rx) = mpsc::channel(4096);
+    let (ev_tx, ev_rx) = mpsc::channel(8192);
+    let (reply_tx, reply_rx) = mpsc::channel(64);
+    tasks.spawn(crate::call::run(ev_rx, cmd_tx.clone(), reply_tx));
+    if let Some(trunk) = cfg.trunk.clone() {
+        tasks.spawn(crate::trunk::qualify(
+            trunk,
+            cmd_tx.clone(),
+            reply_rx,
+            transports.clone(),
+        ));
+    }
+    drop(cmd_tx);
+
+    let driver = SipDriver {
+        endpoint,
+        udp: udp_sockets,
+        tcp_settings,
+        inbound_tx,
+        inbound,
+        commands: cmd_rx,
+        events: ev_tx,
+        store: writer.sender.clone(),
+        shutdown,
+        transports: transports.clone(),
+        grace: Duration::from_secs(cfg.daemon.shutdown_grace_secs),
+    };
+    tracing::info!(udp = ?bound.udp, tcp = ?bound.tcp, "ctid ready");
+    if let Some(r) = ready {
+        let _ = r.send(bound);
+    }
+    driver.run().await;
+    // The driver is gone: socket tasks were cancelled, the TU sees its queue close.
+    transports.cancel();
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(2), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some tasks did not stop in time");
+    }
+    tokio::task::spawn_blocking(move || writer.join()).await?;
+    tracing::info!("ctid stopped");
+    Ok(())
+}

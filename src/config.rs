@@ -1,0 +1,552 @@
+//! Configuration: the TOML file, its defaults, and validation into settings each subsystem uses.
+//!
+//! Owns: the file format (every table `deny_unknown_fields`), defaults, and checks that name the
+//! key and line of every problem. Each top-level table and each `[[agents]]` entry is read on its
+//! own, so one mistake does not hide the next: `ctid check-config` lists them all.
+//!
+//! Must not know: sockets, SIP processing, SQL.
+
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::Spanned;
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key path (`sip.listen_udp`, `agents[2].password`), empty for syntax errors.
+    pub key: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.key.is_empty()) {
+            (Some(l), false) => write!(f, "line {l}: {}: {}", self.key, self.message),
+            (Some(l), true) => write!(f, "line {l}: {}", self.message),
+            (None, false) => write!(f, "{}: {}", self.key, self.message),
+            (None, true) => write!(f, "{}", self.message),
+        }
+    }
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: {} problem(s)",
+            self.file.display(),
+            self.problems.len()
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `[daemon]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Daemon {
+    /// Where the database and recordings live; created if missing. Relative paths are relative
+    /// to the working directory.
+    pub data_dir: PathBuf,
+    /// Default log filter when neither `--log-level` nor `RUST_LOG` is given.
+    pub log_level: String,
+    /// On SIGINT/SIGTERM: how long open transactions may take to finish.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Daemon {
+            data_dir: PathBuf::from("./data"),
+            log_level: "info".into(),
+            shutdown_grace_secs: 5,
+        }
+    }
+}
+
+/// `[sip]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sip {
+    pub listen_udp: Vec<SocketAddr>,
+    pub listen_tcp: Vec<SocketAddr>,
+    /// Digest realm for REGISTER challenges.
+    pub realm: String,
+    /// Host name ctid puts in its own URIs when no listen address fits.
+    pub domain: String,
+    pub user_agent: String,
+    /// PBX addresses allowed to send out-of-dialog requests other than REGISTER/OPTIONS.
+    pub trusted_peers: Vec<PeerNet>,
+    /// Always answer UDP requests at the packet's source port (RFC 3581 behaviour even without
+    /// `rport`), as PBXs behind NAT need.
+    pub force_rport: bool,
+    pub t1_ms: u64,
+    pub t2_ms: u64,
+    pub t4_ms: u64,
+    pub limits: SipLimits,
+}
+
+impl Default for Sip {
+    fn default() -> Self {
+        Sip {
+            listen_udp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+            listen_tcp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+            realm: "ctid".into(),
+            domain: "ctid.invalid".into(),
+            user_agent: concat!("ctid/", env!("CARGO_PKG_VERSION")).into(),
+            trusted_peers: vec![],
+            force_rport: true,
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            limits: SipLimits::default(),
+        }
+    }
+}
+
+/// An address or CIDR block (`192.0.2.10`, `10.0.0.0/8`, `2001:db8::/32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PeerNet(pub IpNet);
+
+impl PeerNet {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // IPv4-mapped IPv6 sources (dual-stack sockets) match IPv4 blocks.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.0.contains(&ip)
+    }
+}
+
+impl TryFrom<String> for PeerNet {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if let Ok(net) = s.parse::<IpNet>() {
+            return Ok(PeerNet(net));
+        }
+        s.parse::<IpAddr>()
+            .map(|ip| PeerNet(IpNet::from(ip)))
+            .map_err(|_| format!("{s:?} is not an IP address or CIDR block"))
+    }
+}
+
+impl From<PeerNet> for String {
+    fn from(p: PeerNet) -> String {
+        p.0.to_string()
+    }
+}
+
+/// `[sip.limits]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipLimits {
+    pub max_message_size: usize,
+    pub max_headers: usize,
+    pub max_header_len: usize,
+    pub max_tcp_connections: usize,
+    /// A TCP connection with no traffic for this long is closed.
+    pub tcp_idle_timeout_secs: u64,
+    /// A message started on a TCP connection must be complete within this time (slow-loris).
+    pub tcp_message_timeout_secs: u64,
+}
+
+impl Default for SipLimits {
+    fn default() -> Self {
+        SipLimits {
+            max_message_size: 65_535,
+            max_headers: 128,
+            max_header_len: 8_192,
+            max_tcp_connections: 1_024,
+            tcp_idle_timeout_secs: 300,
+            tcp_message_timeout_secs: 10,
+        }
+    }
+}
+
+/// `[registrar]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Registrar {
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub default_expires: u32,
+    pub max_contacts_per_agent: usize,
+    /// Digest algorithms offered, most preferred first: "SHA-256", "MD5".
+    pub algorithms: Vec<String>,
+    pub nonce_lifetime_secs: u64,
+}
+
+impl Default for Registrar {
+    fn default() -> Self {
+        Registrar {
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 600,
+            max_contacts_per_agent: 5,
+            algorithms: vec!["SHA-256".into(), "MD5".into()],
+            nonce_lifetime_secs: 300,
+        }
+    }
+}
+
+/// One `[[agents]]` entry: a person and the SIP account of their seat.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub username: String,
+    pub password: String,
+}
+
+/// `[trunk]`: the PBX trunk ctid sends its own requests to.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Trunk {
+    /// Where requests go, e.g. `sip:pbx.example.com:5060` or `sip:192.0.2.10;transport=tcp`.
+    pub uri: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Send OPTIONS to the trunk this often (0 = never) and log when it goes up or down.
+    #[serde(default = "default_qualify")]
+    pub qualify_interval_secs: u64,
+}
+
+fn default_qualify() -> u64 {
+    30
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Config {
+    pub daemon: Daemon,
+    pub sip: Sip,
+    pub registrar: Registrar,
+    pub agents: Vec<Agent>,
+    pub trunk: Option<Trunk>,
+}
+
+impl Config {
+    /// Read and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            problems: vec![Problem {
+                key: String::new(),
+                line: None,
+                message: format!("cannot read: {e}"),
+            }],
+        })?;
+        Config::parse(&text).map_err(|problems| ConfigError {
+            file: path.to_path_buf(),
+            problems,
+        })
+    }
+
+    /// Parse and validate config text; every problem found is returned.
+    pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
+        let lines = LineIndex::new(text);
+        let root = match DeTable::parse(text) {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(vec![Problem {
+                    key: String::new(),
+                    line: e.span().map(|s| lines.line(s.start)),
+                    message: e.message().to_string(),
+                }])
+            }
+        };
+        let mut cfg = Config::default();
+        let mut problems = Vec::new();
+        for (k, v) in root.get_ref().iter() {
+            let key = k.get_ref().to_string();
+            let line = lines.line(k.span().start);
+            match key.as_str() {
+                "daemon" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.daemon),
+                "sip" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.sip),
+                "registrar" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.registrar),
+                "trunk" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.trunk),
+                "agents" => match v.get_ref() {
+                    DeValue::Array(items) => {
+                        for (i, item) in items.iter().enumerate() {
+                            let mut a: Option<Agent> = None;
+                            let k = format!("agents[{i}]");
+                            read(item.clone(), &k, &lines, &mut problems, &mut a);
+                            if let Some(a) = a {
+                                cfg.agents.push(a);
+                            }
+                        }
+                    }
+                    _ => problems.push(Problem {
+                        key: key.clone(),
+                        line: Some(line),
+                        message: "must be an array of tables ([[agents]])".into(),
+                    }),
+                },
+                _ => problems.push(Problem {
+                    key: key.clone(),
+                    line: Some(line),
+                    message: "unknown section (expected daemon, sip, registrar, agents, trunk)"
+                        .into(),
+                }),
+            }
+        }
+        validate(&cfg, text, &lines, &mut problems);
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// Deserialize one table into `out`, recording a problem (with its line) on failure.
+fn read<T: DeserializeOwned>(
+    v: Spanned<DeValue<'_>>,
+    key: &str,
+    lines: &LineIndex,
+    problems: &mut Vec<Problem>,
+    out: &mut T,
+) {
+    let start = v.span().start;
+    match T::deserialize(ValueDeserializer::from(v)) {
+        Ok(t) => *out = t,
+        Err(e) => problems.push(Problem {
+            key: key.to_string(),
+            line: Some(lines.line(e.span().map_or(start, |s| s.start))),
+            message: e.message().trim().to_string(),
+        }),
+    }
+}
+
+/// Semantic checks that serde cannot make.
+fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Problem>) {
+    let mut add = |key: &str, message: String| {
+        problems.push(Problem {
+            key: key.to_string(),
+            line: find_key_line(text, key, lines),
+            message,
+        })
+    };
+    let s = &cfg.sip;
+    if s.listen_udp.is_empty() && s.listen_tcp.is_empty() {
+        add(
+            "sip.listen_udp",
+            "no SIP listen address (listen_udp and listen_tcp are both empty)".into(),
+        );
+    }
+    if s.realm.is_empty() || s.realm.contains('"') {
+        add("sip.realm", "must be non-empty and contain no '\"'".into());
+    }
+    if s.t1_ms == 0 || s.t2_ms < s.t1_ms {
+        add("sip.t1_ms", "T1 must be > 0 and T2 >= T1".into());
+    }
+    let l = &s.limits;
+    if l.max_message_size < 1024 {
+        add(
+            "sip.limits.max_message_size",
+            "must be at least 1024".into(),
+        );
+    }
+    if l.max_headers < 10 {
+        add("sip.limits.max_headers", "must be at least 10".into());
+    }
+    if l.max_header_len < 256 {
+        add("sip.limits.max_header_len", "must be at least 256".into());
+    }
+    if l.max_tcp_connections == 0 {
+        add(
+            "sip.limits.max_tcp_connections",
+            "must be at least 1".into(),
+        );
+    }
+    if l.tcp_message_timeout_secs == 0 || l.tcp_idle_timeout_secs == 0 {
+        add(
+            "sip.limits.tcp_message_timeout_secs",
+            "TCP timeouts must be > 0".into(),
+        );
+    }
+    let r = &cfg.registrar;
+    if r.min_expires == 0 || r.min_expires > r.max_expires {
+        add(
+            "registrar.min_expires",
+            "must be > 0 and <= max_expires".into(),
+        );
+    }
+    if r.default_expires < r.min_expires || r.default_expires > r.max_expires {
+        add(
+            "registrar.default_expires",
+            "must lie between min_expires and max_expires".into(),
+        );
+    }
+    if r.max_contacts_per_agent == 0 {
+        add(
+            "registrar.max_contacts_per_agent",
+            "must be at least 1".into(),
+        );
+    }
+    if r.algorithms.is_empty() {
+        add(
+            "registrar.algorithms",
+            "at least one of \"SHA-256\", \"MD5\"".into(),
+        );
+    }
+    for a in &r.algorithms {
+        if !a.eq_ignore_ascii_case("MD5") && !a.eq_ignore_ascii_case("SHA-256") {
+            add(
+                "registrar.algorithms",
+                format!("unknown algorithm {a:?} (use \"SHA-256\" or \"MD5\")"),
+            );
+        }
+    }
+    if r.nonce_lifetime_secs == 0 {
+        add("registrar.nonce_lifetime_secs", "must be > 0".into());
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut users = std::collections::HashSet::new();
+    for (i, a) in cfg.agents.iter().enumerate() {
+        let key = format!("agents[{i}]");
+        if a.id.is_empty() || !ids.insert(a.id.clone()) {
+            add(
+                &format!("{key}.id"),
+                format!("agent id {:?} is empty or used twice", a.id),
+            );
+        }
+        if a.username.is_empty() || !users.insert(a.username.clone()) {
+            add(
+                &format!("{key}.username"),
+                format!("username {:?} is empty or used twice", a.username),
+            );
+        }
+        if a.password.is_empty() {
+            add(&format!("{key}.password"), "must not be empty".into());
+        }
+    }
+    if let Some(t) = &cfg.trunk {
+        match crate::sip::uri::Uri::parse(&t.uri) {
+            Ok(crate::sip::uri::Uri::Sip(u))
+                if u.host.parse::<IpAddr>().is_ok() || u.host.starts_with('[') => {}
+            Ok(crate::sip::uri::Uri::Sip(_)) => add(
+                "trunk.uri",
+                "host must be an IP address (ctid does not resolve names)".into(),
+            ),
+            _ => add("trunk.uri", format!("{:?} is not a sip: URI", t.uri)),
+        }
+        if t.username.is_some() != t.password.is_some() {
+            add("trunk.username", "username and password go together".into());
+        }
+    }
+}
+
+/// Best-effort line of a dotted key (`sip.limits.max_headers`, `agents[1].id`): the line of the
+/// last path element inside its table, falling back to the table header.
+fn find_key_line(text: &str, key: &str, lines: &LineIndex) -> Option<usize> {
+    let root = DeTable::parse(text).ok()?;
+    let mut table: &DeTable<'_> = root.get_ref();
+    let mut best = None;
+    for seg in key.split('.') {
+        let (name, index) = match seg.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (seg, None),
+        };
+        let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == name)?;
+        best = Some(lines.line(k.span().start));
+        let v = match (v.get_ref(), index) {
+            (DeValue::Array(items), Some(i)) => {
+                let item = items.get(i)?;
+                best = Some(lines.line(item.span().start));
+                item
+            }
+            _ => v,
+        };
+        match v.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => break,
+        }
+    }
+    best
+}
+
+/// Byte offset → 1-based line number.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex(starts)
+    }
+
+    fn line(&self, offset: usize) -> usize {
+        match self.0.binary_search(&offset) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_configs_parse() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.path().extension().is_some_and(|x| x == "toml") {
+                let r = Config::load(&e.path());
+                assert!(r.is_ok(), "{}: {:?}", e.path().display(), r.err());
+                n += 1;
+            }
+        }
+        assert!(n >= 1, "no example configs found");
+    }
+
+    #[test]
+    fn empty_config_is_the_default() {
+        assert_eq!(Config::parse("").ok(), Some(Config::default()));
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_key_and_line() {
+        let text = "[daemon]\nlog_level = \"info\"\nbogus = 1\n\n[sip]\nt1_ms = \"x\"\n\n[registrar]\nmin_expires = 0\n\n[[agents]]\nid = \"1\"\nname = \"A\"\nusername = \"a\"\npassword = \"\"\n\n[[agents]]\nid = \"1\"\nname = \"B\"\nusername = \"b\"\npasword = \"x\"\n\n[nonsense]\n";
+        let p = Config::parse(text).unwrap_err();
+        let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        let find = |needle: &str| shown.iter().any(|s| s.contains(needle));
+        assert!(find("line 3: daemon: unknown field `bogus`"), "{shown:#?}");
+        assert!(find("line 6: sip:"), "{shown:#?}");
+        assert!(
+            find("line 21: agents[1]: unknown field `pasword`"),
+            "{shown:#?}"
+        );
+        assert!(find("line 23: nonsense: unknown section"), "{shown:#?}");
+        assert!(find("line 9: registrar.min_expires"), "{shown:#?}");
+        assert!(find("line 15: agents[0].password"), "{shown:#?}");
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let p = Config::parse("[sip]\nrealm = \n").unwrap_err();
+        assert_eq!(p[0].line, Some(2));
+    }
+}

@@ -1,0 +1,9 @@
+//! ctid: a SIP call-center daemon. See `DESIGN.md` in the shared folder for the module map.
+
+pub mod app;
+pub mod call;
+pub mod config;
+pub mod sip;
+pub mod store;
+pub mod transport;
+pub mod trunk;

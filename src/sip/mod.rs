@@ -1,0 +1,13 @@
+//! The SIP protocol core, sans-IO: messages, parsing, transactions, dialogs, digest auth, the
+//! registrar and the endpoint that ties them together. No tokio, no sockets, no clock reads (time
+//! is passed in as `now`), no SQL.
+
+pub mod auth;
+pub mod build;
+pub mod endpoint;
+pub mod header;
+pub mod message;
+pub mod parse;
+pub mod registrar;
+pub mod transaction;
+pub mod uri;

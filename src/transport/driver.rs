@@ -1,0 +1,278 @@
+//! [`SipDriver`]: the task that owns the sans-IO [`Endpoint`], feeds it what the sockets
+//! received and the transaction user's commands, sleeps until its next timer, and puts its
+//! output on the wire, in the store queue, or in the TU's event queue.
+
+use super::tcp::{self, TcpSettings};
+use super::Inbound;
+use crate::sip::endpoint::{
+    ClientTxId, DialogKey, Endpoint, Event, Flow, ServerTxId, Stats, Transmit, Transport,
+};
+use crate::sip::message::{Request, Response};
+use crate::sip::registrar::StoreOp;
+use crate::sip::transaction::Bytes;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// What the transaction user asks of the endpoint.
+#[derive(Debug)]
+pub enum Command {
+    Respond {
+        tx: ServerTxId,
+        response: Response,
+    },
+    /// Send a request to `remote` over `transport`; the id comes back on `reply`.
+    Send {
+        transport: Transport,
+        remote: SocketAddr,
+        request: Request,
+        credentials: Option<(String, String)>,
+        reply: oneshot::Sender<ClientTxId>,
+    },
+    Cancel {
+        tx: ClientTxId,
+    },
+    AddDialog(DialogKey),
+    RemoveDialog(DialogKey),
+}
+
+/// Everything the driver needs; built by `app`.
+pub struct SipDriver {
+    pub endpoint: Endpoint,
+    pub udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    pub tcp_settings: TcpSettings,
+    pub inbound_tx: mpsc::Sender<Inbound>,
+    pub inbound: mpsc::Receiver<Inbound>,
+    pub commands: mpsc::Receiver<Command>,
+    pub events: mpsc::Sender<Event>,
+    pub store: mpsc::Sender<StoreOp>,
+    /// Cancelled on SIGINT/SIGTERM: start draining.
+    pub shutdown: CancellationToken,
+    /// Cancelled by the driver when it is done, to stop the socket tasks.
+    pub transports: CancellationToken,
+    pub grace: Duration,
+}
+
+struct Conns {
+    by_id: HashMap<u64, mpsc::Sender<Bytes>>,
+    by_remote: HashMap<SocketAddr, u64>,
+    pending: HashMap<SocketAddr, Vec<Bytes>>,
+}
+
+impl SipDriver {
+    pub async fn run(mut self) {
+        let mut conns = Conns {
+            by_id: HashMap::new(),
+            by_remote: HashMap::new(),
+            pending: HashMap::new(),
+        };
+        let mut drain_until: Option<Instant> = None;
+        let mut last_stats = Stats::default();
+        loop {
+            let timer = self
+                .endpoint
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            let drain_timer = drain_until
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled(), if drain_until.is_none() => {
+                    tracing::info!(open = self.endpoint.open_transactions(), "draining SIP transactions");
+                    self.endpoint.start_draining();
+                    drain_until = Some(Instant::now() + self.grace);
+                }
+                Some(inb) = self.inbound.recv() => {
+                    self.inbound_one(inb, &mut conns);
+                    // Take what else is queued without another trip through select!.
+                    for _ in 0..64 {
+                        match self.inbound.try_recv() {
+                            Ok(inb) => self.inbound_one(inb, &mut conns),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Some(cmd) = self.commands.recv() => self.command(cmd),
+                _ = tokio::time::sleep_until(timer) => self.endpoint.handle_timeout(Instant::now()),
+                _ = tokio::time::sleep_until(drain_timer) => {}
+            }
+            self.flush(&mut conns).await;
+            let stats = self.endpoint.stats;
+            export_stats(&last_stats, &stats);
+            last_stats = stats;
+            if let Some(until) = drain_until {
+                if self.endpoint.open_transactions() == 0 || Instant::now() >= until {
+                    tracing::info!(left = self.endpoint.open_transactions(), "SIP drained");
+                    break;
+                }
+            }
+        }
+        self.transports.cancel();
+    }
+
+    fn inbound_one(&mut self, inb: Inbound, conns: &mut Conns) {
+        match inb {
+            Inbound::Message { flow, result } => {
+                self.endpoint.handle_input(Instant::now(), flow, *result);
+            }
+            Inbound::ConnOpened {
+                conn,
+                remote,
+                writer,
+                ..
+            } => {
+                if let Some(queued) = conns.pending.remove(&remote) {
+                    for b in queued {
+                        let _ = writer.try_send(b);
+                    }
+                }
+                conns.by_id.insert(conn, writer);
+                conns.by_remote.insert(remote, conn);
+            }
+            Inbound::ConnClosed { conn } => {
+                conns.by_id.remove(&conn);
+                conns.by_remote.retain(|_, c| *c != conn);
+            }
+            Inbound::ConnectFailed { remote } => {
+                tracing::warn!(%remote, "tcp connect failed");
+                conns.pending.remove(&remote);
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let now = Instant::now();
+        match cmd {
+            Command::Respond { tx, response } => self.endpoint.respond(now, tx, response),
+            Command::Send {
+                transport,
+                remote,
+                request,
+                credentials,
+                reply,
+            } => {
+                let local = self
+                    .udp
+                    .iter()
+                    .find(|(a, _)| a.is_ipv4() == remote.is_ipv4())
+                    .map(|(a, _)| *a)
+                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+                let flow = Flow {
+                    transport,
+                    local,
+                    remote,
+                    conn: 0,
+                };
+                let id = self.endpoint.send_request(now, flow, request, credentials);
+                let _ = reply.send(id);
+            }
+            Command::Cancel { tx } => self.endpoint.cancel(now, tx),
+            Command::AddDialog(k) => self.endpoint.add_dialog(k),
+            Command::RemoveDialog(k) => self.endpoint.remove_dialog(&k),
+        }
+    }
+
+    async fn flush(&mut self, conns: &mut Conns) {
+        while let Some(t) = self.endpoint.poll_transmit() {
+            self.transmit(t, conns).await;
+        }
+        while let Some(ev) = self.endpoint.poll_event() {
+            match ev {
+                Event::Store(op) => {
+                    if self.store.send(op).await.is_err() {
+                        tracing::error!("store writer gone; binding change not persisted");
+                    }
+                }
+                other => {
+                    if self.events.try_send(other).is_err() {
+                        tracing::warn!("transaction user queue full; event dropped");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn transmit(&mut self, t: Transmit, conns: &mut Conns) {
+        match t.flow.transport {
+            Transport::Udp => {
+                let sock = self
+                    .udp
+                    .iter()
+                    .find(|(a, _)| *a == t.flow.local)
+                    .or_else(|| {
+                        self.udp
+                            .iter()
+                            .find(|(a, _)| a.is_ipv4() == t.flow.remote.is_ipv4())
+                    })
+                    .map(|(_, s)| s.clone());
+                let Some(sock) = sock else {
+                    tracing::warn!(remote = %t.flow.remote, "no UDP socket for this address family");
+                    return;
+                };
+                match sock.try_send_to(&t.bytes, t.flow.remote) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        let _ = sock.send_to(&t.bytes, t.flow.remote).await;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, remote = %t.flow.remote, "udp send failed")
+                    }
+                }
+            }
+            Transport::Tcp => {
+                let conn = if t.flow.conn != 0 {
+                    Some(t.flow.conn)
+                } else {
+                    conns.by_remote.get(&t.flow.remote).copied()
+                };
+                if let Some(w) = conn.and_then(|c| conns.by_id.get(&c)) {
+                    if w.try_send(t.bytes).is_err() {
+                        tracing::debug!(remote = %t.flow.remote, "tcp connection gone or too slow; message dropped");
+                    }
+                    return;
+                }
+                if t.flow.conn != 0 {
+                    tracing::debug!(remote = %t.flow.remote, "tcp connection closed before the response");
+                    return;
+                }
+                let remote = t.flow.remote;
+                let first = !conns.pending.contains_key(&remote);
+                conns.pending.entry(remote).or_default().push(t.bytes);
+                if first {
+                    tokio::spawn(tcp::connect(
+                        remote,
+                        self.tcp_settings,
+                        self.inbound_tx.clone(),
+                        self.transports.clone(),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn export_stats(old: &Stats, new: &Stats) {
+    let d = |a: u64, b: u64| b.saturating_sub(a);
+    if new == old {
+        return;
+    }
+    metrics::counter!("ctid_sip_requests_received_total").increment(d(old.requests, new.requests));
+    metrics::counter!("ctid_sip_responses_received_total")
+        .increment(d(old.responses, new.responses));
+    metrics::counter!("ctid_sip_parse_errors_total", "action" => "answered")
+        .increment(d(old.parse_answered, new.parse_answered));
+    metrics::counter!("ctid_sip_parse_errors_total", "action" => "dropped")
+        .increment(d(old.parse_dropped, new.parse_dropped));
+    metrics::counter!("ctid_sip_retransmissions_absorbed_total").increment(d(
+        old.retransmissions_absorbed,
+        new.retransmissions_absorbed,
+    ));
+    metrics::counter!("ctid_sip_stray_responses_total")
+        .increment(d(old.stray_responses, new.stray_responses));
+}

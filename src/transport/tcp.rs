@@ -1,0 +1,179 @@
+//! SIP over TCP: listener with a connection cap, one task per connection, framing by
+//! Content-Length, and the timeouts that keep a slow or silent peer from holding resources:
+//! a started message must complete within `message_timeout` (slow-loris), an idle connection is
+//! closed after `idle_timeout`.
+
+use super::Inbound;
+use crate::sip::endpoint::{Flow, Transport};
+use crate::sip::parse::{frame_stream, Framed, Limits};
+use crate::sip::transaction::Bytes;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Settings shared by every connection.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpSettings {
+    pub limits: Limits,
+    pub idle_timeout: Duration,
+    pub message_timeout: Duration,
+}
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// Accept connections until cancelled. Over `permits` connections, new ones are closed at once.
+pub async fn listen(
+    listener: TcpListener,
+    settings: TcpSettings,
+    permits: Arc<Semaphore>,
+    inbound: mpsc::Sender<Inbound>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let (stream, remote) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "tcp accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%remote, "tcp connection limit reached; closing new connection");
+            metrics::counter!("ctid_sip_tcp_rejected_total").increment(1);
+            drop(stream);
+            continue;
+        };
+        let inbound = inbound.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            serve(stream, settings, inbound, cancel).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Dial `remote` for a request ctid sends, then serve the connection like an accepted one.
+pub async fn connect(
+    remote: SocketAddr,
+    settings: TcpSettings,
+    inbound: mpsc::Sender<Inbound>,
+    cancel: CancellationToken,
+) {
+    match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(remote)).await {
+        Ok(Ok(stream)) => serve(stream, settings, inbound, cancel).await,
+        _ => {
+            let _ = inbound.send(Inbound::ConnectFailed { remote }).await;
+        }
+    }
+}
+
+async fn serve(
+    stream: TcpStream,
+    settings: TcpSettings,
+    inbound: mpsc::Sender<Inbound>,
+    cancel: CancellationToken,
+) {
+    let (Ok(local), Ok(remote)) = (stream.local_addr(), stream.peer_addr()) else {
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let (mut rd, mut wr) = stream.into_split();
+    let (writer, mut queue) = mpsc::channel::<Bytes>(256);
+    let opened = Inbound::ConnOpened {
+        conn,
+        local,
+        remote,
+        writer,
+    };
+    if inbound.send(opened).await.is_err() {
+        return;
+    }
+    // Writer: until the driver drops its sender (after ConnClosed) or a write fails.
+    let write_task = tokio::spawn(async move {
+        while let Some(bytes) = queue.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let flow = Flow {
+        transport: Transport::Tcp,
+        local,
+        remote,
+        conn,
+    };
+    let cap = settings.limits.max_message_size.saturating_add(4096);
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut last_activity = Instant::now();
+    let mut partial_since: Option<Instant> = None;
+    'read: loop {
+        let deadline = match partial_since {
+            Some(t) => t + settings.message_timeout,
+            None => last_activity + settings.idle_timeout,
+        };
+        let n = tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep_until(deadline) => {
+                let why = if partial_since.is_some() { "incomplete message timed out" } else { "idle" };
+                tracing::debug!(%remote, why, "closing tcp connection");
+                metrics::counter!("ctid_sip_tcp_timeouts_total").increment(1);
+                break;
+            }
+            r = rd.read(&mut chunk) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+        };
+        last_activity = Instant::now();
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            match frame_stream(&buf, &settings.limits) {
+                Framed::Incomplete => {
+                    if buf.len() > cap {
+                        break 'read;
+                    }
+                    if !buf.is_empty() && partial_since.is_none() {
+                        partial_since = Some(last_activity);
+                    }
+                    if buf.is_empty() {
+                        partial_since = None;
+                    }
+                    break;
+                }
+                Framed::Message {
+                    consumed,
+                    result,
+                    fatal,
+                } => {
+                    buf.drain(..consumed.min(buf.len()));
+                    partial_since = None;
+                    let msg = Inbound::Message { flow, result };
+                    if inbound.send(msg).await.is_err() {
+                        break 'read;
+                    }
+                    if fatal {
+                        // Let the answer (if any) go out, then close: the stream cannot be
+                        // resynchronised after a framing error.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        break 'read;
+                    }
+                }
+            }
+        }
+    }
+    let _ = inbound.send(Inbound::ConnClosed { conn }).await;
+    let _ = write_task.await;
+}

@@ -1,0 +1,1253 @@
+//! Shared helpers for ctid's end-to-end tests: a daemon per test (own ports, own temp dir),
+//! raw SIP over UDP/TCP, digest authentication, SIPp runs, and network namespaces.
+//!
+//! Every test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The daemon binary under test.
+pub const CTID: &str = env!("CARGO_BIN_EXE_ctid");
+/// The crate root (for `tests/sipp/*.xml`, `tests/conformance/`, `config/`).
+pub const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+/// How long a daemon may take to answer its first OPTIONS.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a daemon may take to exit after SIGTERM (its drain grace is 2 s in tests).
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+// ---------------------------------------------------------------------------------------------
+// Ports, ids
+// ---------------------------------------------------------------------------------------------
+
+static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// A port on 127.0.0.1 that is free for both UDP and TCP right now, and that this test process
+/// has not handed out before.
+pub fn free_port() -> u16 {
+    for _ in 0..500 {
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind UDP 127.0.0.1:0");
+        let port = udp.local_addr().unwrap().port();
+        if HANDED_OUT.lock().unwrap().contains(&port) {
+            continue;
+        }
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            HANDED_OUT.lock().unwrap().insert(port);
+            return port;
+        }
+    }
+    panic!("no port free for both UDP and TCP on 127.0.0.1 after 500 tries");
+}
+
+/// A UDP port `p` such that `p` and `p + 2` are free (SIPp's media echo binds both).
+pub fn free_udp_pair() -> u16 {
+    for _ in 0..500 {
+        let p = free_port();
+        if p < 65000 && UdpSocket::bind((Ipv4Addr::LOCALHOST, p + 2)).is_ok() {
+            HANDED_OUT.lock().unwrap().insert(p + 2);
+            return p;
+        }
+    }
+    panic!("no free UDP port pair");
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A string unique within this machine for the life of the test run (Call-IDs, tags, branches).
+pub fn unique(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{tag}-{}-{n}-{t:x}", std::process::id())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config and daemon
+// ---------------------------------------------------------------------------------------------
+
+/// What a test changes in the daemon's config; everything else is written with test defaults.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub algorithms: Vec<String>,
+    pub trusted_peers: Vec<String>,
+    pub tcp_message_timeout_secs: u64,
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub shutdown_grace_secs: u64,
+    /// (username, password); the agent id is the username.
+    pub agents: Vec<(String, String)>,
+    /// Appended to the generated file verbatim.
+    pub extra_toml: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            algorithms: vec!["MD5".into()],
+            trusted_peers: vec!["127.0.0.1/32".into()],
+            tcp_message_timeout_secs: 10,
+            min_expires: 60,
+            max_expires: 3600,
+            shutdown_grace_secs: 2,
+            agents: vec![
+                ("1001".into(), "secret1001".into()),
+                ("1002".into(), "secret1002".into()),
+            ],
+            extra_toml: String::new(),
+        }
+    }
+}
+
+fn toml_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// A test's own directory, port and config file. Daemons started from it share the data dir,
+/// so a second daemon sees what the first one stored.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub config: PathBuf,
+    pub data_dir: PathBuf,
+    runs: AtomicU64,
+}
+
+impl TestEnv {
+    pub fn new(s: &Settings) -> TestEnv {
+        let dir = tempfile::Builder::new()
+            .prefix("ctid-e2e-")
+            .tempdir()
+            .expect("create temp dir");
+        let port = free_port();
+        let data_dir = dir.path().join("data");
+        let config = dir.path().join("ctid.toml");
+        let mut t = String::new();
+        writeln!(t, "[daemon]").unwrap();
+        writeln!(t, "data_dir = {:?}", data_dir.display().to_string()).unwrap();
+        writeln!(t, "shutdown_grace_secs = {}", s.shutdown_grace_secs).unwrap();
+        writeln!(t, "\n[sip]").unwrap();
+        writeln!(t, "listen_udp = [\"127.0.0.1:{port}\"]").unwrap();
+        writeln!(t, "listen_tcp = [\"127.0.0.1:{port}\"]").unwrap();
+        writeln!(t, "realm = \"ctid\"").unwrap();
+        writeln!(t, "trusted_peers = {}", toml_list(&s.trusted_peers)).unwrap();
+        writeln!(t, "force_rport = true").unwrap();
+        writeln!(t, "\n[sip.limits]").unwrap();
+        writeln!(
+            t,
+            "tcp_message_timeout_secs = {}",
+            s.tcp_message_timeout_secs
+        )
+        .unwrap();
+        writeln!(t, "\n[registrar]").unwrap();
+        writeln!(t, "min_expires = {}", s.min_expires).unwrap();
+        writeln!(t, "max_expires = {}", s.max_expires).unwrap();
+        writeln!(t, "algorithms = {}", toml_list(&s.algorithms)).unwrap();
+        for (user, pass) in &s.agents {
+            writeln!(t, "\n[[agents]]").unwrap();
+            writeln!(t, "id = {user:?}").unwrap();
+            writeln!(t, "name = \"Agent {user}\"").unwrap();
+            writeln!(t, "username = {user:?}").unwrap();
+            writeln!(t, "password = {pass:?}").unwrap();
+        }
+        t.push_str(&s.extra_toml);
+        std::fs::write(&config, t).expect("write config");
+        TestEnv {
+            dir,
+            port,
+            config,
+            data_dir,
+            runs: AtomicU64::new(0),
+        }
+    }
+
+    /// ctid's SIP address (UDP and TCP).
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Start ctid on this env's config and wait until it answers OPTIONS over UDP.
+    pub fn start(&self) -> Daemon {
+        self.spawn(None)
+    }
+
+    /// Same, with ctid inside the network namespace `ns` (and the readiness probe sent there).
+    pub fn start_in_netns(&self, ns: &Netns) -> Daemon {
+        self.spawn(Some(ns))
+    }
+
+    fn spawn(&self, ns: Option<&Netns>) -> Daemon {
+        let run = self.runs.fetch_add(1, Ordering::Relaxed) + 1;
+        let log_path = self.dir.path().join(format!("ctid-run{run}.log"));
+        let log = File::create(&log_path).expect("create daemon log");
+        let mut cmd = match ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &ns.name, CTID]);
+                c
+            }
+            None => Command::new(CTID),
+        };
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&self.config)
+            .args(["--log-level", "debug"])
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {CTID}: {e}"));
+        let mut d = Daemon {
+            child,
+            addr: self.addr(),
+            log_path,
+            netns: ns.map(|n| n.name.clone()),
+            stopped: false,
+        };
+        d.wait_ready();
+        d
+    }
+}
+
+/// A running ctid. Killed (SIGKILL) on drop unless [`Daemon::stop`] was called.
+pub struct Daemon {
+    child: Child,
+    pub addr: SocketAddr,
+    pub log_path: PathBuf,
+    netns: Option<String>,
+    stopped: bool,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Everything the daemon wrote to stdout/stderr so far.
+    pub fn log(&self) -> String {
+        let bytes = std::fs::read(&self.log_path).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The last `max` bytes of the log (for assertion messages).
+    pub fn log_tail(&self, max: usize) -> String {
+        tail(&self.log(), max)
+    }
+
+    /// Whether the process is still running; panics with the log if it is gone.
+    pub fn assert_alive(&mut self, context: &str) {
+        if let Some(st) = self.child.try_wait().expect("try_wait") {
+            panic!(
+                "ctid is no longer running ({context}): exited with {st}\n--- ctid log (tail) ---\n{}",
+                self.log_tail(20_000)
+            );
+        }
+    }
+
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn wait_ready(&mut self) {
+        let start = Instant::now();
+        let addr = self.addr;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                panic!(
+                    "ctid exited during startup with {st}\n--- ctid log ---\n{}",
+                    self.log_tail(20_000)
+                );
+            }
+            let probe = || options_probe_udp(addr, Duration::from_millis(250));
+            let got = match &self.netns {
+                Some(ns) => Netns::run_in(ns, probe),
+                None => probe(),
+            };
+            if got == Some(200) {
+                return;
+            }
+            if start.elapsed() > READY_TIMEOUT {
+                panic!(
+                    "ctid did not answer OPTIONS over UDP at {addr} with 200 within {READY_TIMEOUT:?} (last: {got:?})\n--- ctid log ---\n{}",
+                    self.log_tail(20_000)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Send SIGTERM and wait for the exit; returns the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.stopped = true;
+        // SAFETY: plain kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        assert_eq!(rc, 0, "kill(SIGTERM) failed");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "ctid did not exit within {STOP_TIMEOUT:?} of SIGTERM\n--- ctid log ---\n{}",
+                    self.log_tail(20_000)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, then assert a clean exit (status 0).
+    pub fn stop(mut self) {
+        let st = self.terminate();
+        assert!(
+            st.success(),
+            "ctid exited with {st} after SIGTERM (expected 0)\n--- ctid log ---\n{}",
+            self.log_tail(20_000)
+        );
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if !self.stopped || matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- ctid log ({}) tail ---\n{}",
+                self.log_path.display(),
+                self.log_tail(8_000)
+            );
+        }
+    }
+}
+
+pub fn tail(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("[... {start} bytes cut ...]\n{}", &s[start..])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network namespaces
+// ---------------------------------------------------------------------------------------------
+
+/// A network namespace with only loopback up; deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    /// Create `ctid-t-<pid>-<tag>`. Panics (clearly) when not root.
+    pub fn create(tag: &str) -> Netns {
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        assert_eq!(
+            euid, 0,
+            "this test needs root: it creates a network namespace with `ip netns add` \
+             (run the tests as root, e.g. in the project's CI container)"
+        );
+        let name = format!("ctid-t-{}-{tag}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        ip(&["netns", "add", &name]);
+        let ns = Netns { name };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Run `f` on a thread that has moved into this namespace (only that thread moves).
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        Netns::run_in(&self.name, f)
+    }
+
+    pub fn run_in<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/var/run/netns/{name}");
+        std::thread::scope(|s| {
+            let h = s.spawn(|| {
+                let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+                use std::os::fd::AsRawFd;
+                // SAFETY: setns on a valid namespace fd; affects only this thread.
+                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(
+                    rc,
+                    0,
+                    "setns({path}) failed: {}",
+                    std::io::Error::last_os_error()
+                );
+                f()
+            });
+            match h.join() {
+                Ok(v) => v,
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `ip`: {e}"));
+    assert!(
+        out.status.success(),
+        "`ip {}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SIP messages
+// ---------------------------------------------------------------------------------------------
+
+/// Full header name for a compact form.
+pub fn long_name(name: &str) -> String {
+    let n = name.trim().to_ascii_lowercase();
+    let long = match n.as_str() {
+        "i" => "call-id",
+        "m" => "contact",
+        "f" => "from",
+        "t" => "to",
+        "v" => "via",
+        "l" => "content-length",
+        "c" => "content-type",
+        "k" => "supported",
+        "e" => "content-encoding",
+        "s" => "subject",
+        "o" => "event",
+        _ => return n,
+    };
+    long.to_string()
+}
+
+/// A parsed SIP response (lenient: only what the tests look at).
+#[derive(Clone, Debug)]
+pub struct SipResponse {
+    pub status: u16,
+    pub reason: String,
+    /// (name as sent, value) in order; folded lines are joined.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub raw: String,
+}
+
+impl SipResponse {
+    /// Parse a whole message; `None` unless it starts with `SIP/2.0 NNN`.
+    pub fn parse(bytes: &[u8]) -> Option<SipResponse> {
+        let raw = String::from_utf8_lossy(bytes).into_owned();
+        let (head, body) = match find(bytes, b"\r\n\r\n") {
+            Some(i) => (&bytes[..i], bytes[i + 4..].to_vec()),
+            None => (bytes, Vec::new()),
+        };
+        let head = String::from_utf8_lossy(head);
+        let mut lines = head.split("\r\n");
+        let first = lines.next()?;
+        let rest = first.strip_prefix("SIP/2.0 ")?;
+        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        if code.len() != 3 {
+            return None;
+        }
+        let status: u16 = code.parse().ok()?;
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for line in lines {
+            if line.starts_with(' ') || line.starts_with('\t') {
+                if let Some(last) = headers.last_mut() {
+                    last.1.push(' ');
+                    last.1.push_str(line.trim());
+                }
+                continue;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+        Some(SipResponse {
+            status,
+            reason: reason.to_string(),
+            headers,
+            body,
+            raw,
+        })
+    }
+
+    /// First value of a header (case-insensitive, compact forms understood).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_values(name).into_iter().next()
+    }
+
+    /// Every header line with this name (not split at commas).
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        let want = long_name(name);
+        self.headers
+            .iter()
+            .filter(|(k, _)| long_name(k) == want)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// Every comma-separated element of every header with this name (commas inside `<>` and
+    /// quotes do not split).
+    pub fn header_elements(&self, name: &str) -> Vec<String> {
+        self.header_values(name)
+            .into_iter()
+            .flat_map(split_commas)
+            .collect()
+    }
+
+    /// `1 OPTIONS` → (1, "OPTIONS")
+    pub fn cseq(&self) -> Option<(u32, String)> {
+        let v = self.header("CSeq")?;
+        let mut it = v.split_whitespace();
+        let n = it.next()?.parse().ok()?;
+        let m = it.next()?.to_string();
+        Some((n, m))
+    }
+
+    pub fn call_id(&self) -> Option<&str> {
+        self.header("Call-ID")
+    }
+
+    /// Method tokens of an `Allow`-style header (all lines, comma-split, uppercase).
+    pub fn tokens(&self, name: &str) -> Vec<String> {
+        self.header_elements(name)
+            .into_iter()
+            .map(|s| s.trim().to_ascii_uppercase())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// The status line, for messages.
+    pub fn status_line(&self) -> String {
+        format!("{} {}", self.status, self.reason)
+    }
+}
+
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Split a header value at top-level commas.
+pub fn split_commas(v: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
+    for ch in v.chars() {
+        if escaped {
+            escaped = false;
+            cur.push(ch);
+            continue;
+        }
+        match ch {
+            '\\' if in_quote => escaped = true,
+            '"' => in_quote = !in_quote,
+            '<' if !in_quote => in_angle = true,
+            '>' if !in_quote => in_angle = false,
+            ',' if !in_quote && !in_angle => {
+                out.push(cur.trim().to_string());
+                cur.clear();
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(ch);
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+/// A contact element `<sip:...>;expires=N;...` → (uri, expires param).
+pub fn contact_uri_and_expires(element: &str) -> (String, Option<u64>) {
+    let e = element.trim();
+    let (uri, params) = if let Some(start) = e.find('<') {
+        let end = e[start..].find('>').map(|i| start + i).unwrap_or(e.len());
+        (
+            e[start + 1..end].to_string(),
+            e.get(end + 1..).unwrap_or("").to_string(),
+        )
+    } else {
+        match e.split_once(';') {
+            Some((u, p)) => (u.to_string(), format!(";{p}")),
+            None => (e.to_string(), String::new()),
+        }
+    };
+    let expires = params.split(';').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        if k.trim().eq_ignore_ascii_case("expires") {
+            v.trim().trim_matches('"').parse().ok()
+        } else {
+            None
+        }
+    });
+    (uri, expires)
+}
+
+/// A request the tests send. `to_string()` renders it; keep the struct to resend it unchanged
+/// (same branch) as a retransmission.
+#[derive(Clone, Debug)]
+pub struct SipRequest {
+    pub method: String,
+    pub uri: String,
+    /// "UDP" or "TCP"
+    pub transport: String,
+    pub local: SocketAddr,
+    pub branch: String,
+    pub call_id: String,
+    pub cseq: u32,
+    pub from: String,
+    pub to: String,
+    pub headers: Vec<String>,
+    pub body: String,
+}
+
+impl SipRequest {
+    pub fn new(method: &str, uri: &str, transport: &str, local: SocketAddr) -> SipRequest {
+        SipRequest {
+            method: method.to_string(),
+            uri: uri.to_string(),
+            transport: transport.to_string(),
+            local,
+            branch: format!("z9hG4bK{}", unique("b")),
+            call_id: unique("call"),
+            cseq: 1,
+            from: format!("<sip:e2e@{local}>;tag={}", unique("t")),
+            to: format!("<{uri}>"),
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    /// Next request of the same dialog-less sequence: same Call-ID and From, CSeq + 1, new branch.
+    pub fn next(&self) -> SipRequest {
+        let mut r = self.clone();
+        r.cseq += 1;
+        r.branch = format!("z9hG4bK{}", unique("b"));
+        r
+    }
+
+    pub fn header(mut self, h: impl Into<String>) -> SipRequest {
+        self.headers.push(h.into());
+        self
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        write!(s, "{} {} SIP/2.0\r\n", self.method, self.uri).unwrap();
+        write!(
+            s,
+            "Via: SIP/2.0/{} {};branch={};rport\r\n",
+            self.transport, self.local, self.branch
+        )
+        .unwrap();
+        write!(s, "Max-Forwards: 70\r\n").unwrap();
+        write!(s, "From: {}\r\n", self.from).unwrap();
+        write!(s, "To: {}\r\n", self.to).unwrap();
+        write!(s, "Call-ID: {}\r\n", self.call_id).unwrap();
+        write!(s, "CSeq: {} {}\r\n", self.cseq, self.method).unwrap();
+        for h in &self.headers {
+            write!(s, "{h}\r\n").unwrap();
+        }
+        write!(s, "User-Agent: ctid-e2e\r\n").unwrap();
+        write!(
+            s,
+            "Content-Length: {}\r\n\r\n{}",
+            self.body.len(),
+            self.body
+        )
+        .unwrap();
+        s
+    }
+}
+
+/// An OPTIONS request to ctid at `server` from `local`.
+pub fn options_request(server: SocketAddr, local: SocketAddr, transport: &str) -> SipRequest {
+    SipRequest::new("OPTIONS", &format!("sip:{server}"), transport, local)
+        .header("Accept: application/sdp")
+}
+
+/// A REGISTER for `user` (AOR `sip:user@server`), Request-URI `sip:server`.
+pub fn register_request(
+    server: SocketAddr,
+    local: SocketAddr,
+    transport: &str,
+    user: &str,
+) -> SipRequest {
+    let mut r = SipRequest::new("REGISTER", &format!("sip:{server}"), transport, local);
+    r.from = format!("<sip:{user}@{server}>;tag={}", unique("t"));
+    r.to = format!("<sip:{user}@{server}>");
+    r
+}
+
+/// One OPTIONS over a fresh UDP socket; the final status, if any arrived within `timeout`.
+pub fn options_probe_udp(server: SocketAddr, timeout: Duration) -> Option<u16> {
+    let c = UdpClient::new(server);
+    let req = options_request(server, c.local(), "UDP");
+    c.transaction(&req, timeout).map(|r| r.status)
+}
+
+/// One OPTIONS over a fresh TCP connection.
+pub fn options_probe_tcp(server: SocketAddr, timeout: Duration) -> Option<u16> {
+    let mut c = TcpClient::connect(server, timeout).ok()?;
+    let req = options_request(server, c.local(), "TCP");
+    c.transaction(&req, timeout).map(|r| r.status)
+}
+
+/// A UDP socket on 127.0.0.1 talking to ctid.
+pub struct UdpClient {
+    pub sock: UdpSocket,
+    pub server: SocketAddr,
+}
+
+impl UdpClient {
+    pub fn new(server: SocketAddr) -> UdpClient {
+        let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind UDP");
+        UdpClient { sock, server }
+    }
+
+    pub fn local(&self) -> SocketAddr {
+        self.sock.local_addr().unwrap()
+    }
+
+    pub fn send(&self, bytes: &[u8]) {
+        self.sock.send_to(bytes, self.server).expect("send_to");
+    }
+
+    /// Next datagram (from anyone) within `timeout`, with its source.
+    pub fn recv_raw(&self, timeout: Duration) -> Option<(Vec<u8>, SocketAddr)> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            if left.is_zero() {
+                return None;
+            }
+            self.sock.set_read_timeout(Some(left)).unwrap();
+            match self.sock.recv_from(&mut buf) {
+                Ok((n, from)) => return Some((buf[..n].to_vec(), from)),
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock
+                        || e.kind() == ErrorKind::TimedOut
+                        || e.kind() == ErrorKind::Interrupted =>
+                {
+                    continue
+                }
+                // ICMP port unreachable from an earlier send surfaces here: keep waiting.
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+                Err(e) => panic!("recv_from: {e}"),
+            }
+        }
+    }
+
+    /// Drop whatever is queued.
+    pub fn drain(&self) {
+        while self.recv_raw(Duration::from_millis(1)).is_some() {}
+    }
+
+    /// Send `req` and return the first final response that matches its Call-ID and CSeq
+    /// (provisional responses and strays are skipped).
+    pub fn transaction(&self, req: &SipRequest, timeout: Duration) -> Option<SipResponse> {
+        self.send(req.render().as_bytes());
+        self.final_for(req, timeout)
+    }
+
+    /// Wait for the final response to `req` (already sent).
+    pub fn final_for(&self, req: &SipRequest, timeout: Duration) -> Option<SipResponse> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let (bytes, _) = self.recv_raw(left)?;
+            let Some(r) = SipResponse::parse(&bytes) else {
+                continue;
+            };
+            if r.status >= 200 && matches_request(&r, req) {
+                return Some(r);
+            }
+        }
+    }
+}
+
+pub fn matches_request(r: &SipResponse, req: &SipRequest) -> bool {
+    r.call_id() == Some(req.call_id.as_str()) && r.cseq() == Some((req.cseq, req.method.clone()))
+}
+
+/// A TCP connection to ctid with message framing (Content-Length).
+pub struct TcpClient {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+    pub closed: bool,
+}
+
+/// What reading a TCP message produced.
+#[derive(Debug)]
+pub enum TcpRead {
+    Message(Vec<u8>),
+    /// The peer closed (read returned 0 or a reset); bytes left unframed are included.
+    Closed(Vec<u8>),
+    Timeout,
+}
+
+impl TcpClient {
+    pub fn connect(server: SocketAddr, timeout: Duration) -> std::io::Result<TcpClient> {
+        let stream = TcpStream::connect_timeout(&server, timeout)?;
+        stream.set_nodelay(true)?;
+        Ok(TcpClient {
+            stream,
+            buf: Vec::new(),
+            closed: false,
+        })
+    }
+
+    pub fn local(&self) -> SocketAddr {
+        self.stream.local_addr().unwrap()
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Next complete message within `timeout`.
+    pub fn read_message(&mut self, timeout: Duration) -> TcpRead {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(msg) = take_frame(&mut self.buf) {
+                return TcpRead::Message(msg);
+            }
+            if self.closed {
+                return TcpRead::Closed(std::mem::take(&mut self.buf));
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return TcpRead::Timeout;
+            };
+            if left.is_zero() {
+                return TcpRead::Timeout;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 16_384];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => self.closed = true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                    return TcpRead::Timeout
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => self.closed = true,
+            }
+        }
+    }
+
+    pub fn transaction(&mut self, req: &SipRequest, timeout: Duration) -> Option<SipResponse> {
+        self.send(req.render().as_bytes()).ok()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match self.read_message(left) {
+                TcpRead::Message(m) => {
+                    if let Some(r) = SipResponse::parse(&m) {
+                        if r.status >= 200 && matches_request(&r, req) {
+                            return Some(r);
+                        }
+                    }
+                }
+                TcpRead::Closed(_) | TcpRead::Timeout => return None,
+            }
+        }
+    }
+}
+
+/// Cut one message (headers + Content-Length body) off the front of a stream buffer.
+/// Leading CRLFs (keep-alives) are skipped.
+pub fn take_frame(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    while buf.starts_with(b"\r\n") {
+        buf.drain(..2);
+    }
+    let end = find(buf, b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut len = 0usize;
+    for line in head.split("\r\n").skip(1) {
+        if let Some((k, v)) = line.split_once(':') {
+            if long_name(k) == "content-length" {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let total = end + 4 + len;
+    if buf.len() < total {
+        return None;
+    }
+    Some(buf.drain(..total).collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Digest authentication (client side, RFC 7616 / RFC 2617 with qop=auth)
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alg {
+    Md5,
+    Sha256,
+}
+
+impl Alg {
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::Md5 => "MD5",
+            Alg::Sha256 => "SHA-256",
+        }
+    }
+
+    /// Lowercase hex digest of `s`.
+    pub fn hex(self, s: &str) -> String {
+        use sha2::Digest as _;
+        let bytes: Vec<u8> = match self {
+            Alg::Md5 => md5::Md5::digest(s.as_bytes()).to_vec(),
+            Alg::Sha256 => sha2::Sha256::digest(s.as_bytes()).to_vec(),
+        };
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A parsed `WWW-Authenticate: Digest ...` challenge.
+#[derive(Clone, Debug)]
+pub struct Challenge {
+    pub realm: String,
+    pub nonce: String,
+    pub algorithm: String,
+    pub qop: String,
+    pub opaque: Option<String>,
+    pub stale: bool,
+    pub raw: String,
+}
+
+impl Challenge {
+    pub fn parse(v: &str) -> Option<Challenge> {
+        let v = v.trim();
+        let rest = v
+            .get(..6)
+            .filter(|p| p.eq_ignore_ascii_case("digest"))
+            .map(|_| &v[6..])?;
+        let params = parse_auth_params(rest);
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+        };
+        Some(Challenge {
+            realm: get("realm")?,
+            nonce: get("nonce")?,
+            algorithm: get("algorithm").unwrap_or_else(|| "MD5".into()),
+            qop: get("qop").unwrap_or_default(),
+            opaque: get("opaque"),
+            stale: get("stale").is_some_and(|s| s.eq_ignore_ascii_case("true")),
+            raw: v.to_string(),
+        })
+    }
+
+    pub fn alg(&self) -> Option<Alg> {
+        if self.algorithm.eq_ignore_ascii_case("MD5") {
+            Some(Alg::Md5)
+        } else if self.algorithm.eq_ignore_ascii_case("SHA-256") {
+            Some(Alg::Sha256)
+        } else {
+            None
+        }
+    }
+}
+
+/// `a=b, c="d, e"` → [(a, b), (c, "d, e")]
+pub fn parse_auth_params(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for part in split_commas(s) {
+        if let Some((k, v)) = part.split_once('=') {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .unwrap_or(v);
+            out.push((k.trim().to_string(), v.to_string()));
+        }
+    }
+    out
+}
+
+/// The digest `response` value for qop=auth.
+#[allow(clippy::too_many_arguments)]
+pub fn digest_response(
+    alg: Alg,
+    user: &str,
+    realm: &str,
+    password: &str,
+    method: &str,
+    uri: &str,
+    nonce: &str,
+    nc: &str,
+    cnonce: &str,
+) -> String {
+    let ha1 = alg.hex(&format!("{user}:{realm}:{password}"));
+    let ha2 = alg.hex(&format!("{method}:{uri}"));
+    alg.hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"))
+}
+
+/// An `Authorization` header line answering `ch` with qop=auth and nonce-count `nc`.
+pub fn authorization_header(
+    ch: &Challenge,
+    alg: Alg,
+    user: &str,
+    password: &str,
+    method: &str,
+    uri: &str,
+    nc: u32,
+    cnonce: &str,
+) -> String {
+    let nc = format!("{nc:08x}");
+    let resp = digest_response(
+        alg, user, &ch.realm, password, method, uri, &ch.nonce, &nc, cnonce,
+    );
+    let mut h = format!(
+        "Authorization: Digest username=\"{user}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", \
+         response=\"{resp}\", algorithm={}, cnonce=\"{cnonce}\", qop=auth, nc={nc}",
+        ch.realm,
+        ch.nonce,
+        alg.name()
+    );
+    if let Some(o) = &ch.opaque {
+        write!(h, ", opaque=\"{o}\"").unwrap();
+    }
+    h
+}
+
+/// The challenge for `alg` among the response's `WWW-Authenticate` headers.
+pub fn challenge_for(r: &SipResponse, alg: Alg) -> Option<Challenge> {
+    r.header_values("WWW-Authenticate")
+        .into_iter()
+        .filter_map(Challenge::parse)
+        .find(|c| c.alg() == Some(alg))
+}
+
+/// Whether a response is a proper digest challenge for `alg` (what ctid sends on 401).
+pub fn assert_challenge(r: &SipResponse, alg: Alg, realm: &str) -> Challenge {
+    assert_eq!(r.status, 401, "expected 401, got:\n{}", r.raw);
+    let ch = challenge_for(r, alg).unwrap_or_else(|| {
+        panic!(
+            "401 has no Digest challenge with algorithm={}:\n{}",
+            alg.name(),
+            r.raw
+        )
+    });
+    assert_eq!(ch.realm, realm, "challenge realm:\n{}", r.raw);
+    assert!(!ch.nonce.is_empty(), "empty nonce:\n{}", r.raw);
+    assert!(
+        ch.qop.split(',').any(|q| q.trim() == "auth"),
+        "challenge does not offer qop=auth:\n{}",
+        r.raw
+    );
+    ch
+}
+
+// ---------------------------------------------------------------------------------------------
+// SIPp
+// ---------------------------------------------------------------------------------------------
+
+/// The outcome of one SIPp run.
+#[derive(Debug)]
+pub struct SippRun {
+    /// SIPp's exit code (0: every call succeeded, 1: some failed, other: SIPp error/timeout).
+    pub code: Option<i32>,
+    pub successful: Option<u64>,
+    pub failed: Option<u64>,
+    /// Command line, exit, counters, error log, final screen, message trace tail.
+    pub report: String,
+}
+
+impl SippRun {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// Path of a scenario in `tests/sipp/`.
+pub fn scenario(name: &str) -> PathBuf {
+    Path::new(MANIFEST_DIR).join("tests/sipp").join(name)
+}
+
+/// Run SIPp as UAC against `target` with `tests/sipp/<scenario_name>` and `args`
+/// (e.g. `-t u1 -m 1 -s 1001`). SIPp binds 127.0.0.1 on its own free ports; its logs go to
+/// `dir`. Unless `args` says otherwise, `-timeout 30s -timeout_error` bound the run; the
+/// process is killed if it outlives that by 30 s.
+pub fn sipp(dir: &Path, target: SocketAddr, scenario_name: &str, args: &[&str]) -> SippRun {
+    let tag = unique(scenario_name.trim_end_matches(".xml"));
+    let err_file = dir.join(format!("sipp-{tag}-errors.log"));
+    let stat_file = dir.join(format!("sipp-{tag}-stats.csv"));
+    let screen_file = dir.join(format!("sipp-{tag}-screen.log"));
+    let msg_file = dir.join(format!("sipp-{tag}-messages.log"));
+    let out_file = dir.join(format!("sipp-{tag}-stdout.log"));
+    let sf = scenario(scenario_name);
+    assert!(sf.exists(), "missing scenario {}", sf.display());
+    let sip_port = free_port().to_string();
+    let media_port = free_udp_pair().to_string();
+    let control_port = free_port().to_string();
+    let mut full: Vec<String> = vec![
+        target.to_string(),
+        "-sf".into(),
+        sf.display().to_string(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        sip_port,
+        "-mp".into(),
+        media_port,
+        "-cp".into(),
+        control_port,
+        "-nostdin".into(),
+        "-trace_err".into(),
+        "-error_file".into(),
+        err_file.display().to_string(),
+        "-trace_stat".into(),
+        "-stf".into(),
+        stat_file.display().to_string(),
+        "-fd".into(),
+        "1".into(),
+        "-trace_screen".into(),
+        "-screen_file".into(),
+        screen_file.display().to_string(),
+        "-trace_msg".into(),
+        "-message_file".into(),
+        msg_file.display().to_string(),
+    ];
+    let mut timeout_secs = 30u64;
+    if let Some(i) = args.iter().position(|a| *a == "-timeout") {
+        let v = args.get(i + 1).expect("-timeout needs a value");
+        timeout_secs = v
+            .trim_end_matches('s')
+            .parse()
+            .expect("-timeout value in seconds, like 60s");
+    } else {
+        full.extend(["-timeout".into(), "30s".into(), "-timeout_error".into()]);
+    }
+    full.extend(args.iter().map(|s| s.to_string()));
+    let out = File::create(&out_file).unwrap();
+    let mut child = Command::new("sipp")
+        .args(&full)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run sipp (Debian package sip-tester): {e}"));
+    let hard = Duration::from_secs(timeout_secs + 30);
+    let start = Instant::now();
+    let mut killed = false;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > hard {
+            let _ = child.kill();
+            killed = true;
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (successful, failed) = read_sipp_stats(&stat_file);
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    let mut report = String::new();
+    writeln!(report, "$ sipp {}", full.join(" ")).unwrap();
+    writeln!(
+        report,
+        "exit: {:?}{}; successful calls: {successful:?}; failed calls: {failed:?}; took {:.1?}",
+        status.code(),
+        if killed {
+            " (KILLED: ran too long)"
+        } else {
+            ""
+        },
+        start.elapsed()
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "--- sipp errors ---\n{}",
+        tail(&read(&err_file), 6_000)
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "--- sipp screen ---\n{}",
+        tail(&read(&screen_file), 4_000)
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "--- sipp output ---\n{}",
+        tail(&read(&out_file), 2_000)
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "--- sipp messages (tail) ---\n{}",
+        tail(&read(&msg_file), 5_000)
+    )
+    .unwrap();
+    SippRun {
+        code: if killed { None } else { status.code() },
+        successful,
+        failed,
+        report,
+    }
+}
+
+/// (SuccessfulCall(C), FailedCall(C)) from the last line of SIPp's statistics CSV.
+fn read_sipp_stats(path: &Path) -> (Option<u64>, Option<u64>) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let Some(header) = lines.next() else {
+        return (None, None);
+    };
+    let Some(last) = lines.last() else {
+        return (None, None);
+    };
+    let cols: Vec<&str> = header.split(';').collect();
+    let vals: Vec<&str> = last.split(';').collect();
+    let get = |name: &str| {
+        let i = cols.iter().position(|c| *c == name)?;
+        vals.get(i)?.trim().parse().ok()
+    };
+    (get("SuccessfulCall(C)"), get("FailedCall(C)"))
+}
