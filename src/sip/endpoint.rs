@@ -17,8 +17,8 @@ use super::message::{Message, Method, Request, Response};
 use super::parse::ParseFailure;
 use super::registrar::{Account, Registrar, RegistrarConfig, StoreOp};
 use super::transaction::{
-    Bytes, ClientInvite, ClientNonInvite, ServerInvite, ServerInviteState, ServerNonInvite, Timers,
-    TxAction,
+    Bytes, ClientInvite, ClientInviteState, ClientNonInvite, ClientNonInviteState, ServerInvite,
+    ServerInviteState, ServerNonInvite, Timers, TxAction,
 };
 use super::uri::Uri;
 use crate::config::PeerNet;
@@ -318,9 +318,42 @@ impl Endpoint {
         self.draining = true;
     }
 
-    /// Transactions still running (server and client).
+    /// Transactions still running (server and client), including those only absorbing
+    /// retransmissions.
     pub fn open_transactions(&self) -> usize {
         self.server.len() + self.client.len()
+    }
+
+    /// Transactions that still owe or await an answer: a server transaction without a final
+    /// response (or with a 2xx not yet acknowledged), a client transaction without a final
+    /// response. Shutdown waits for these, not for the ones merely absorbing retransmissions.
+    pub fn busy_transactions(&self) -> usize {
+        let server = self
+            .server
+            .values()
+            .filter(|t| match &t.machine {
+                ServerMachine::Invite(m) => matches!(
+                    m.state(),
+                    ServerInviteState::Proceeding | ServerInviteState::Accepted
+                ),
+                ServerMachine::NonInvite(m) => m.last_response_status().is_none_or(|s| s < 200),
+            })
+            .count();
+        let client = self
+            .client
+            .values()
+            .filter(|t| match &t.machine {
+                ClientMachine::Invite(m) => matches!(
+                    m.state(),
+                    ClientInviteState::Calling | ClientInviteState::Proceeding
+                ),
+                ClientMachine::NonInvite(m) => matches!(
+                    m.state(),
+                    ClientNonInviteState::Trying | ClientNonInviteState::Proceeding
+                ),
+            })
+            .count();
+        server + client
     }
 
     pub fn add_dialog(&mut self, key: DialogKey) {
@@ -739,20 +772,23 @@ impl Endpoint {
     }
 
     fn handle_ack(&mut self, now: Instant, flow: Flow, key: TxKey, req: Request) {
-        // ACK to a non-2xx: same transaction as the INVITE.
+        // ACK to a non-2xx final: part of the INVITE transaction (same branch); absorbed here.
         if let Some(&id) = self.server_keys.get(&key) {
             if let Some(ServerMachine::Invite(m)) = self.server.get_mut(&id).map(|t| &mut t.machine)
             {
-                let (matched, actions) = m.handle_ack(now);
-                let accepted = !matched || self.acks.values().any(|v| *v == id);
-                self.server_actions(id, actions);
-                self.arm_server(id);
-                if !accepted {
+                if matches!(
+                    m.state(),
+                    ServerInviteState::Completed | ServerInviteState::Confirmed
+                ) {
+                    let (_, actions) = m.handle_ack(now);
+                    self.server_actions(id, actions);
+                    self.arm_server(id);
                     return;
                 }
             }
         }
-        // ACK to a 2xx: matched by Call-ID and CSeq number.
+        // ACK to a 2xx: its own transaction, matched to the INVITE by Call-ID and CSeq number,
+        // then handed to the TU with its dialog.
         let call_id = req.headers.get("Call-ID").unwrap_or("").to_string();
         let cseq = req
             .headers
@@ -1148,3 +1184,7 @@ impl Endpoint {
         });
     }
 }
+
+#[cfg(test)]
+#[path = "endpoint_tests.rs"]
+mod tests;

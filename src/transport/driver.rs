@@ -84,7 +84,7 @@ impl SipDriver {
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled(), if drain_until.is_none() => {
-                    tracing::info!(open = self.endpoint.open_transactions(), "draining SIP transactions");
+                    tracing::info!(busy = self.endpoint.busy_transactions(), "draining SIP transactions");
                     self.endpoint.start_draining();
                     drain_until = Some(Instant::now() + self.grace);
                 }
@@ -107,8 +107,11 @@ impl SipDriver {
             export_stats(&last_stats, &stats);
             last_stats = stats;
             if let Some(until) = drain_until {
-                if self.endpoint.open_transactions() == 0 || Instant::now() >= until {
-                    tracing::info!(left = self.endpoint.open_transactions(), "SIP drained");
+                if self.endpoint.busy_transactions() == 0 || Instant::now() >= until {
+                    tracing::info!(
+                        unfinished = self.endpoint.busy_transactions(),
+                        "SIP drained"
+                    );
                     break;
                 }
             }

@@ -1,0 +1,473 @@
+//! Endpoint tests: parsed messages in, transmits and events out, virtual time.
+
+use super::*;
+use crate::sip::parse::{parse_datagram, Limits};
+use crate::sip::registrar::RegistrarConfig;
+
+const PBX: &str = "10.0.0.1:5060";
+const PHONE: &str = "10.0.0.50:40000";
+
+fn endpoint(t0: Instant) -> Endpoint {
+    let cfg = EndpointConfig {
+        user_agent: "ctid-test".into(),
+        domain: "ctid.test".into(),
+        trusted: vec![PeerNet::try_from("10.0.0.1".to_string()).unwrap()],
+        force_rport: true,
+        timers: Timers {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        },
+        registrar: RegistrarConfig {
+            realm: "ctid".into(),
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 600,
+            max_contacts: 5,
+            algorithms: vec![auth::Algorithm::Md5],
+            nonce_lifetime: Duration::from_secs(300),
+        },
+        accounts: vec![Account {
+            agent_id: "a1".into(),
+            username: "1001".into(),
+            password: "pw".into(),
+        }],
+        nonce_secret: [1; 32],
+    };
+    Endpoint::new(cfg, t0, 1_700_000_000_000)
+}
+
+fn flow(remote: &str) -> Flow {
+    Flow {
+        transport: Transport::Udp,
+        local: "10.0.0.2:5060".parse().unwrap(),
+        remote: remote.parse().unwrap(),
+        conn: 0,
+    }
+}
+
+fn request(method: &str, branch: &str, extra: &str) -> String {
+    format!(
+        "{method} sip:4000@10.0.0.2 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\r\n\
+From: <sip:caller@10.0.0.1>;tag=f1\r\n\
+To: <sip:4000@10.0.0.2>\r\n\
+Call-ID: call-{branch}\r\n\
+CSeq: 1 {method}\r\n\
+Max-Forwards: 70\r\n{extra}\
+Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn feed(ep: &mut Endpoint, now: Instant, from: &str, text: &str) {
+    let parsed = parse_datagram(text.as_bytes(), &Limits::default());
+    ep.handle_input(now, flow(from), parsed);
+}
+
+fn sent(ep: &mut Endpoint) -> Vec<(SocketAddr, Message)> {
+    let mut out = Vec::new();
+    while let Some(t) = ep.poll_transmit() {
+        let m =
+            parse_datagram(&t.bytes, &Limits::default()).expect("ctid sent an unparseable message");
+        out.push((t.flow.remote, m));
+    }
+    out
+}
+
+fn statuses(msgs: &[(SocketAddr, Message)]) -> Vec<u16> {
+    msgs.iter()
+        .filter_map(|(_, m)| match m {
+            Message::Response(r) => Some(r.status),
+            _ => None,
+        })
+        .collect()
+}
+
+fn events(ep: &mut Endpoint) -> Vec<Event> {
+    std::iter::from_fn(|| ep.poll_event()).collect()
+}
+
+/// Advance virtual time to each deadline up to `until`, firing timers.
+fn run_until(ep: &mut Endpoint, until: Instant) -> Vec<(Instant, SocketAddr, Message)> {
+    let mut out = Vec::new();
+    while let Some(t) = ep.poll_timeout() {
+        if t > until {
+            break;
+        }
+        ep.handle_timeout(t);
+        for (to, m) in sent(ep) {
+            out.push((t, to, m));
+        }
+    }
+    out
+}
+
+#[test]
+fn options_from_anyone_gets_200_with_allow_accept_supported() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    feed(
+        &mut ep,
+        t0,
+        "192.0.2.99:7000",
+        &request("OPTIONS", "z9hG4bK1", ""),
+    );
+    let out = sent(&mut ep);
+    assert_eq!(statuses(&out), vec![200]);
+    let Message::Response(r) = &out[0].1 else {
+        panic!()
+    };
+    assert_eq!(r.headers.get("Allow"), Some(ALLOW));
+    assert_eq!(r.headers.get("Accept"), Some(ACCEPT));
+    assert!(r.headers.get("Supported").is_some());
+    // Answered at the packet's source, with received/rport recorded.
+    assert_eq!(out[0].0, "192.0.2.99:7000".parse().unwrap());
+    let via = r.headers.get("Via").unwrap();
+    assert!(
+        via.contains("received=192.0.2.99") && via.contains("rport=7000"),
+        "{via}"
+    );
+}
+
+#[test]
+fn invite_from_untrusted_source_is_403() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    feed(&mut ep, t0, PHONE, &request("INVITE", "z9hG4bK2", ""));
+    assert_eq!(statuses(&sent(&mut ep)), vec![100, 403]);
+    assert!(events(&mut ep).is_empty());
+}
+
+#[test]
+fn retransmitted_request_gets_the_same_response_again() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    let msg = request("BYE", "z9hG4bK3", "");
+    feed(&mut ep, t0, PBX, &msg);
+    let first = ep.poll_transmit().unwrap();
+    feed(&mut ep, t0 + Duration::from_millis(500), PBX, &msg);
+    let again = ep.poll_transmit().unwrap();
+    assert_eq!(first.bytes, again.bytes);
+    assert_eq!(ep.stats.retransmissions_absorbed, 1);
+}
+
+#[test]
+fn cancel_gets_200_and_the_invite_487() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    feed(&mut ep, t0, PBX, &request("INVITE", "z9hG4bK4", ""));
+    assert_eq!(statuses(&sent(&mut ep)), vec![100]);
+    let ev = events(&mut ep);
+    let Some(Event::Request { tx, .. }) = ev.first() else {
+        panic!("{ev:?}")
+    };
+    let tx = *tx;
+    feed(&mut ep, t0, PBX, &request("CANCEL", "z9hG4bK4", ""));
+    let out = sent(&mut ep);
+    assert_eq!(statuses(&out), vec![200, 487]);
+    assert_eq!(events(&mut ep), vec![Event::Cancelled { tx }]);
+    // A late answer from the TU is ignored; the 487 is retransmitted (Timer G) until the ACK.
+    ep.respond(
+        t0,
+        tx,
+        response_to(&request("INVITE", "z9hG4bK4", "").parse_req(), 200, None),
+    );
+    assert!(sent(&mut ep).is_empty());
+    let retrans = run_until(&mut ep, t0 + Duration::from_millis(600));
+    assert_eq!(retrans.len(), 1);
+    let ack = request("ACK", "z9hG4bK4", "");
+    feed(&mut ep, t0 + Duration::from_millis(700), PBX, &ack);
+    assert!(run_until(&mut ep, t0 + Duration::from_secs(40)).is_empty());
+    assert_eq!(ep.busy_transactions(), 0);
+}
+
+#[test]
+fn cancel_for_unknown_invite_is_481() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    feed(&mut ep, t0, PBX, &request("CANCEL", "z9hG4bK5", ""));
+    assert_eq!(statuses(&sent(&mut ep)), vec![481]);
+}
+
+#[test]
+fn in_dialog_requests_need_a_known_dialog() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    let bye = request("BYE", "z9hG4bK6", "").replace(
+        "To: <sip:4000@10.0.0.2>",
+        "To: <sip:4000@10.0.0.2>;tag=ours",
+    );
+    feed(&mut ep, t0, PHONE, &bye);
+    assert_eq!(statuses(&sent(&mut ep)), vec![481]);
+    ep.add_dialog(DialogKey {
+        call_id: "call-z9hG4bK7".into(),
+        local_tag: "ours".into(),
+        remote_tag: "f1".into(),
+    });
+    let bye = bye.replace("z9hG4bK6", "z9hG4bK7");
+    feed(&mut ep, t0, PHONE, &bye);
+    assert!(sent(&mut ep).is_empty());
+    assert!(matches!(
+        events(&mut ep).as_slice(),
+        [Event::Request { .. }]
+    ));
+}
+
+#[test]
+fn max_forwards_zero_is_483_except_options() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    feed(
+        &mut ep,
+        t0,
+        PBX,
+        &request("INVITE", "z9hG4bK8", "").replace("Max-Forwards: 70", "Max-Forwards: 0"),
+    );
+    assert_eq!(statuses(&sent(&mut ep)), vec![100, 483]);
+    feed(
+        &mut ep,
+        t0,
+        PBX,
+        &request("OPTIONS", "z9hG4bK9", "").replace("Max-Forwards: 70", "Max-Forwards: 0"),
+    );
+    assert_eq!(statuses(&sent(&mut ep)), vec![200]);
+}
+
+#[test]
+fn loops_and_merged_requests_are_482() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    let looped = request(
+        "INVITE",
+        "z9hG4bKa",
+        "Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK-ctid-abc\r\n",
+    );
+    feed(&mut ep, t0, PBX, &looped);
+    assert_eq!(statuses(&sent(&mut ep)), vec![100, 482]);
+    // Same From tag, Call-ID and CSeq on another branch while the first is pending: merged.
+    feed(&mut ep, t0, PBX, &request("INVITE", "z9hG4bKb", ""));
+    sent(&mut ep);
+    let merged = request("INVITE", "z9hG4bKb", "").replace("branch=z9hG4bKb", "branch=z9hG4bKc");
+    feed(&mut ep, t0, PBX, &merged);
+    assert_eq!(statuses(&sent(&mut ep)), vec![100, 482]);
+}
+
+#[test]
+fn extensions_methods_and_schemes() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    feed(
+        &mut ep,
+        t0,
+        PBX,
+        &request("OPTIONS", "z9hG4bKd", "Require: foo, bar\r\n"),
+    );
+    let out = sent(&mut ep);
+    assert_eq!(statuses(&out), vec![420]);
+    let Message::Response(r) = &out[0].1 else {
+        panic!()
+    };
+    assert_eq!(r.headers.get("Unsupported"), Some("foo, bar"));
+    feed(&mut ep, t0, PBX, &request("FROB", "z9hG4bKe", ""));
+    let out = sent(&mut ep);
+    assert_eq!(statuses(&out), vec![501]);
+    let Message::Response(r) = &out[0].1 else {
+        panic!()
+    };
+    assert_eq!(r.headers.get("Allow"), Some(ALLOW));
+    feed(&mut ep, t0, PBX, &request("MESSAGE", "z9hG4bKf", ""));
+    assert_eq!(statuses(&sent(&mut ep)), vec![405]);
+    feed(
+        &mut ep,
+        t0,
+        PBX,
+        &request("OPTIONS", "z9hG4bKg", "").replace("sip:4000@10.0.0.2 SIP", "mailto:x@y SIP"),
+    );
+    assert_eq!(statuses(&sent(&mut ep)), vec![416]);
+}
+
+#[test]
+fn invite_2xx_is_retransmitted_until_the_ack() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    let invite = request("INVITE", "z9hG4bKh", "");
+    feed(&mut ep, t0, PBX, &invite);
+    sent(&mut ep);
+    let Some(Event::Request {
+        tx, request: req, ..
+    }) = events(&mut ep).pop()
+    else {
+        panic!()
+    };
+    ep.respond(t0, tx, response_to(&req, 200, None));
+    assert_eq!(statuses(&sent(&mut ep)), vec![200]);
+    let retrans = run_until(&mut ep, t0 + Duration::from_millis(1600));
+    let times: Vec<u128> = retrans
+        .iter()
+        .map(|(t, _, _)| (*t - t0).as_millis())
+        .collect();
+    assert_eq!(times, vec![500, 1500]);
+    let to = match &retrans[0].2 {
+        Message::Response(r) => r.headers.get("To").unwrap().to_string(),
+        _ => panic!(),
+    };
+    let ack = request("ACK", "z9hG4bKnew", "")
+        .replace("call-z9hG4bKnew", "call-z9hG4bKh")
+        .replace("To: <sip:4000@10.0.0.2>", &format!("To: {to}"));
+    feed(&mut ep, t0 + Duration::from_millis(1700), PBX, &ack);
+    assert!(matches!(events(&mut ep).as_slice(), [Event::Ack { .. }]));
+    assert!(run_until(&mut ep, t0 + Duration::from_secs(60)).is_empty());
+}
+
+#[test]
+fn unacknowledged_2xx_is_reported_after_64_t1() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    feed(&mut ep, t0, PBX, &request("INVITE", "z9hG4bKi", ""));
+    sent(&mut ep);
+    let Some(Event::Request {
+        tx, request: req, ..
+    }) = events(&mut ep).pop()
+    else {
+        panic!()
+    };
+    ep.respond(t0, tx, response_to(&req, 200, None));
+    run_until(&mut ep, t0 + Duration::from_secs(33));
+    assert_eq!(events(&mut ep), vec![Event::AckTimeout { tx }]);
+}
+
+#[test]
+fn client_request_answers_a_digest_challenge_and_times_out_without_answer() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    let mut req = Request::new(Method::Options, "sip:pbx@10.0.0.1");
+    req.headers.push("From", "<sip:ctid@ctid.test>;tag=q1");
+    req.headers.push("To", "<sip:pbx@10.0.0.1>");
+    req.headers.push("Call-ID", "q1");
+    req.headers.push("CSeq", "1 OPTIONS");
+    let id = ep.send_request(t0, flow(PBX), req, Some(("trunk".into(), "tpw".into())));
+    let out = sent(&mut ep);
+    let Message::Request(first) = &out[0].1 else {
+        panic!()
+    };
+    assert!(first
+        .headers
+        .get("Via")
+        .unwrap()
+        .starts_with("SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK-ctid-"));
+    // The PBX challenges.
+    let mut challenge = response_to(first, 401, Some("p"));
+    challenge.headers.push(
+        "WWW-Authenticate",
+        "Digest realm=\"pbx\", nonce=\"abc\", algorithm=MD5, qop=\"auth\"",
+    );
+    ep.handle_input(t0, flow(PBX), Ok(Message::Response(challenge)));
+    let out = sent(&mut ep);
+    let Message::Request(second) = &out[0].1 else {
+        panic!("{out:?}")
+    };
+    assert_eq!(second.headers.get("CSeq"), Some("2 OPTIONS"));
+    let creds = auth::parse_credentials(second.headers.get("Authorization").unwrap()).unwrap();
+    assert_eq!(
+        (creds.username.as_str(), creds.realm.as_str()),
+        ("trunk", "pbx")
+    );
+    assert!(
+        events(&mut ep).is_empty(),
+        "the 401 is not the TU's business"
+    );
+    let ok = response_to(second, 200, Some("p"));
+    ep.handle_input(t0, flow(PBX), Ok(Message::Response(ok)));
+    assert!(
+        matches!(events(&mut ep).as_slice(), [Event::Response { tx, response }] if *tx == id && response.status == 200)
+    );
+
+    // A request nobody answers: retransmitted on Timer E, failed on Timer F (32 s).
+    let mut req = Request::new(Method::Options, "sip:pbx@10.0.0.1");
+    req.headers.push("From", "<sip:ctid@ctid.test>;tag=q2");
+    req.headers.push("To", "<sip:pbx@10.0.0.1>");
+    req.headers.push("Call-ID", "q2");
+    req.headers.push("CSeq", "1 OPTIONS");
+    let id = ep.send_request(t0, flow(PBX), req, None);
+    sent(&mut ep);
+    let retrans = run_until(&mut ep, t0 + Duration::from_secs(40));
+    assert_eq!(
+        retrans.len(),
+        10,
+        "E fires at .5 1.5 3.5 7.5 11.5 ... 31.5 s"
+    );
+    assert_eq!(
+        events(&mut ep),
+        vec![Event::RequestFailed {
+            tx: id,
+            reason: "timeout"
+        }]
+    );
+    assert_eq!(ep.open_transactions(), 0);
+}
+
+#[test]
+fn register_challenge_then_binding_is_stored() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    let reg = "REGISTER sip:10.0.0.2 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.50:5060;branch=z9hG4bKr1;rport\r\n\
+From: <sip:1001@10.0.0.2>;tag=r\r\n\
+To: <sip:1001@10.0.0.2>\r\n\
+Call-ID: reg1\r\n\
+CSeq: 1 REGISTER\r\n\
+Contact: <sip:1001@10.0.0.50:5060>\r\n\
+Expires: 300\r\n\
+Content-Length: 0\r\n\r\n";
+    feed(&mut ep, t0, PHONE, reg);
+    let out = sent(&mut ep);
+    assert_eq!(statuses(&out), vec![401]);
+    let Message::Response(ch) = &out[0].1 else {
+        panic!()
+    };
+    let ch = auth::pick_challenge(ch.headers.get_all("WWW-Authenticate")).unwrap();
+    let a = auth::authorization(&ch, "REGISTER", "sip:10.0.0.2", "1001", "pw", 1, "c");
+    let second = reg
+        .replace("z9hG4bKr1", "z9hG4bKr2")
+        .replace("CSeq: 1", "CSeq: 2")
+        .replace(
+            "Expires: 300\r\n",
+            &format!("Expires: 300\r\nAuthorization: {a}\r\n"),
+        );
+    feed(&mut ep, t0, PHONE, &second);
+    assert_eq!(statuses(&sent(&mut ep)), vec![200]);
+    let ev = events(&mut ep);
+    let Some(Event::Store(StoreOp::Upsert(b))) = ev.first() else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(b.source, format!("udp:{PHONE}"));
+    assert_eq!(ep.registrar().contacts("a1", 1_700_000_000_000).len(), 1);
+    // The binding lapses after 300 s and its deletion is stored.
+    run_until(&mut ep, t0 + Duration::from_secs(301));
+    assert!(matches!(
+        events(&mut ep).as_slice(),
+        [Event::Store(StoreOp::Delete { .. })]
+    ));
+}
+
+#[test]
+fn draining_refuses_new_requests_with_503() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    ep.start_draining();
+    feed(&mut ep, t0, PBX, &request("INVITE", "z9hG4bKj", ""));
+    assert_eq!(statuses(&sent(&mut ep)), vec![100, 503]);
+}
+
+trait ParseReq {
+    fn parse_req(&self) -> Request;
+}
+
+impl ParseReq for String {
+    fn parse_req(&self) -> Request {
+        match parse_datagram(self.as_bytes(), &Limits::default()) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+}
