@@ -208,6 +208,7 @@ impl TestEnv {
             .arg(&self.config)
             .args(["--log-level", "debug"])
             .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
