@@ -34,9 +34,12 @@ impl Reg {
     }
 
     fn send(&self, req: &SipRequest, what: &str) -> SipResponse {
-        self.c
-            .transaction(req, T)
-            .unwrap_or_else(|| panic!("no final response within {T:?} to {what}:\n{}", req.render()))
+        self.c.transaction(req, T).unwrap_or_else(|| {
+            panic!(
+                "no final response within {T:?} to {what}:\n{}",
+                req.render()
+            )
+        })
     }
 
     /// Send `req` without credentials, expect a 401 challenge for our algorithm.
@@ -110,7 +113,16 @@ fn register_md5_with_sipp_over_udp_and_tcp() {
             daemon.addr,
             "register_md5.xml",
             &[
-                "-t", transport, "-m", "1", "-s", "1001", "-au", "1001", "-ap", "secret1001",
+                "-t",
+                transport,
+                "-m",
+                "1",
+                "-s",
+                "1001",
+                "-au",
+                "1001",
+                "-ap",
+                "secret1001",
             ],
         );
         assert!(
@@ -125,7 +137,9 @@ fn register_md5_with_sipp_over_udp_and_tcp() {
     let r = reg.register(&reg.request());
     assert_eq!(r.status, 200, "query REGISTER:\n{}", r.raw);
     assert!(
-        bindings(&r).iter().any(|(u, _)| u.contains("1001@127.0.0.1:")),
+        bindings(&r)
+            .iter()
+            .any(|(u, _)| u.contains("1001@127.0.0.1:")),
         "query after SIPp registrations lists no binding:\n{}",
         r.raw
     );
@@ -140,7 +154,18 @@ fn wrong_password_gets_401_again() {
         env.path(),
         daemon.addr,
         "register_wrong_password.xml",
-        &["-t", "u1", "-m", "1", "-s", "1001", "-au", "1001", "-ap", "not-the-password"],
+        &[
+            "-t",
+            "u1",
+            "-m",
+            "1",
+            "-s",
+            "1001",
+            "-au",
+            "1001",
+            "-ap",
+            "not-the-password",
+        ],
     );
     assert!(
         run.ok() && run.successful == Some(1),
@@ -327,7 +352,10 @@ fn expires_zero_and_star_remove_bindings() {
     );
     assert_lists(&r, a, 600);
     assert_lists(&r, b, 600);
-    let r = reg.register(&reg.request().header(format!("Contact: <sip:1001@{c}>;expires=900")));
+    let r = reg.register(
+        &reg.request()
+            .header(format!("Contact: <sip:1001@{c}>;expires=900")),
+    );
     assert_lists(&r, a, 600);
     assert_lists(&r, b, 600);
     assert_lists(&r, c, 900);
@@ -343,14 +371,21 @@ fn expires_zero_and_star_remove_bindings() {
     assert_lists(&r, c, 900);
 
     // ;expires=0 on the contact does the same.
-    let r = reg.register(&reg.request().header(format!("Contact: <sip:1001@{b}>;expires=0")));
+    let r = reg.register(
+        &reg.request()
+            .header(format!("Contact: <sip:1001@{b}>;expires=0")),
+    );
     assert_not_listed(&r, a);
     assert_not_listed(&r, b);
     assert_lists(&r, c, 900);
 
     // Another agent's bindings are not touched by 1001's wildcard removal.
     let other = Reg::new(daemon.addr, "1002", "secret1002", Alg::Md5);
-    let r = other.register(&other.request().header("Contact: <sip:1002@127.0.0.1:40010>"));
+    let r = other.register(
+        &other
+            .request()
+            .header("Contact: <sip:1002@127.0.0.1:40010>"),
+    );
     assert_lists(&r, "127.0.0.1:40010", 3600);
 
     // Contact: * with Expires: 0 removes all of 1001's.

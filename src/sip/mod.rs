@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod build;
+pub mod dialog;
 pub mod endpoint;
 pub mod header;
 pub mod message;
