@@ -254,6 +254,8 @@ pub struct Endpoint {
     merged: HashMap<(String, String, u32), u64>,
     client: HashMap<u64, ClientTx>,
     client_keys: HashMap<(String, String), u64>,
+    /// The current transaction of each request the TU sent (digest retries replace it).
+    client_by_tu: HashMap<ClientTxId, u64>,
     dialogs: HashSet<DialogKey>,
     timers: BinaryHeap<Reverse<(Instant, TimerRef)>>,
     transmits: VecDeque<Transmit>,
@@ -282,6 +284,7 @@ impl Endpoint {
             merged: HashMap::new(),
             client: HashMap::new(),
             client_keys: HashMap::new(),
+            client_by_tu: HashMap::new(),
             dialogs: HashSet::new(),
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
@@ -865,7 +868,13 @@ impl Endpoint {
                     }
                 }
                 TxAction::Timeout => {
-                    let tu_owned = self.acks.iter().any(|(_, v)| *v == id);
+                    // A 2xx awaiting its ACK is the TU's business; a non-2xx is not.
+                    let tu_owned = self
+                        .server
+                        .get(&id)
+                        .and_then(|tx| tx.ack_match.as_ref())
+                        .and_then(|k| self.acks.get(k))
+                        == Some(&id);
                     if tu_owned {
                         self.events
                             .push_back(Event::AckTimeout { tx: ServerTxId(id) });
@@ -950,9 +959,10 @@ impl Endpoint {
     /// CANCEL a pending INVITE sent with [`Endpoint::send_request`].
     pub fn cancel(&mut self, now: Instant, tx: ClientTxId) {
         let found = self
-            .client
-            .values()
-            .find(|c| c.tu == tx && matches!(c.machine, ClientMachine::Invite(_)))
+            .client_by_tu
+            .get(&tx)
+            .and_then(|id| self.client.get(id))
+            .filter(|c| matches!(c.machine, ClientMachine::Invite(_)))
             .map(|c| (c.flow, build::cancel_for(&c.request)));
         if let Some((flow, cancel)) = found {
             // CANCEL reuses the INVITE's Via (branch) — start its transaction as is.
@@ -1022,6 +1032,9 @@ impl Endpoint {
         };
         self.client_keys
             .insert((branch, req.method.as_str().to_string()), id);
+        if req.method != Method::Cancel {
+            self.client_by_tu.insert(tu, id);
+        }
         self.client.insert(
             id,
             ClientTx {
@@ -1118,6 +1131,9 @@ impl Endpoint {
                 }
                 TxAction::Terminated => {
                     if let Some(tx) = self.client.remove(&id) {
+                        if self.client_by_tu.get(&tx.tu) == Some(&id) {
+                            self.client_by_tu.remove(&tx.tu);
+                        }
                         let branch = tx
                             .request
                             .headers

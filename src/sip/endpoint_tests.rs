@@ -471,3 +471,50 @@ impl ParseReq for String {
         }
     }
 }
+
+#[test]
+fn cancelling_a_sent_invite_sends_cancel_then_acks_the_487() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    let mut inv = Request::new(Method::Invite, "sip:1001@10.0.0.50:40000");
+    inv.headers.push("From", "<sip:ctid@ctid.test>;tag=c1");
+    inv.headers.push("To", "<sip:1001@10.0.0.50>");
+    inv.headers.push("Call-ID", "out-1");
+    inv.headers.push("CSeq", "1 INVITE");
+    let id = ep.send_request(t0, flow(PHONE), inv, None);
+    let out = sent(&mut ep);
+    let Message::Request(sent_inv) = &out[0].1 else {
+        panic!()
+    };
+    let ringing = response_to(sent_inv, 180, Some("agent"));
+    ep.handle_input(t0, flow(PHONE), Ok(Message::Response(ringing)));
+    assert!(
+        matches!(events(&mut ep).as_slice(), [Event::Response { tx, response }] if *tx == id && response.status == 180)
+    );
+    ep.cancel(t0, id);
+    let out = sent(&mut ep);
+    let Message::Request(cancel) = &out[0].1 else {
+        panic!()
+    };
+    assert_eq!(cancel.method, Method::Cancel);
+    assert_eq!(
+        cancel.headers.get("Via"),
+        sent_inv.headers.get("Via"),
+        "CANCEL reuses the INVITE's branch"
+    );
+    assert_eq!(cancel.headers.get("CSeq"), Some("1 CANCEL"));
+    let terminated = response_to(sent_inv, 487, Some("agent"));
+    ep.handle_input(t0, flow(PHONE), Ok(Message::Response(terminated)));
+    let out = sent(&mut ep);
+    let Message::Request(ack) = &out[0].1 else {
+        panic!("{out:?}")
+    };
+    assert_eq!(ack.method, Method::Ack);
+    assert_eq!(
+        ack.headers.get("To"),
+        Some("<sip:1001@10.0.0.50>;tag=agent")
+    );
+    assert!(
+        matches!(events(&mut ep).as_slice(), [Event::Response { response, .. }] if response.status == 487)
+    );
+}
