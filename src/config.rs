@@ -328,13 +328,48 @@ fn read<T: DeserializeOwned>(
     out: &mut T,
 ) {
     let start = v.span().start;
+    let whole = v.clone();
     match T::deserialize(ValueDeserializer::from(v)) {
         Ok(t) => *out = t,
-        Err(e) => problems.push(Problem {
-            key: key.to_string(),
-            line: Some(lines.line(e.span().map_or(start, |s| s.start))),
-            message: e.message().trim().to_string(),
-        }),
+        Err(e) => {
+            let offset = e.span().map_or(start, |s| s.start);
+            let mut path = key.to_string();
+            key_path_at(whole.get_ref(), offset, &mut path);
+            problems.push(Problem {
+                key: path,
+                line: Some(lines.line(offset)),
+                message: e.message().trim().to_string(),
+            })
+        }
+    }
+}
+
+/// Extend `path` with the keys (and array indexes) whose values contain byte `offset`, so an
+/// error inside `[sip]` is reported as `sip.realm` rather than `sip`.
+fn key_path_at(v: &DeValue<'_>, offset: usize, path: &mut String) {
+    match v {
+        DeValue::Table(t) => {
+            for (k, val) in t.iter() {
+                let span = val.span();
+                if span.start <= offset && offset < span.end.max(span.start + 1) {
+                    path.push('.');
+                    path.push_str(k.get_ref());
+                    key_path_at(val.get_ref(), offset, path);
+                    return;
+                }
+            }
+        }
+        DeValue::Array(items) => {
+            for (i, val) in items.iter().enumerate() {
+                let span = val.span();
+                if span.start <= offset && offset < span.end.max(span.start + 1) {
+                    path.push_str(&format!("[{i}]"));
+                    key_path_at(val.get_ref(), offset, path);
+                    return;
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -534,7 +569,7 @@ mod tests {
         let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
         let find = |needle: &str| shown.iter().any(|s| s.contains(needle));
         assert!(find("line 3: daemon: unknown field `bogus`"), "{shown:#?}");
-        assert!(find("line 6: sip:"), "{shown:#?}");
+        assert!(find("line 6: sip.t1_ms: invalid type"), "{shown:#?}");
         assert!(
             find("line 21: agents[1]: unknown field `pasword`"),
             "{shown:#?}"

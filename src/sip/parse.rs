@@ -233,8 +233,12 @@ impl Head {
             if line.starts_with([' ', '\t']) {
                 match current.as_mut() {
                     Some((_, v)) => {
-                        v.push(' ');
-                        v.push_str(line.trim());
+                        // Folding is whitespace: one SP, and none at the start of a value.
+                        let more = line.trim();
+                        if !v.is_empty() && !more.is_empty() {
+                            v.push(' ');
+                        }
+                        v.push_str(more);
                     }
                     None => {
                         problem.get_or_insert_with(|| "Folded line without header".into());
@@ -736,6 +740,21 @@ mod rfc4475 {
         };
         assert_eq!(m.body.len(), 553);
         assert!(m.body.contains(&0));
+    }
+
+    /// Found by the fuzzer: `To :` with its value on the folded next line.
+    #[test]
+    fn folding_after_an_empty_first_line_adds_no_space() {
+        let Ok(Message::Request(m)) = parse_datagram(&load("wsinv"), &Limits::default()) else {
+            panic!()
+        };
+        let to = m.headers.get("To").unwrap_or_default();
+        assert!(to.starts_with("sip:vivekg@"), "{to:?}");
+        let printed = m.to_bytes();
+        let Ok(Message::Request(again)) = parse_datagram(&printed, &Limits::default()) else {
+            panic!()
+        };
+        assert_eq!(again.headers.get("To"), m.headers.get("To"));
     }
 
     #[test]

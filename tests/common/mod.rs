@@ -117,7 +117,8 @@ fn toml_list(items: &[String]) -> String {
 /// A test's own directory, port and config file. Daemons started from it share the data dir,
 /// so a second daemon sees what the first one stored.
 pub struct TestEnv {
-    pub dir: tempfile::TempDir,
+    /// Removed when the test passes; kept (and its path printed) when it panics.
+    dir: Option<tempfile::TempDir>,
     pub port: u16,
     pub config: PathBuf,
     pub data_dir: PathBuf,
@@ -164,7 +165,7 @@ impl TestEnv {
         t.push_str(&s.extra_toml);
         std::fs::write(&config, t).expect("write config");
         TestEnv {
-            dir,
+            dir: Some(dir),
             port,
             config,
             data_dir,
@@ -178,7 +179,7 @@ impl TestEnv {
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        self.dir.as_ref().expect("temp dir").path()
     }
 
     /// Start ctid on this env's config and wait until it answers OPTIONS over UDP.
@@ -193,7 +194,7 @@ impl TestEnv {
 
     fn spawn(&self, ns: Option<&Netns>) -> Daemon {
         let run = self.runs.fetch_add(1, Ordering::Relaxed) + 1;
-        let log_path = self.dir.path().join(format!("ctid-run{run}.log"));
+        let log_path = self.path().join(format!("ctid-run{run}.log"));
         let log = File::create(&log_path).expect("create daemon log");
         let mut cmd = match ns {
             Some(ns) => {
@@ -207,7 +208,7 @@ impl TestEnv {
             .arg("--config")
             .arg(&self.config)
             .args(["--log-level", "debug"])
-            .current_dir(self.dir.path())
+            .current_dir(self.path())
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -224,6 +225,17 @@ impl TestEnv {
         };
         d.wait_ready();
         d
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(dir) = self.dir.take() {
+                let kept = dir.keep();
+                eprintln!("test files kept for inspection: {}", kept.display());
+            }
+        }
     }
 }
 
@@ -1026,6 +1038,7 @@ pub fn digest_response(
 }
 
 /// An `Authorization` header line answering `ch` with qop=auth and nonce-count `nc`.
+#[allow(clippy::too_many_arguments)]
 pub fn authorization_header(
     ch: &Challenge,
     alg: Alg,
@@ -1092,6 +1105,8 @@ pub struct SippRun {
     pub code: Option<i32>,
     pub successful: Option<u64>,
     pub failed: Option<u64>,
+    /// Requests SIPp had to retransmit (UDP).
+    pub retransmissions: Option<u64>,
     /// Command line, exit, counters, error log, final screen, message trace tail.
     pub report: String,
 }
@@ -1185,14 +1200,17 @@ pub fn sipp(dir: &Path, target: SocketAddr, scenario_name: &str, args: &[&str]) 
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let (successful, failed) = read_sipp_stats(&stat_file);
+    let [successful, failed, retransmissions] = read_sipp_stats(
+        &stat_file,
+        ["SuccessfulCall(C)", "FailedCall(C)", "Retransmissions(C)"],
+    );
     let read =
         |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
     let mut report = String::new();
     writeln!(report, "$ sipp {}", full.join(" ")).unwrap();
     writeln!(
         report,
-        "exit: {:?}{}; successful calls: {successful:?}; failed calls: {failed:?}; took {:.1?}",
+        "exit: {:?}{}; successful calls: {successful:?}; failed calls: {failed:?}; retransmissions: {retransmissions:?}; took {:.1?}",
         status.code(),
         if killed {
             " (KILLED: ran too long)"
@@ -1230,19 +1248,20 @@ pub fn sipp(dir: &Path, target: SocketAddr, scenario_name: &str, args: &[&str]) 
         code: if killed { None } else { status.code() },
         successful,
         failed,
+        retransmissions,
         report,
     }
 }
 
-/// (SuccessfulCall(C), FailedCall(C)) from the last line of SIPp's statistics CSV.
-fn read_sipp_stats(path: &Path) -> (Option<u64>, Option<u64>) {
+/// The named counters from the last line of SIPp's statistics CSV.
+fn read_sipp_stats<const N: usize>(path: &Path, names: [&str; N]) -> [Option<u64>; N] {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let Some(header) = lines.next() else {
-        return (None, None);
+        return [None; N];
     };
-    let Some(last) = lines.last() else {
-        return (None, None);
+    let Some(last) = lines.next_back() else {
+        return [None; N];
     };
     let cols: Vec<&str> = header.split(';').collect();
     let vals: Vec<&str> = last.split(';').collect();
@@ -1250,5 +1269,5 @@ fn read_sipp_stats(path: &Path) -> (Option<u64>, Option<u64>) {
         let i = cols.iter().position(|c| *c == name)?;
         vals.get(i)?.trim().parse().ok()
     };
-    (get("SuccessfulCall(C)"), get("FailedCall(C)"))
+    names.map(get)
 }
