@@ -466,3 +466,37 @@ fn bindings_survive_a_restart() {
     assert_lists(&r, contact, 3600);
     daemon.stop();
 }
+
+/// IPv6: ctid listening on [::1] registers a seat over UDP, and answers OPTIONS over UDP and TCP
+/// with the IPv6 source recorded in the Via.
+#[test]
+fn ipv6_register_and_options() {
+    let env = TestEnv::new(&Settings {
+        ipv6: true,
+        ..Settings::default()
+    });
+    let daemon = env.start();
+    let v6: std::net::SocketAddr = format!("[::1]:{}", env.port).parse().unwrap();
+    let reg = Reg::new(v6, "1001", "secret1001", Alg::Md5);
+    let contact = format!("{}", reg.c.local());
+    assert!(contact.starts_with("[::1]:"), "{contact}");
+    let req = reg
+        .request()
+        .header(format!("Contact: <sip:1001@{contact}>"))
+        .header("Expires: 600");
+    let ch = reg.challenge(&req);
+    let auth = reg.authorized(&req, &ch, "secret1001", 1);
+    let r = reg.send(&auth, "REGISTER over IPv6");
+    assert_lists(&r, &contact, 600);
+    let via = r.header("Via").unwrap_or_default().to_string();
+    assert!(
+        via.contains("received=::1"),
+        "Via lacks the IPv6 source: {via}"
+    );
+    assert_eq!(
+        common::options_probe_tcp(v6, std::time::Duration::from_secs(2)),
+        Some(200),
+        "OPTIONS over TCP/IPv6"
+    );
+    daemon.stop();
+}

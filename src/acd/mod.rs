@@ -23,13 +23,13 @@ use rand::SeedableRng;
 
 mod agent;
 mod calls;
-mod queue;
-mod strategy;
-mod types;
 #[cfg(test)]
 mod proptests;
+mod queue;
+mod strategy;
 #[cfg(test)]
 mod tests;
+mod types;
 
 use agent::Agent;
 use queue::{CallEntry, MemberSlot, OverflowTo, Queue};
@@ -57,6 +57,7 @@ struct ConnectedCall {
 }
 
 /// The ACD engine. See the module documentation.
+#[derive(Debug)]
 pub struct Engine {
     queues: Vec<Queue>,
     queue_ix: HashMap<QueueId, usize>,

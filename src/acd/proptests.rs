@@ -256,11 +256,21 @@ impl Sim {
             Action::Offer { call, agent } => {
                 let a = ix(&agent.0);
                 assert!(!self.ringing.contains_key(&a), "{agent} offered two calls");
-                assert!(!self.on_call.contains_key(&a), "{agent} offered while on a call");
-                assert_eq!(self.states[a], AgentState::Available, "{agent} not available");
+                assert!(
+                    !self.on_call.contains_key(&a),
+                    "{agent} offered while on a call"
+                );
+                assert_eq!(
+                    self.states[a],
+                    AgentState::Available,
+                    "{agent} not available"
+                );
                 let c = &self.calls[&call.0];
                 assert_eq!(c.status, St::Waiting);
-                assert!(self.logged[a].contains(&c.queue), "{agent} not in the queue");
+                assert!(
+                    self.logged[a].contains(&c.queue),
+                    "{agent} not in the queue"
+                );
                 if self.strategies[c.queue] != Strategy::RingAll {
                     assert!(c.ringing.is_empty(), "call {call} rings two agents");
                 }
@@ -286,7 +296,10 @@ impl Sim {
             Action::Connected { call, agent, .. } => {
                 let a = ix(&agent.0);
                 assert_eq!(self.ringing.remove(&a), Some(call.0));
-                assert!(self.on_call.insert(a, call.0).is_none(), "{agent} on two calls");
+                assert!(
+                    self.on_call.insert(a, call.0).is_none(),
+                    "{agent} on two calls"
+                );
                 let q = self.calls[&call.0].queue;
                 if self.fifo && self.auto_answer {
                     assert_eq!(self.ahead(q, call.0).count(), 0, "{call} connected early");
@@ -508,7 +521,11 @@ impl Sim {
                 .values()
                 .filter(|m| m.status == St::Waiting && m.queue == q)
                 .count();
-            assert_eq!(self.e.waiting(&qid(&format!("q{q}"))), model, "waiting q{q}");
+            assert_eq!(
+                self.e.waiting(&qid(&format!("q{q}"))),
+                model,
+                "waiting q{q}"
+            );
         }
         for a in 0..AGENTS {
             let st = self.e.agent_state(&aid(&format!("a{a}"))).unwrap();

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::agent::Agent;
-use super::{Action, AgentState, CallId, Engine, Outcome, QueueSettings, Strategy, Timer, TimerKey};
+use super::{
+    Action, AgentState, CallId, Engine, Outcome, QueueSettings, Strategy, Timer, TimerKey,
+};
 
 /// Calls are grouped by `(front rank, priority)`: front rank 0 for ordinary calls, a distinct
 /// negative number for each call moved to the front (most recent first); higher priority first.
@@ -79,7 +81,11 @@ pub(super) enum LeaveWhy {
 }
 
 impl Queue {
-    pub fn new(settings: QueueSettings, members: Vec<MemberSlot>, overflow: Option<OverflowTo>) -> Self {
+    pub fn new(
+        settings: QueueSettings,
+        members: Vec<MemberSlot>,
+        overflow: Option<OverflowTo>,
+    ) -> Self {
         let max_tier = members.iter().map(|m| m.tier).max().unwrap_or(0);
         Queue {
             settings,
@@ -94,7 +100,10 @@ impl Queue {
     }
 
     fn insert(&mut self, c: &CallEntry) {
-        self.order.entry(c.group()).or_default().insert(c.slot(), c.id);
+        self.order
+            .entry(c.group())
+            .or_default()
+            .insert(c.slot(), c.id);
         self.waiting += 1;
     }
 
@@ -137,7 +146,10 @@ impl Queue {
         if allowed >= self.max_tier {
             return None;
         }
-        let step = self.settings.widen_after.checked_mul(allowed.checked_add(1)?)?;
+        let step = self
+            .settings
+            .widen_after
+            .checked_mul(allowed.checked_add(1)?)?;
         c.first_entered.checked_add(step)
     }
 
@@ -170,7 +182,10 @@ impl Queue {
 
     /// Calls in queue order.
     pub fn call_ids(&self) -> Vec<CallId> {
-        self.order.values().flat_map(|g| g.values().copied()).collect()
+        self.order
+            .values()
+            .flat_map(|g| g.values().copied())
+            .collect()
     }
 }
 
@@ -223,7 +238,13 @@ impl Engine {
     }
 
     /// A call removed from `from` leaves it by the queue's overflow rule.
-    pub(super) fn route_out(&mut self, mut entry: CallEntry, from: usize, why: LeaveWhy, now: Instant) {
+    pub(super) fn route_out(
+        &mut self,
+        mut entry: CallEntry,
+        from: usize,
+        why: LeaveWhy,
+        now: Instant,
+    ) {
         if let Some(next) = self.overflow_step(&mut entry, from, why, now) {
             self.admit(entry, next, now);
         }

@@ -12,6 +12,9 @@ use super::agent::{Agent, Ring};
 use super::queue::{CallEntry, Queue};
 use super::{Action, AgentState, CallId, Engine, Strategy, Timer};
 
+/// How an agent ranks the candidate calls of its queues: earliest entry, higher weight, arrival.
+type PickKey = (Instant, Reverse<u32>, u64);
+
 /// Whether a call can take a new offer now (regardless of the agent's tier).
 fn offerable(queue: &Queue, c: &CallEntry) -> bool {
     !c.expired && (c.ringing.is_empty() || queue.settings.strategy == Strategy::RingAll)
@@ -121,7 +124,10 @@ impl Engine {
                 }
                 let chosen = choose(queue, agents, &eligible, &mut rr, &mut self.rng);
                 free.retain(|s| !chosen.contains(s));
-                plan.push((c.id, chosen.iter().map(|&s| queue.members[s].agent).collect()));
+                plan.push((
+                    c.id,
+                    chosen.iter().map(|&s| queue.members[s].agent).collect(),
+                ));
                 if free.is_empty() {
                     break 'groups;
                 }
@@ -138,7 +144,7 @@ impl Engine {
     /// logged into: each queue's first eligible call (priority order), then the earliest entry,
     /// then the higher queue weight.
     pub(super) fn pick(&mut self, now: Instant, a: usize) {
-        let mut best: Option<((std::time::Instant, Reverse<u32>, u64), CallId)> = None;
+        let mut best: Option<(PickKey, CallId)> = None;
         for &(q, slot) in &self.agents[a].memberships {
             let queue = &self.queues[q];
             let m = &queue.members[slot];

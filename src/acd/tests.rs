@@ -773,11 +773,20 @@ fn constructor_rejects_bad_configuration() {
         Some(AcdError::DuplicateAgent(aid("a")))
     );
     assert_eq!(
-        err(vec![queue("q", Strategy::RingAll, &[]), queue("q", Strategy::RingAll, &[])], agents.clone()),
+        err(
+            vec![
+                queue("q", Strategy::RingAll, &[]),
+                queue("q", Strategy::RingAll, &[])
+            ],
+            agents.clone()
+        ),
         Some(AcdError::DuplicateQueue(qid("q")))
     );
     assert_eq!(
-        err(vec![queue("q", Strategy::RingAll, &["a", "a"])], agents.clone()),
+        err(
+            vec![queue("q", Strategy::RingAll, &["a", "a"])],
+            agents.clone()
+        ),
         Some(AcdError::DuplicateMember {
             queue: qid("q"),
             agent: aid("a")
@@ -790,10 +799,16 @@ fn constructor_rejects_bad_configuration() {
         Some(AcdError::UnknownOverflowQueue { .. })
     ));
     q.overflow = Some(Overflow::Queue(qid("q")));
-    assert_eq!(err(vec![q.clone()], agents.clone()), Some(AcdError::OverflowToSelf(qid("q"))));
+    assert_eq!(
+        err(vec![q.clone()], agents.clone()),
+        Some(AcdError::OverflowToSelf(qid("q")))
+    );
     q.overflow = None;
     q.ring_timeout = Duration::ZERO;
-    assert_eq!(err(vec![q], agents), Some(AcdError::ZeroRingTimeout(qid("q"))));
+    assert_eq!(
+        err(vec![q], agents),
+        Some(AcdError::ZeroRingTimeout(qid("q")))
+    );
 }
 
 #[test]
@@ -831,14 +846,34 @@ fn views_report_queue_state() {
     h.advance(secs(4));
     assert_eq!(h.e.waiting(&qid("q")), 2);
     assert_eq!(h.e.longest_wait(&qid("q"), h.now), Some(secs(4)));
-    let by: Vec<_> = h
-        .e
-        .agents_by_state(&qid("q"))
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .collect();
+    let by: Vec<_> =
+        h.e.agents_by_state(&qid("q"))
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect();
     // b rings with a pending pause.
     assert_eq!(by, vec![("ringing", 1), ("on_call", 1)]);
     assert_eq!(h.e.connected_calls(), 1);
     assert_eq!(h.e.sl_target(&qid("q")), Some(secs(15)));
+}
+
+#[test]
+fn expired_ring_all_call_gets_no_new_offers_and_leaves_when_the_last_ends() {
+    let mut q = queue("q", Strategy::RingAll, &["a", "b"]);
+    q.max_wait = Some(secs(10));
+    let mut h = H::new(vec![q], &["a", "b"]);
+    h.login("a");
+    h.arrive(1, "q", 0); // rings a until 15 s
+    h.advance(secs(5));
+    assert_eq!(offers(&h.login("b")), vec![(1, "b".to_owned())]); // until 20 s
+    h.advance(secs(5)); // max wait passes while ringing
+    let acts = h.advance(secs(5)); // a times out: no new offer, b still rings
+    assert!(
+        offers(&acts).is_empty() && left(&acts).is_empty(),
+        "{acts:?}"
+    );
+    assert_eq!(h.state("a"), AgentState::Available);
+    let acts = h.advance(secs(5));
+    assert_eq!(left(&acts), vec![(1, "q".into(), Outcome::Timeout, None)]);
+    assert!(offers(&acts).is_empty());
 }

@@ -182,13 +182,22 @@ pub enum Input {
         queues: Option<Vec<QueueId>>,
     },
     /// Immediate, except on a call: then it takes effect when the call ends (no wrap-up).
-    AgentLogout { agent: AgentId },
+    AgentLogout {
+        agent: AgentId,
+    },
     /// A pause asked while ringing/on call/in wrap-up is pending and takes effect when the
     /// agent would become available.
-    AgentPause { agent: AgentId, reason: String },
+    AgentPause {
+        agent: AgentId,
+        reason: String,
+    },
     /// Ends a pause, or cancels a pending one.
-    AgentUnpause { agent: AgentId },
-    EndWrapup { agent: AgentId },
+    AgentUnpause {
+        agent: AgentId,
+    },
+    EndWrapup {
+        agent: AgentId,
+    },
     /// `priority`: higher first, FIFO within a priority.
     CallArrived {
         call: CallId,
@@ -197,10 +206,15 @@ pub enum Input {
     },
     /// Caller hung up while waiting or while an agent rang (the engine emits `CancelOffer` for
     /// the ringing agents). On a connected call it is taken as `CallEnded`.
-    CallAbandoned { call: CallId },
+    CallAbandoned {
+        call: CallId,
+    },
     /// The offered agent answered: the call is connected to it; other ringing agents get
     /// `CancelOffer`.
-    OfferAnswered { call: CallId, agent: AgentId },
+    OfferAnswered {
+        call: CallId,
+        agent: AgentId,
+    },
     /// The offered agent is busy/declined/unreachable: the call goes to the next agent at once,
     /// the agent becomes available again; a miss is counted only if `counts_as_miss`.
     OfferFailed {
@@ -210,12 +224,19 @@ pub enum Input {
     },
     /// The talk ended (either side hung up): the agent goes to wrap-up (or straight on if the
     /// queue's wrap-up is 0). On a call still waiting it is taken as `CallAbandoned`.
-    CallEnded { call: CallId },
+    CallEnded {
+        call: CallId,
+    },
     /// Supervisor: make a waiting call first in its queue.
-    MoveToFront { call: CallId },
+    MoveToFront {
+        call: CallId,
+    },
     /// Supervisor: move a waiting call to another queue (no admission checks; ringing offers
     /// are cancelled with [`CancelReason::Moved`]).
-    MoveToQueue { call: CallId, queue: QueueId },
+    MoveToQueue {
+        call: CallId,
+        queue: QueueId,
+    },
 }
 
 /// How a call left the queues.
@@ -248,7 +269,10 @@ pub enum CancelReason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Ring this agent for this call (several at once for ring-all).
-    Offer { call: CallId, agent: AgentId },
+    Offer {
+        call: CallId,
+        agent: AgentId,
+    },
     /// Stop ringing this agent.
     CancelOffer {
         call: CallId,
@@ -256,7 +280,10 @@ pub enum Action {
         reason: CancelReason,
     },
     /// The agent did not answer in time (comes with `CancelOffer { reason: Timeout }`).
-    OfferMissed { call: CallId, agent: AgentId },
+    OfferMissed {
+        call: CallId,
+        agent: AgentId,
+    },
     Connected {
         call: CallId,
         agent: AgentId,
@@ -277,7 +304,10 @@ pub enum Action {
         from: QueueId,
         to: QueueId,
     },
-    AgentStateChanged { agent: AgentId, state: AgentState },
+    AgentStateChanged {
+        agent: AgentId,
+        state: AgentState,
+    },
 }
 
 /// Configuration errors of [`Engine::new`].

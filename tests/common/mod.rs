@@ -87,6 +87,8 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
     /// (username, password); the agent id is the username.
     pub agents: Vec<(String, String)>,
+    /// Also listen on `[::1]` (same port).
+    pub ipv6: bool,
     /// Appended to the generated file verbatim.
     pub extra_toml: String,
 }
@@ -104,6 +106,7 @@ impl Default for Settings {
                 ("1001".into(), "secret1001".into()),
                 ("1002".into(), "secret1002".into()),
             ],
+            ipv6: false,
             extra_toml: String::new(),
         }
     }
@@ -139,8 +142,13 @@ impl TestEnv {
         writeln!(t, "data_dir = {:?}", data_dir.display().to_string()).unwrap();
         writeln!(t, "shutdown_grace_secs = {}", s.shutdown_grace_secs).unwrap();
         writeln!(t, "\n[sip]").unwrap();
-        writeln!(t, "listen_udp = [\"127.0.0.1:{port}\"]").unwrap();
-        writeln!(t, "listen_tcp = [\"127.0.0.1:{port}\"]").unwrap();
+        let v6 = if s.ipv6 {
+            format!(", \"[::1]:{port}\"")
+        } else {
+            String::new()
+        };
+        writeln!(t, "listen_udp = [\"127.0.0.1:{port}\"{v6}]").unwrap();
+        writeln!(t, "listen_tcp = [\"127.0.0.1:{port}\"{v6}]").unwrap();
         writeln!(t, "realm = \"ctid\"").unwrap();
         writeln!(t, "trusted_peers = {}", toml_list(&s.trusted_peers)).unwrap();
         writeln!(t, "force_rport = true").unwrap();
@@ -749,7 +757,12 @@ pub struct UdpClient {
 
 impl UdpClient {
     pub fn new(server: SocketAddr) -> UdpClient {
-        let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind UDP");
+        let any: SocketAddr = if server.is_ipv6() {
+            (std::net::Ipv6Addr::LOCALHOST, 0).into()
+        } else {
+            (Ipv4Addr::LOCALHOST, 0).into()
+        };
+        let sock = UdpSocket::bind(any).expect("bind UDP");
         UdpClient { sock, server }
     }
 
@@ -1127,6 +1140,18 @@ pub fn scenario(name: &str) -> PathBuf {
 /// `dir`. Unless `args` says otherwise, `-timeout 30s -timeout_error` bound the run; the
 /// process is killed if it outlives that by 30 s.
 pub fn sipp(dir: &Path, target: SocketAddr, scenario_name: &str, args: &[&str]) -> SippRun {
+    sipp_at(dir, Some(target), free_port(), scenario_name, args)
+}
+
+/// Like [`sipp`], with SIPp's own SIP port chosen by the caller (a UAS that ctid must reach)
+/// and the target optional (a UAS has none).
+pub fn sipp_at(
+    dir: &Path,
+    target: Option<SocketAddr>,
+    sip_port: u16,
+    scenario_name: &str,
+    args: &[&str],
+) -> SippRun {
     let tag = unique(scenario_name.trim_end_matches(".xml"));
     let err_file = dir.join(format!("sipp-{tag}-errors.log"));
     let stat_file = dir.join(format!("sipp-{tag}-stats.csv"));
@@ -1135,11 +1160,11 @@ pub fn sipp(dir: &Path, target: SocketAddr, scenario_name: &str, args: &[&str]) 
     let out_file = dir.join(format!("sipp-{tag}-stdout.log"));
     let sf = scenario(scenario_name);
     assert!(sf.exists(), "missing scenario {}", sf.display());
-    let sip_port = free_port().to_string();
+    let sip_port = sip_port.to_string();
     let media_port = free_udp_pair().to_string();
     let control_port = free_port().to_string();
-    let mut full: Vec<String> = vec![
-        target.to_string(),
+    let mut full: Vec<String> = target.iter().map(ToString::to_string).collect();
+    full.extend([
         "-sf".into(),
         sf.display().to_string(),
         "-i".into(),
@@ -1165,7 +1190,7 @@ pub fn sipp(dir: &Path, target: SocketAddr, scenario_name: &str, args: &[&str]) 
         "-trace_msg".into(),
         "-message_file".into(),
         msg_file.display().to_string(),
-    ];
+    ]);
     let mut timeout_secs = 30u64;
     if let Some(i) = args.iter().position(|a| *a == "-timeout") {
         let v = args.get(i + 1).expect("-timeout needs a value");

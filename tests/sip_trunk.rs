@@ -1,0 +1,73 @@
+//! ctid as a UAC towards the PBX trunk: its OPTIONS keepalive is challenged by the "PBX" (SIPp as
+//! UAS, `tests/sipp/trunk_uas_auth.xml`), and ctid must answer the 401 with the configured
+//! credentials (digest MD5, qop=auth, checked by SIPp's `verifyauth`).
+
+mod common;
+
+use common::{free_port, sipp_at, Settings, TestEnv};
+
+fn trunk_settings(port: u16, password: &str) -> Settings {
+    Settings {
+        extra_toml: format!(
+            "\n[trunk]\nuri = \"sip:127.0.0.1:{port}\"\nusername = \"trunk\"\npassword = \"{password}\"\nqualify_interval_secs = 3600\n"
+        ),
+        ..Settings::default()
+    }
+}
+
+/// Run the challenging PBX, start ctid pointed at it, return the PBX's verdict and ctid's log.
+fn qualify_against_pbx(password: &str) -> (common::SippRun, String) {
+    let port = free_port();
+    let env = TestEnv::new(&trunk_settings(port, password));
+    let dir = env.path().to_path_buf();
+    let pbx = std::thread::spawn(move || {
+        sipp_at(
+            &dir,
+            None,
+            port,
+            "trunk_uas_auth.xml",
+            &["-m", "1", "-timeout", "15s", "-timeout_error"],
+        )
+    });
+    // Give SIPp a moment to bind before ctid's first OPTIONS (which ctid retransmits anyway).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let daemon = env.start();
+    let run = pbx.join().expect("sipp thread");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = daemon.log();
+    daemon.stop();
+    (run, log)
+}
+
+#[test]
+fn trunk_challenge_is_answered_with_configured_credentials() {
+    let (run, log) = qualify_against_pbx("tpw");
+    assert!(
+        run.ok(),
+        "the PBX did not accept ctid's digest answer:\n{}",
+        run.report
+    );
+    assert_eq!(run.successful, Some(1), "{}", run.report);
+    assert!(
+        log.contains("trunk is up"),
+        "ctid did not see the trunk come up:\n{log}"
+    );
+}
+
+#[test]
+fn wrong_trunk_password_is_refused_and_reported_down() {
+    let (run, log) = qualify_against_pbx("not-the-password");
+    assert!(
+        !run.ok(),
+        "the PBX accepted a wrong password?\n{}",
+        run.report
+    );
+    assert!(
+        log.contains("trunk is down"),
+        "ctid did not report the trunk down:\n{log}"
+    );
+    assert!(
+        log.contains("status=403"),
+        "the PBX's answer is not in the log:\n{log}"
+    );
+}
