@@ -1,5 +1,6 @@
 //! ctid: a SIP call-center daemon. See `DESIGN.md` in the shared folder for the module map.
 
+pub mod acd;
 pub mod app;
 pub mod call;
 pub mod config;

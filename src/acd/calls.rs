@@ -123,14 +123,9 @@ impl Engine {
         if ring.call != call || ring.timer != Some(key) {
             return;
         }
-        // The timer already left the wheel; forget it before releasing.
-        if let Some(r) = self.agents[a].ringing.as_mut() {
-            r.timer = None;
-        }
-        let agent = self.agents[a].id.clone();
         self.push(Action::OfferMissed {
             call,
-            agent: agent.clone(),
+            agent: self.agents[a].id.clone(),
         });
         self.cancel_ring(a, CancelReason::Timeout);
         self.offer_ended(now, call, a, true);

@@ -11,9 +11,29 @@
 //! [`Action`]s with [`Engine::poll_action`] and calls [`Engine::handle_timeout`] once the instant
 //! returned by [`Engine::poll_timeout`] has passed (timers fire only there, never inside `handle`).
 //!
-//! Cost per event: index lookups are `O(1)`/`O(log n)`; routing looks only at the members of the
-//! affected queues and at the calls of those queues that are ringing someone (at most one per
-//! member), never at all calls.
+//! Routing: when an agent becomes available it takes the longest-waiting eligible call across the
+//! queues it is logged into (each queue's first call in priority/FIFO order, then the earliest
+//! entry, then the higher queue weight); when a call enters a queue, is released by an offer or
+//! its skill tier widens, the queue offers its head calls to its free members by its strategy.
+//! After every input no available agent is left beside a call it could ring for.
+//!
+//! Choices the interface leaves open:
+//! - `max_wait` counts from entering the current queue (a call that overflowed gets the target's
+//!   full `max_wait`); skill-tier widening, `Left.wait`/`Connected.wait` and the FIFO order count
+//!   from entering the first queue.
+//! - A refusal, max wait or emptied queue with [`Overflow::Hangup`] ends in
+//!   [`Outcome::Overflow`] (the queue whose rule applied) with its `hangup_cause`; without an
+//!   overflow rule in `Rejected` (refused) or `Timeout`. Overflow hops at one instant are capped
+//!   at the number of queues, so overflow cycles end (in `Rejected`/`Timeout`).
+//! - Logout during a call takes effect when the call ends; while ringing, the offer is cancelled
+//!   ([`CancelReason::AgentGone`]). `CallEnded` on a waiting call counts as an abandon,
+//!   `CallAbandoned` on a connected call as its end.
+//! - After `max_missed` misses the agent is paused `no_answer` and its miss count restarts.
+//!
+//! Cost per event: index lookups are `O(1)`/`O(log n)` (hash maps by id, B-trees for queue order
+//! and timers); routing looks only at the members of the affected queues and at the calls of
+//! those queues that ring someone (at most one per member), never at all calls. Only
+//! `leave_empty` touches every call of the emptied queue, and `queue_position` is `O(position)`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};

@@ -146,7 +146,7 @@ pub enum AgentState {
 }
 
 impl AgentState {
-    /// Every kind name, in the order [`Engine::agents_by_state`] reports them.
+    /// Every kind name, in the order [`Engine::agents_by_state`](super::Engine::agents_by_state) reports them.
     pub const KINDS: [&'static str; 6] = [
         "logged_out",
         "available",
@@ -310,7 +310,7 @@ pub enum Action {
     },
 }
 
-/// Configuration errors of [`Engine::new`].
+/// Configuration errors of [`Engine::new`](super::Engine::new).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AcdError {
     #[error("duplicate queue id {0}")]
