@@ -126,55 +126,43 @@ pub fn stamp_via(req: &mut Request, source: SocketAddr, force_rport: bool) -> So
     }
 }
 
-/// The ACK for a non-2xx final response to `invite` (same branch, To from the response).
+/// The ACK for a non-2xx final response to `invite` (§17.1.1.3: same branch, To from the
+/// response).
 pub fn ack_for_error(invite: &Request, resp: &Response) -> Request {
-    let mut ack = Request::new(Method::Ack, invite.uri.clone());
-    if let Some(v) = invite.headers.get("Via") {
-        ack.headers.push("Via", v.to_string());
-    }
-    ack.headers.push("Max-Forwards", "70");
-    for name in ["From", "Call-ID"] {
-        if let Some(v) = invite.headers.get(name) {
-            ack.headers.push(name, v.to_string());
-        }
-    }
-    if let Some(v) = resp.headers.get("To") {
-        ack.headers.push("To", v.to_string());
-    }
-    let seq = invite
-        .headers
-        .get("CSeq")
-        .and_then(|c| c.split_whitespace().next())
-        .unwrap_or("1");
-    ack.headers.push("CSeq", format!("{seq} ACK"));
-    for v in invite.headers.get_all("Route") {
-        ack.headers.push("Route", v.to_string());
-    }
-    ack
+    same_transaction(invite, Method::Ack, resp.headers.get("To"))
 }
 
 /// CANCEL for a pending INVITE (§9.1): same Request-URI, Call-ID, From, To, top Via, CSeq number.
 pub fn cancel_for(invite: &Request) -> Request {
-    let mut c = Request::new(Method::Cancel, invite.uri.clone());
+    same_transaction(invite, Method::Cancel, invite.headers.get("To"))
+}
+
+/// A request of the INVITE's transaction (ACK or CANCEL): its Request-URI, top Via, From,
+/// Call-ID, CSeq number and Route set, with the given To.
+fn same_transaction(invite: &Request, method: Method, to: Option<&str>) -> Request {
+    let mut r = Request::new(method.clone(), invite.uri.clone());
     if let Some(v) = invite.headers.get("Via") {
-        c.headers.push("Via", v.to_string());
+        r.headers.push("Via", v.to_string());
     }
-    c.headers.push("Max-Forwards", "70");
-    for name in ["From", "To", "Call-ID"] {
+    r.headers.push("Max-Forwards", "70");
+    for name in ["From", "Call-ID"] {
         if let Some(v) = invite.headers.get(name) {
-            c.headers.push(name, v.to_string());
+            r.headers.push(name, v.to_string());
         }
+    }
+    if let Some(v) = to {
+        r.headers.push("To", v.to_string());
     }
     let seq = invite
         .headers
         .get("CSeq")
         .and_then(|c| c.split_whitespace().next())
         .unwrap_or("1");
-    c.headers.push("CSeq", format!("{seq} CANCEL"));
+    r.headers.push("CSeq", format!("{seq} {method}"));
     for v in invite.headers.get_all("Route") {
-        c.headers.push("Route", v.to_string());
+        r.headers.push("Route", v.to_string());
     }
-    c
+    r
 }
 
 #[cfg(test)]

@@ -208,6 +208,36 @@ enum ServerMachine {
     NonInvite(ServerNonInvite),
 }
 
+impl ServerMachine {
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            ServerMachine::Invite(m) => m.poll_timeout(),
+            ServerMachine::NonInvite(m) => m.poll_timeout(),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) -> Vec<TxAction> {
+        match self {
+            ServerMachine::Invite(m) => m.handle_timeout(now),
+            ServerMachine::NonInvite(m) => m.handle_timeout(now),
+        }
+    }
+
+    fn handle_request_retransmit(&mut self, now: Instant) -> Vec<TxAction> {
+        match self {
+            ServerMachine::Invite(m) => m.handle_request_retransmit(now),
+            ServerMachine::NonInvite(m) => m.handle_request_retransmit(now),
+        }
+    }
+
+    fn respond(&mut self, now: Instant, status: u16, bytes: Bytes) -> Vec<TxAction> {
+        match self {
+            ServerMachine::Invite(m) => m.respond(now, status, bytes),
+            ServerMachine::NonInvite(m) => m.respond(now, status, bytes),
+        }
+    }
+}
+
 struct ServerTx {
     key: TxKey,
     machine: ServerMachine,
@@ -227,6 +257,22 @@ enum ClientMachine {
     NonInvite(ClientNonInvite),
 }
 
+impl ClientMachine {
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            ClientMachine::Invite(m) => m.poll_timeout(),
+            ClientMachine::NonInvite(m) => m.poll_timeout(),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) -> Vec<TxAction> {
+        match self {
+            ClientMachine::Invite(m) => m.handle_timeout(now),
+            ClientMachine::NonInvite(m) => m.handle_timeout(now),
+        }
+    }
+}
+
 struct ClientTx {
     tu: ClientTxId,
     machine: ClientMachine,
@@ -241,6 +287,22 @@ enum TimerRef {
     Server(u64),
     Client(u64),
     Registrar,
+}
+
+/// The tag parameter of a name-addr header (From/To), if the header parses and has one.
+fn tag_of(req: &Request, header: &str) -> Option<String> {
+    req.headers
+        .get(header)
+        .and_then(|v| NameAddr::parse(v).ok())
+        .and_then(|na| na.tag().map(str::to_string))
+}
+
+/// The CSeq number of a request (0 if absent: validated requests always have one).
+fn cseq_of(req: &Request) -> u32 {
+    req.headers
+        .get("CSeq")
+        .and_then(|c| CSeq::parse(c).ok())
+        .map_or(0, |c| c.seq)
 }
 
 /// The sans-IO SIP endpoint.
@@ -393,15 +455,9 @@ impl Endpoint {
                     let Some(tx) = self.server.get_mut(&id) else {
                         continue;
                     };
-                    let due = match &tx.machine {
-                        ServerMachine::Invite(m) => m.poll_timeout(),
-                        ServerMachine::NonInvite(m) => m.poll_timeout(),
-                    };
+                    let due = tx.machine.poll_timeout();
                     if due.is_some_and(|d| d <= now) {
-                        let actions = match &mut tx.machine {
-                            ServerMachine::Invite(m) => m.handle_timeout(now),
-                            ServerMachine::NonInvite(m) => m.handle_timeout(now),
-                        };
+                        let actions = tx.machine.handle_timeout(now);
                         self.server_actions(id, actions);
                     }
                     self.arm_server(id);
@@ -410,15 +466,9 @@ impl Endpoint {
                     let Some(tx) = self.client.get_mut(&id) else {
                         continue;
                     };
-                    let due = match &tx.machine {
-                        ClientMachine::Invite(m) => m.poll_timeout(),
-                        ClientMachine::NonInvite(m) => m.poll_timeout(),
-                    };
+                    let due = tx.machine.poll_timeout();
                     if due.is_some_and(|d| d <= now) {
-                        let actions = match &mut tx.machine {
-                            ClientMachine::Invite(m) => m.handle_timeout(now),
-                            ClientMachine::NonInvite(m) => m.handle_timeout(now),
-                        };
+                        let actions = tx.machine.handle_timeout(now);
                         self.client_actions(now, id, actions, None);
                     }
                     self.arm_client(id);
@@ -507,10 +557,7 @@ impl Endpoint {
         if let Some(&id) = self.server_keys.get(&key) {
             self.stats.retransmissions_absorbed += 1;
             if let Some(tx) = self.server.get_mut(&id) {
-                let actions = match &mut tx.machine {
-                    ServerMachine::Invite(m) => m.handle_request_retransmit(now),
-                    ServerMachine::NonInvite(m) => m.handle_request_retransmit(now),
-                };
+                let actions = tx.machine.handle_request_retransmit(now);
                 self.server_actions(id, actions);
                 self.arm_server(id);
             }
@@ -532,21 +579,9 @@ impl Endpoint {
             ServerMachine::NonInvite(ServerNonInvite::new(now, self.cfg.timers, reliable))
         };
         let call_id = req.headers.get("Call-ID").unwrap_or("").to_string();
-        let cseq = req
-            .headers
-            .get("CSeq")
-            .and_then(|c| CSeq::parse(c).ok())
-            .map_or(0, |c| c.seq);
-        let from_tag = req
-            .headers
-            .get("From")
-            .and_then(|f| NameAddr::parse(f).ok())
-            .and_then(|f| f.tag().map(str::to_string));
-        let to_tag = req
-            .headers
-            .get("To")
-            .and_then(|f| NameAddr::parse(f).ok())
-            .and_then(|f| f.tag().map(str::to_string));
+        let cseq = cseq_of(&req);
+        let from_tag = tag_of(&req, "From");
+        let to_tag = tag_of(&req, "To");
         let merge_key = match (&from_tag, &to_tag) {
             (Some(f), None) => Some((f.clone(), call_id.clone(), cseq)),
             _ => None,
@@ -793,11 +828,7 @@ impl Endpoint {
         // ACK to a 2xx: its own transaction, matched to the INVITE by Call-ID and CSeq number,
         // then handed to the TU with its dialog.
         let call_id = req.headers.get("Call-ID").unwrap_or("").to_string();
-        let cseq = req
-            .headers
-            .get("CSeq")
-            .and_then(|c| CSeq::parse(c).ok())
-            .map_or(0, |c| c.seq);
+        let cseq = cseq_of(&req);
         if let Some(id) = self.acks.remove(&(call_id, cseq)) {
             if let Some(ServerMachine::Invite(m)) = self.server.get_mut(&id).map(|t| &mut t.machine)
             {
@@ -806,11 +837,7 @@ impl Endpoint {
                 self.arm_server(id);
             }
         }
-        let to_tag = req
-            .headers
-            .get("To")
-            .and_then(|t| NameAddr::parse(t).ok())
-            .and_then(|t| t.tag().map(str::to_string));
+        let to_tag = tag_of(&req, "To");
         if to_tag.is_some() {
             self.events.push_back(Event::Ack { request: req, flow });
         }
@@ -838,10 +865,7 @@ impl Endpoint {
         }
         let status = resp.status;
         let bytes: Bytes = resp.to_bytes().into();
-        let actions = match &mut stx.machine {
-            ServerMachine::Invite(m) => m.respond(now, status, bytes),
-            ServerMachine::NonInvite(m) => m.respond(now, status, bytes),
-        };
+        let actions = stx.machine.respond(now, status, bytes);
         if (200..300).contains(&status) {
             if let Some(k) = stx.ack_match.clone() {
                 self.acks.insert(k, tx.0);
@@ -905,20 +929,20 @@ impl Endpoint {
     }
 
     fn arm_server(&mut self, id: u64) {
-        let due = self.server.get(&id).and_then(|tx| match &tx.machine {
-            ServerMachine::Invite(m) => m.poll_timeout(),
-            ServerMachine::NonInvite(m) => m.poll_timeout(),
-        });
+        let due = self
+            .server
+            .get(&id)
+            .and_then(|tx| tx.machine.poll_timeout());
         if let Some(t) = due {
             self.timers.push(Reverse((t, TimerRef::Server(id))));
         }
     }
 
     fn arm_client(&mut self, id: u64) {
-        let due = self.client.get(&id).and_then(|tx| match &tx.machine {
-            ClientMachine::Invite(m) => m.poll_timeout(),
-            ClientMachine::NonInvite(m) => m.poll_timeout(),
-        });
+        let due = self
+            .client
+            .get(&id)
+            .and_then(|tx| tx.machine.poll_timeout());
         if let Some(t) = due {
             self.timers.push(Reverse((t, TimerRef::Client(id))));
         }
