@@ -4,6 +4,7 @@ pub mod acd;
 pub mod app;
 pub mod call;
 pub mod config;
+pub mod media;
 pub mod sip;
 pub mod store;
 pub mod transport;

@@ -8,6 +8,7 @@
 //! Must not know: SIP, SDP parsing, dialogs, queues or agents. The call layer reads addresses out
 //! of SDP and hands them in as plain [`std::net::SocketAddr`]s.
 
+mod latch;
 pub mod ports;
 pub mod relay;
 
@@ -28,4 +29,32 @@ pub enum MediaError {
     /// Every pair in the range is in use here or could not be bound (held by another process).
     #[error("no free RTP/RTCP port pair left in the range")]
     Exhausted,
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::ops::RangeInclusive;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A port range of `pairs` even/odd pairs on 127.0.0.1 that nobody held a moment ago. Tests in
+    /// one process get disjoint ranges; ranges sit below Linux's ephemeral ports (32768+).
+    pub(crate) fn free_range(pairs: u16) -> RangeInclusive<u16> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let span = u32::from(pairs) * 2;
+        let lo = 20_000u32;
+        let room = 32_000 - lo;
+        let seed = std::process::id().wrapping_mul(2_654_435_761) % room;
+        for _ in 0..200 {
+            let offset = NEXT.fetch_add(span.max(64), Ordering::Relaxed);
+            let start = lo + (seed + offset) % (room - span);
+            let start = (start & !1) as u16;
+            let all_free = (0..span as u16).all(|p| {
+                std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, start + p)).is_ok()
+            });
+            if all_free {
+                return start..=start + span as u16 - 1;
+            }
+        }
+        panic!("no free port range found");
+    }
 }
