@@ -1,7 +1,9 @@
 //! Wiring: opens the store, binds the sockets, builds the SIP endpoint, starts every task, and
 //! drains them in order on shutdown. The only module that knows every other.
 
+use crate::call::{CallManager, CallSettings};
 use crate::config::Config;
+use crate::media::PortPool;
 use crate::sip::auth::Algorithm;
 use crate::sip::endpoint::{Endpoint, EndpointConfig};
 use crate::sip::parse::Limits;
@@ -81,14 +83,25 @@ pub async fn run(
     ready: Option<tokio::sync::oneshot::Sender<Bound>>,
 ) -> anyhow::Result<()> {
     let data_dir = cfg.daemon.data_dir.clone();
-    let (conn, bindings) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let conn = store::open(&data_dir)?;
-        let bindings = store::load_bindings(&conn).context("reading stored bindings")?;
-        Ok((conn, bindings))
-    })
-    .await??;
-    let writer = store::Writer::start(conn, 4096)?;
+    let (conn, bindings, first_call_id) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let conn = store::open(&data_dir)?;
+            let bindings = store::load_bindings(&conn).context("reading stored bindings")?;
+            let interrupted =
+                store::interrupt_live_calls(&conn, unix_ms()).context("closing calls left live")?;
+            if interrupted > 0 {
+                tracing::warn!(
+                    interrupted,
+                    "calls that were live when ctid last stopped are recorded as interrupted"
+                );
+            }
+            let next = store::next_call_id(&conn).context("reading the last call id")?;
+            Ok((conn, bindings, next))
+        })
+        .await??;
+    let writer = store::Writer::start(conn, 16_384)?;
     tracing::info!(bindings = bindings.len(), dir = %cfg.daemon.data_dir.display(), "store open");
+    let live_bindings = bindings.clone();
 
     let limits = Limits {
         max_message_size: cfg.sip.limits.max_message_size,
@@ -145,10 +158,28 @@ pub async fn run(
     let mut endpoint = Endpoint::new(endpoint_config(&cfg), now, unix_ms());
     endpoint.load_bindings(now, bindings);
 
-    let (cmd_tx, cmd_rx) = mpsc::channel(4096);
-    let (ev_tx, ev_rx) = mpsc::channel(8192);
+    let (cmd_tx, cmd_rx) = mpsc::channel(16_384);
+    let (ev_tx, ev_rx) = mpsc::channel(65_536);
     let (reply_tx, reply_rx) = mpsc::channel(64);
-    tasks.spawn(crate::call::run(ev_rx, cmd_tx.clone(), reply_tx));
+    let pool = PortPool::new(
+        cfg.media.rtp_ip,
+        cfg.media.rtp_port_min..=cfg.media.rtp_port_max,
+    )
+    .context("[media] RTP port range")?;
+    let (call_settings, engine) = CallSettings::from_config(&cfg, bound.udp.clone())
+        .map_err(|e| anyhow::anyhow!("queues: {e}"))?;
+    let calls = CallManager::new(
+        call_settings,
+        engine,
+        pool,
+        cmd_tx.clone(),
+        writer.sender.clone(),
+        reply_tx,
+        first_call_id,
+        live_bindings,
+        transports.child_token(),
+    );
+    tasks.spawn(calls.run(ev_rx));
     if let Some(trunk) = cfg.trunk.clone() {
         tasks.spawn(crate::trunk::qualify(
             trunk,

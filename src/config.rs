@@ -235,6 +235,130 @@ fn default_qualify() -> u64 {
     30
 }
 
+/// `[calls]`: settings of the inbound call path shared by every queue.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Calls {
+    /// Header the PBX sets to give a caller priority (integer, higher first; absent = 0).
+    pub priority_header: String,
+    /// Calls beyond this many at once are refused with `503` (protects the machine).
+    pub max_calls: usize,
+    /// Caller hangs up within this many seconds of entering the queue: a "short abandon".
+    pub short_abandon_secs: u64,
+}
+
+impl Default for Calls {
+    fn default() -> Self {
+        Calls {
+            priority_header: "X-Queue-Priority".into(),
+            max_calls: 5_000,
+            short_abandon_secs: 5,
+        }
+    }
+}
+
+/// `[media]`: where ctid anchors RTP.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Media {
+    /// Address RTP sockets bind to and that ctid announces in SDP.
+    pub rtp_ip: IpAddr,
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+}
+
+impl Default for Media {
+    fn default() -> Self {
+        Media {
+            rtp_ip: IpAddr::from([127, 0, 0, 1]),
+            rtp_port_min: 20_000,
+            rtp_port_max: 29_999,
+        }
+    }
+}
+
+/// A queue member: an agent id and its skill tier (0 = best).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QueueMember {
+    pub agent: String,
+    #[serde(default)]
+    pub tier: u32,
+}
+
+/// One `[[queues]]` entry: a hotline.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    pub name: String,
+    /// Dialed numbers (Request-URI user part) that reach this queue.
+    pub numbers: Vec<String>,
+    /// longest-idle, round-robin, ring-all, fewest-calls, random, skills.
+    #[serde(default = "default_strategy")]
+    pub strategy: String,
+    pub members: Vec<QueueMember>,
+    /// Between queues an agent serves, the higher weight wins a tie.
+    #[serde(default)]
+    pub weight: u32,
+    #[serde(default = "default_sl_target")]
+    pub sl_target_secs: u64,
+    #[serde(default = "default_answer_rate")]
+    pub answer_rate_target_percent: u8,
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_secs: u64,
+    #[serde(default)]
+    pub wrapup_secs: u64,
+    /// Callers beyond this many waiting are refused (or overflow). Absent = no limit.
+    pub max_waiting: Option<usize>,
+    /// A caller waiting this long leaves (overflow or timeout). Absent = no limit.
+    pub max_wait_secs: Option<u64>,
+    #[serde(default = "yes")]
+    pub join_empty: bool,
+    #[serde(default)]
+    pub leave_empty: bool,
+    /// `queue:NAME` (continue in another queue) or `hangup:CODE` (end with that SIP code).
+    pub overflow: Option<String>,
+    /// Skills strategy: widen to the next tier after this many seconds of waiting.
+    #[serde(default = "default_widen")]
+    pub widen_after_secs: u64,
+    /// Consecutive unanswered offers before an agent is paused with reason `no_answer`
+    /// (0 = never).
+    #[serde(default = "default_max_missed")]
+    pub max_missed: u32,
+}
+
+fn default_strategy() -> String {
+    "longest-idle".into()
+}
+fn default_sl_target() -> u64 {
+    15
+}
+fn default_answer_rate() -> u8 {
+    90
+}
+fn default_ring_timeout() -> u64 {
+    15
+}
+fn yes() -> bool {
+    true
+}
+fn default_widen() -> u64 {
+    30
+}
+fn default_max_missed() -> u32 {
+    3
+}
+
+/// The strategy names the config accepts.
+pub const STRATEGIES: &[&str] = &[
+    "longest-idle",
+    "round-robin",
+    "ring-all",
+    "fewest-calls",
+    "random",
+    "skills",
+];
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Config {
@@ -243,6 +367,9 @@ pub struct Config {
     pub registrar: Registrar,
     pub agents: Vec<Agent>,
     pub trunk: Option<Trunk>,
+    pub calls: Calls,
+    pub media: Media,
+    pub queues: Vec<Queue>,
 }
 
 impl Config {
@@ -285,6 +412,9 @@ impl Config {
                 "sip" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.sip),
                 "registrar" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.registrar),
                 "trunk" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.trunk),
+                "calls" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.calls),
+                "media" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.media),
+                "queues" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.queues),
                 "agents" => match v.get_ref() {
                     DeValue::Array(items) => {
                         for (i, item) in items.iter().enumerate() {
@@ -305,7 +435,7 @@ impl Config {
                 _ => problems.push(Problem {
                     key: key.clone(),
                     line: Some(line),
-                    message: "unknown section (expected daemon, sip, registrar, agents, trunk)"
+                    message: "unknown section (expected daemon, sip, registrar, agents, trunk, calls, media, queues)"
                         .into(),
                 }),
             }
@@ -476,6 +606,17 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
             add(&format!("{key}.password"), "must not be empty".into());
         }
     }
+    validate_queues(cfg, &mut add);
+    let m = &cfg.media;
+    if m.rtp_port_min == 0 || m.rtp_port_max <= m.rtp_port_min {
+        add(
+            "media.rtp_port_min",
+            "need 0 < rtp_port_min < rtp_port_max".into(),
+        );
+    }
+    if cfg.calls.max_calls == 0 {
+        add("calls.max_calls", "must be at least 1".into());
+    }
     if let Some(t) = &cfg.trunk {
         match crate::sip::uri::Uri::parse(&t.uri) {
             Ok(crate::sip::uri::Uri::Sip(u))
@@ -490,6 +631,103 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
             add("trunk.username", "username and password go together".into());
         }
     }
+}
+
+fn validate_queues(cfg: &Config, add: &mut impl FnMut(&str, String)) {
+    let agents: std::collections::HashSet<&str> =
+        cfg.agents.iter().map(|a| a.id.as_str()).collect();
+    let names: std::collections::HashSet<&str> =
+        cfg.queues.iter().map(|q| q.name.as_str()).collect();
+    let mut seen_names = std::collections::HashSet::new();
+    let mut seen_numbers = std::collections::HashMap::new();
+    for (i, q) in cfg.queues.iter().enumerate() {
+        let key = format!("queues[{i}]");
+        if q.name.is_empty() || !seen_names.insert(q.name.as_str()) {
+            add(
+                &format!("{key}.name"),
+                format!("queue name {:?} is empty or used twice", q.name),
+            );
+        }
+        if q.numbers.is_empty() {
+            add(
+                &format!("{key}.numbers"),
+                "a queue needs at least one dialed number".into(),
+            );
+        }
+        for n in &q.numbers {
+            if let Some(other) = seen_numbers.insert(n.as_str(), q.name.as_str()) {
+                add(
+                    &format!("{key}.numbers"),
+                    format!("number {n:?} already reaches queue {other:?}"),
+                );
+            }
+        }
+        if !STRATEGIES.contains(&q.strategy.as_str()) {
+            add(
+                &format!("{key}.strategy"),
+                format!(
+                    "unknown strategy {:?} (one of {})",
+                    q.strategy,
+                    STRATEGIES.join(", ")
+                ),
+            );
+        }
+        for m in &q.members {
+            if !agents.contains(m.agent.as_str()) {
+                add(
+                    &format!("{key}.members"),
+                    format!("agent {:?} is not defined in [[agents]]", m.agent),
+                );
+            }
+        }
+        if q.ring_timeout_secs == 0 {
+            add(
+                &format!("{key}.ring_timeout_secs"),
+                "must be at least 1".into(),
+            );
+        }
+        if q.sl_target_secs == 0 {
+            add(
+                &format!("{key}.sl_target_secs"),
+                "must be at least 1".into(),
+            );
+        }
+        if q.answer_rate_target_percent > 100 {
+            add(
+                &format!("{key}.answer_rate_target_percent"),
+                "a percentage (0-100)".into(),
+            );
+        }
+        if let Some(o) = &q.overflow {
+            match parse_overflow(o) {
+                Some(crate::acd::Overflow::Queue(t))
+                    if !names.contains(t.0.as_str()) || t.0 == q.name =>
+                {
+                    add(
+                        &format!("{key}.overflow"),
+                        format!("overflow queue {:?} does not exist (or is this queue)", t.0),
+                    )
+                }
+                Some(_) => {}
+                None => add(
+                    &format!("{key}.overflow"),
+                    format!("{o:?}: use \"queue:NAME\" or \"hangup:CODE\" (CODE 400-699)"),
+                ),
+            }
+        }
+    }
+}
+
+/// `queue:NAME` or `hangup:CODE`.
+pub fn parse_overflow(s: &str) -> Option<crate::acd::Overflow> {
+    if let Some(q) = s.strip_prefix("queue:") {
+        return (!q.is_empty())
+            .then(|| crate::acd::Overflow::Queue(crate::acd::QueueId(q.to_string())));
+    }
+    let code: u16 = s.strip_prefix("hangup:")?.parse().ok()?;
+    (400..=699)
+        .contains(&code)
+        .then_some(crate::acd::Overflow::Hangup { cause: code })
 }
 
 /// Best-effort line of a dotted key (`sip.limits.max_headers`, `agents[1].id`): the line of the

@@ -1,51 +1,837 @@
-//! The transaction user for calls. Until queues and the B2BUA exist (issue "Inbound call
-//! center"), an INVITE from a trusted PBX is answered `404` — no dialed number reaches a queue
-//! yet — and anything else that reaches the TU is answered so no transaction is left open.
+//! The inbound call path: a B2BUA that answers the PBX's call, queues it in the ACD engine,
+//! INVITEs the chosen seat, bridges both legs through the RTP relay, and records every step.
 //!
-//! Must not know: sockets, SQL.
+//! One task, the [`CallManager`], owns every call's signalling state, the ACD engine and the
+//! maps from SIP transactions and dialogs to calls — so an event is one hash lookup, never a scan,
+//! and no two tasks race over a call. RTP runs in one relay task per bridged call
+//! ([`crate::media`]); call records go to the store's writer thread. The manager never blocks:
+//! SIP goes out as commands to the SIP driver, records as store ops.
+//!
+//! Must not know: sockets (beyond handing them to the relay), SQL, SIP parsing.
 
-use crate::sip::build::response_to;
-use crate::sip::endpoint::{ClientTxId, Event};
-use crate::sip::message::Method;
+mod actions;
+mod legs;
+
+use crate::acd::{AgentId, CallId, Engine, Input, Member, QueueId, QueueSettings, Strategy};
+use crate::config::{self, Config};
+use crate::media::sdp::{self, Negotiated};
+use crate::media::{LegSockets, PortPool, RelayHandle, Side};
+use crate::sip::build::{new_tag, response_to};
+use crate::sip::dialog::Dialog;
+use crate::sip::endpoint::{ClientTxId, DialogKey, Event, Flow, ServerTxId};
+use crate::sip::message::{Method, Request, Response};
+use crate::sip::registrar::{Binding, StoreOp};
+use crate::store::{CallOp, Op};
 use crate::transport::driver::Command;
+use legs::Peer;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-/// Serve TU events until the endpoint's event queue closes.
-/// Final answers to requests ctid sent go to `replies` (the trunk qualifier), `408` when none came.
-pub async fn run(
-    mut events: mpsc::Receiver<Event>,
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Which side of a call a dialog belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LegRef {
+    Caller,
+    Agent(AgentId),
+}
+
+/// The caller's leg (ctid is UAS).
+struct CallerLeg {
+    dialog: Dialog,
+    peer: Peer,
+    contact: String,
+    negotiated: Negotiated,
+    sockets: Option<LegSockets>,
+    local_rtp: SocketAddr,
+    sdp_version: u64,
+}
+
+/// A seat being rung, or the connected seat (ctid is UAC).
+struct AgentLeg {
+    agent: AgentId,
+    tx: ClientTxId,
+    invite: Request,
+    peer: Peer,
+    sockets: Option<LegSockets>,
+    local_rtp: SocketAddr,
+    dialog: Option<Dialog>,
+    remote_rtp: Option<SocketAddr>,
+    sdp_version: u64,
+}
+
+struct Call {
+    queue: String,
+    caller_number: Option<String>,
+    caller_name: Option<String>,
+    /// The caller's INVITE transaction (for CANCEL / missing ACK).
+    server_tx: ServerTxId,
+    entered: Instant,
+    caller: CallerLeg,
+    /// Seats ringing for this call (several with ring-all).
+    offers: HashMap<AgentId, AgentLeg>,
+    connected: Option<AgentLeg>,
+    answered: Option<Instant>,
+    relay: Option<RelayHandle>,
+    /// The caller's dialog is over (it sent BYE, or ctid did).
+    caller_ended: bool,
+}
+
+/// Static settings of the call layer.
+pub struct CallSettings {
+    pub max_calls: usize,
+    pub priority_header: String,
+    pub short_abandon: Duration,
+    /// Dialed number → queue name.
+    pub numbers: HashMap<String, String>,
+    pub sl_targets: HashMap<String, Duration>,
+    /// ctid's SIP addresses (Contact of its legs), by address family.
+    pub local_sip: Vec<SocketAddr>,
+}
+
+impl CallSettings {
+    /// The engine and the settings for `cfg`.
+    pub fn from_config(
+        cfg: &Config,
+        local_sip: Vec<SocketAddr>,
+    ) -> Result<(CallSettings, Engine), String> {
+        let mut numbers = HashMap::new();
+        let mut sl_targets = HashMap::new();
+        let mut queues = Vec::new();
+        for q in &cfg.queues {
+            for n in &q.numbers {
+                numbers.insert(n.clone(), q.name.clone());
+            }
+            sl_targets.insert(q.name.clone(), Duration::from_secs(q.sl_target_secs));
+            let mut s = QueueSettings::new(q.name.clone());
+            s.strategy = match q.strategy.as_str() {
+                "round-robin" => Strategy::RoundRobin,
+                "ring-all" => Strategy::RingAll,
+                "fewest-calls" => Strategy::FewestCalls,
+                "random" => Strategy::Random,
+                "skills" => Strategy::SkillTiers,
+                _ => Strategy::LongestIdle,
+            };
+            s.members = q
+                .members
+                .iter()
+                .map(|m| Member {
+                    agent: AgentId(m.agent.clone()),
+                    tier: m.tier,
+                })
+                .collect();
+            s.weight = q.weight;
+            s.sl_target = Duration::from_secs(q.sl_target_secs);
+            s.ring_timeout = Duration::from_secs(q.ring_timeout_secs);
+            s.wrapup = Duration::from_secs(q.wrapup_secs);
+            s.max_waiting = q.max_waiting;
+            s.max_wait = q.max_wait_secs.map(Duration::from_secs);
+            s.join_empty = q.join_empty;
+            s.leave_empty = q.leave_empty;
+            s.overflow = q.overflow.as_deref().and_then(config::parse_overflow);
+            s.widen_after = Duration::from_secs(q.widen_after_secs);
+            s.max_missed = q.max_missed;
+            queues.push(s);
+        }
+        let agents = cfg.agents.iter().map(|a| AgentId(a.id.clone())).collect();
+        let seed = unix_ms();
+        let engine = Engine::new(queues, agents, seed).map_err(|e| e.to_string())?;
+        Ok((
+            CallSettings {
+                max_calls: cfg.calls.max_calls,
+                priority_header: cfg.calls.priority_header.clone(),
+                short_abandon: Duration::from_secs(cfg.calls.short_abandon_secs),
+                numbers,
+                sl_targets,
+                local_sip,
+            },
+            engine,
+        ))
+    }
+}
+
+/// Ids the call layer gives its requests: top bit set, so they never meet the endpoint's own.
+const TU_ID_BASE: u64 = 1 << 63;
+
+pub struct CallManager {
+    settings: CallSettings,
+    engine: Engine,
+    pool: PortPool,
     commands: mpsc::Sender<Command>,
+    store: mpsc::Sender<Op>,
+    /// Requests sent for the trunk qualifier (not calls) go back to it.
     replies: mpsc::Sender<(ClientTxId, u16)>,
-) {
-    while let Some(ev) = events.recv().await {
-        match ev {
-            Event::Request { tx, request, flow } => {
-                let status = if request.method == Method::Invite {
-                    404
-                } else {
-                    481
-                };
-                let mut response = response_to(&request, status, None);
-                if status == 404 {
-                    response.reason = "Not Found: no queue for this number".into();
+    calls: HashMap<CallId, Call>,
+    by_server_tx: HashMap<ServerTxId, CallId>,
+    by_dialog: HashMap<DialogKey, (CallId, LegRef)>,
+    by_client_tx: HashMap<ClientTxId, (CallId, AgentId)>,
+    /// INVITEs sent to seats, until their final response: a late 2xx to a cancelled offer is
+    /// ACKed and hung up from these.
+    sent_invites: HashMap<ClientTxId, (Request, Peer)>,
+    contacts: HashMap<String, Vec<Binding>>,
+    next_call: u64,
+    next_tu: u64,
+    cancel: CancellationToken,
+}
+
+impl CallManager {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: CallSettings,
+        engine: Engine,
+        pool: PortPool,
+        commands: mpsc::Sender<Command>,
+        store: mpsc::Sender<Op>,
+        replies: mpsc::Sender<(ClientTxId, u16)>,
+        first_call_id: u64,
+        bindings: Vec<Binding>,
+        cancel: CancellationToken,
+    ) -> CallManager {
+        let mut m = CallManager {
+            settings,
+            engine,
+            pool,
+            commands,
+            store,
+            replies,
+            calls: HashMap::new(),
+            by_server_tx: HashMap::new(),
+            by_dialog: HashMap::new(),
+            by_client_tx: HashMap::new(),
+            sent_invites: HashMap::new(),
+            contacts: HashMap::new(),
+            next_call: first_call_id.max(1),
+            next_tu: 1,
+            cancel,
+        };
+        let now_ms = unix_ms();
+        let now = Instant::now();
+        for b in bindings.into_iter().filter(|b| b.expires_at_ms > now_ms) {
+            m.binding_changed(now, StoreOp::Upsert(b));
+        }
+        m
+    }
+
+    /// Serve SIP events and ACD timers until the SIP driver's event queue closes.
+    pub async fn run(mut self, mut events: mpsc::Receiver<Event>) {
+        loop {
+            let deadline = self
+                .engine
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(ev) => self.handle_event(ev).await,
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.engine.handle_timeout(Instant::now());
                 }
-                tracing::info!(%flow, method = %request.method, uri = %request.uri, status, "request answered");
-                if commands
-                    .send(Command::Respond { tx, response })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
             }
-            Event::Response { tx, response } if response.status >= 200 => {
-                let _ = replies.try_send((tx, response.status));
-            }
-            Event::RequestFailed { tx, reason } => {
-                tracing::debug!(?tx, reason, "request failed");
-                let _ = replies.try_send((tx, 408));
-            }
-            other => tracing::debug!(event = ?other, "transaction user event"),
+            self.apply_actions().await;
+        }
+        // The SIP side is gone: whatever is still live was interrupted.
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            self.record(CallOp::Event {
+                id: id.0,
+                at_ms: unix_ms(),
+                kind: "interrupted",
+                agent: None,
+                detail: Some("ctid shut down".into()),
+            })
+            .await;
+        }
+        self.cancel.cancel();
+    }
+
+    async fn send(&self, cmd: Command) {
+        if self.commands.send(cmd).await.is_err() {
+            tracing::debug!("SIP driver gone; command dropped");
         }
     }
+
+    async fn record(&self, op: CallOp) {
+        if self.store.send(Op::Call(op)).await.is_err() {
+            tracing::error!("store writer gone; call record lost");
+        }
+    }
+
+    async fn event(
+        &self,
+        id: CallId,
+        kind: &'static str,
+        agent: Option<&AgentId>,
+        detail: Option<String>,
+    ) {
+        self.record(CallOp::Event {
+            id: id.0,
+            at_ms: unix_ms(),
+            kind,
+            agent: agent.map(|a| a.0.clone()),
+            detail,
+        })
+        .await;
+    }
+
+    fn tu_id(&mut self) -> ClientTxId {
+        self.next_tu += 1;
+        ClientTxId(TU_ID_BASE | self.next_tu)
+    }
+
+    async fn handle_event(&mut self, ev: Event) {
+        match ev {
+            Event::Request { tx, request, flow } => {
+                let to_tag = tag(&request, "To");
+                if to_tag.is_none() && request.method == Method::Invite {
+                    self.new_call(tx, request, flow).await;
+                } else {
+                    self.in_dialog(tx, request).await;
+                }
+            }
+            Event::Ack { .. } => {}
+            Event::Cancelled { tx } => {
+                if let Some(id) = self.by_server_tx.get(&tx).copied() {
+                    self.engine
+                        .handle(Instant::now(), Input::CallAbandoned { call: id });
+                }
+            }
+            Event::AckTimeout { tx } => {
+                if let Some(id) = self.by_server_tx.get(&tx).copied() {
+                    tracing::warn!(call = %id, "caller never acknowledged the answer; ending the call");
+                    self.hang_up(id, "ctid", Some("no ACK from the caller".into()), None)
+                        .await;
+                }
+            }
+            Event::Response { tx, response } => self.agent_response(tx, response).await,
+            Event::RequestFailed { tx, reason } => {
+                self.sent_invites.remove(&tx);
+                if let Some((id, agent)) = self.by_client_tx.remove(&tx) {
+                    if let Some(call) = self.calls.get_mut(&id) {
+                        if call.offers.remove(&agent).is_some() {
+                            self.event(id, "rejected", Some(&agent), Some(reason.to_string()))
+                                .await;
+                            self.engine.handle(
+                                Instant::now(),
+                                Input::OfferFailed {
+                                    call: id,
+                                    agent,
+                                    counts_as_miss: true,
+                                },
+                            );
+                        }
+                    }
+                } else if tx.0 & TU_ID_BASE == 0 {
+                    let _ = self.replies.try_send((tx, 408));
+                }
+            }
+            Event::Store(op) => self.binding_changed(Instant::now(), op),
+        }
+    }
+
+    /// Follow registrations: an agent is logged in while its phone has a binding.
+    fn binding_changed(&mut self, now: Instant, op: StoreOp) {
+        let (agent, before) = match &op {
+            StoreOp::Upsert(b) => (
+                b.agent_id.clone(),
+                self.contacts.get(&b.agent_id).map_or(0, Vec::len),
+            ),
+            StoreOp::Delete { agent_id, .. } => (
+                agent_id.clone(),
+                self.contacts.get(agent_id).map_or(0, Vec::len),
+            ),
+        };
+        let list = self.contacts.entry(agent.clone()).or_default();
+        match op {
+            StoreOp::Upsert(b) => {
+                list.retain(|x| x.uri != b.uri);
+                list.push(b);
+            }
+            StoreOp::Delete { uri, .. } => list.retain(|x| x.uri != uri),
+        }
+        let after = list.len();
+        if before == 0 && after > 0 {
+            tracing::info!(agent, "agent logged in (phone registered)");
+            self.engine.handle(
+                now,
+                Input::AgentLogin {
+                    agent: AgentId(agent),
+                    queues: None,
+                },
+            );
+        } else if before > 0 && after == 0 {
+            tracing::info!(agent, "agent logged out (no registered phone)");
+            self.engine.handle(
+                now,
+                Input::AgentLogout {
+                    agent: AgentId(agent),
+                },
+            );
+        }
+    }
+
+    async fn reject(&self, tx: ServerTxId, request: &Request, status: u16, reason: &str) {
+        let mut r = response_to(request, status, None);
+        if !reason.is_empty() {
+            r.reason = reason.to_string();
+        }
+        self.send(Command::Respond { tx, response: r }).await;
+    }
+
+    async fn new_call(&mut self, tx: ServerTxId, invite: Request, flow: Flow) {
+        let dialed = crate::sip::uri::Uri::parse(&invite.uri)
+            .ok()
+            .and_then(|u| u.user_or_number())
+            .unwrap_or_default();
+        let Some(queue) = self.settings.numbers.get(&dialed).cloned() else {
+            tracing::info!(%flow, dialed, "no queue for this number");
+            return self
+                .reject(tx, &invite, 404, "Not Found: no queue for this number")
+                .await;
+        };
+        if self.calls.len() >= self.settings.max_calls {
+            tracing::warn!(calls = self.calls.len(), "call limit reached");
+            return self
+                .reject(tx, &invite, 503, "Service Unavailable: call limit")
+                .await;
+        }
+        if invite.body.is_empty() {
+            return self
+                .reject(tx, &invite, 488, "Not Acceptable Here: SDP offer required")
+                .await;
+        }
+        let offer = match sdp::parse(&invite.body) {
+            Ok(o) => o,
+            Err(e) => {
+                return self
+                    .reject(tx, &invite, 488, &format!("Not Acceptable Here: {e}"))
+                    .await
+            }
+        };
+        let negotiated = match sdp::negotiate_offer(&offer, &[0, 8], false) {
+            Ok(n) => n,
+            Err(e) => {
+                return self
+                    .reject(tx, &invite, 488, &format!("Not Acceptable Here: {e}"))
+                    .await
+            }
+        };
+        let sockets = match self.pool.allocate().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "no RTP port for a new call");
+                return self
+                    .reject(tx, &invite, 503, "Service Unavailable: no media port")
+                    .await;
+            }
+        };
+        let local_rtp = SocketAddr::new(self.pool.ip(), sockets.local_rtp.port());
+        let local_tag = new_tag();
+        let contact = legs::contact_uri(flow.local, flow.transport);
+        let Ok(dialog) = Dialog::from_uas(&invite, &local_tag, &contact) else {
+            return self
+                .reject(tx, &invite, 400, "Bad Request: no usable Contact")
+                .await;
+        };
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        let session = unix_ms();
+        let answer = legs::answer_caller(
+            &invite,
+            &local_tag,
+            &contact,
+            &offer,
+            &negotiated,
+            local_rtp,
+            session,
+        );
+        self.send(Command::AddDialog(dialog.key.clone())).await;
+        self.send(Command::Respond {
+            tx,
+            response: answer,
+        })
+        .await;
+        self.by_server_tx.insert(tx, id);
+        self.by_dialog
+            .insert(dialog.key.clone(), (id, LegRef::Caller));
+        let (number, name) = legs::caller_identity(&invite);
+        let (number_for_call, name_for_call) = (number.clone(), name.clone());
+        let sip_call_id = invite.headers.get("Call-ID").unwrap_or("").to_string();
+        let now = Instant::now();
+        let priority = invite
+            .headers
+            .get(&self.settings.priority_header)
+            .and_then(|p| p.trim().parse::<i32>().ok())
+            .unwrap_or(0);
+        tracing::info!(call = %id, queue, caller = ?number, priority, "call entered the queue");
+        self.record(CallOp::Started {
+            id: id.0,
+            sip_call_id,
+            direction: "inbound",
+            caller_number: number,
+            caller_name: name,
+            dialed_number: Some(dialed),
+            queue: Some(queue.clone()),
+            entered_at_ms: unix_ms(),
+        })
+        .await;
+        self.event(id, "entered", None, Some(queue.clone())).await;
+        self.calls.insert(
+            id,
+            Call {
+                queue: queue.clone(),
+                caller_number: number_for_call,
+                caller_name: name_for_call,
+                server_tx: tx,
+                entered: now,
+                caller: CallerLeg {
+                    dialog,
+                    peer: flow.into(),
+                    contact,
+                    negotiated,
+                    sockets: Some(sockets),
+                    local_rtp,
+                    sdp_version: 1,
+                },
+                offers: HashMap::new(),
+                connected: None,
+                answered: None,
+                relay: None,
+                caller_ended: false,
+            },
+        );
+        self.engine.handle(
+            now,
+            Input::CallArrived {
+                call: id,
+                queue: QueueId(queue),
+                priority,
+            },
+        );
+    }
+
+    async fn in_dialog(&mut self, tx: ServerTxId, req: Request) {
+        let key = DialogKey {
+            call_id: req.headers.get("Call-ID").unwrap_or("").to_string(),
+            local_tag: tag(&req, "To").unwrap_or_default(),
+            remote_tag: tag(&req, "From").unwrap_or_default(),
+        };
+        let Some((id, leg)) = self.by_dialog.get(&key).cloned() else {
+            return self.reject(tx, &req, 481, "").await;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return self.reject(tx, &req, 481, "").await;
+        };
+        let dialog = match &leg {
+            LegRef::Caller => Some(&mut call.caller.dialog),
+            LegRef::Agent(a) => call
+                .connected
+                .as_mut()
+                .filter(|c| &c.agent == a)
+                .or_else(|| call.offers.get_mut(a))
+                .and_then(|l| l.dialog.as_mut()),
+        };
+        let Some(dialog) = dialog else {
+            return self.reject(tx, &req, 481, "").await;
+        };
+        if let Err(code) = dialog.handle_request(&req) {
+            return self.reject(tx, &req, code, "").await;
+        }
+        match req.method {
+            Method::Bye => {
+                self.send(Command::Respond {
+                    tx,
+                    response: response_to(&req, 200, None),
+                })
+                .await;
+                let by = match leg {
+                    LegRef::Caller => "caller",
+                    LegRef::Agent(_) => "agent",
+                };
+                self.leg_hung_up(id, leg, by).await;
+            }
+            Method::Invite | Method::Update if !req.body.is_empty() => {
+                self.reoffer(tx, id, leg, req).await
+            }
+            _ => {
+                self.send(Command::Respond {
+                    tx,
+                    response: response_to(&req, 200, None),
+                })
+                .await;
+            }
+        }
+    }
+
+    /// A re-INVITE/UPDATE with SDP on a leg: hold, resume, or a new address. Answered with
+    /// ctid's SDP for that leg (same port); the relay follows a new address.
+    async fn reoffer(&mut self, tx: ServerTxId, id: CallId, leg: LegRef, req: Request) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let offer = match sdp::parse(&req.body) {
+            Ok(o) => o,
+            Err(e) => {
+                return self
+                    .reject(tx, &req, 488, &format!("Not Acceptable Here: {e}"))
+                    .await
+            }
+        };
+        let n = match sdp::negotiate_offer(&offer, &[call.caller.negotiated.codec], true) {
+            Ok(n) => n,
+            Err(e) => {
+                return self
+                    .reject(tx, &req, 488, &format!("Not Acceptable Here: {e}"))
+                    .await
+            }
+        };
+        let (local_rtp, contact, version, side) = match &leg {
+            LegRef::Caller => {
+                call.caller.sdp_version += 1;
+                (
+                    call.caller.local_rtp,
+                    call.caller.contact.clone(),
+                    call.caller.sdp_version,
+                    Side::A,
+                )
+            }
+            LegRef::Agent(_) => {
+                let Some(c) = call.connected.as_mut() else {
+                    return self.reject(tx, &req, 491, "").await;
+                };
+                c.sdp_version += 1;
+                let contact = call.caller.contact.clone();
+                (c.local_rtp, contact, c.sdp_version, Side::B)
+            }
+        };
+        if let (Some(relay), Some(remote)) = (&call.relay, n.remote) {
+            relay.update_remote(side, remote);
+        }
+        let kind = if n.direction == sdp::Direction::SendRecv {
+            "resumed"
+        } else {
+            "hold"
+        };
+        let session = unix_ms();
+        let resp = legs::answer_reinvite(&req, &contact, &offer, &n, local_rtp, session, version);
+        self.send(Command::Respond { tx, response: resp }).await;
+        let agent = match leg {
+            LegRef::Agent(a) => Some(a),
+            LegRef::Caller => None,
+        };
+        self.event(id, kind, agent.as_ref(), None).await;
+    }
+
+    /// One leg sent BYE (already answered).
+    async fn leg_hung_up(&mut self, id: CallId, leg: LegRef, by: &'static str) {
+        let now = Instant::now();
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if call.connected.is_some() {
+            // Talking: end the other leg too.
+            if by == "caller" {
+                self.bye_sent_by_caller(id);
+            }
+            self.finish(id, by, None, None).await;
+            self.engine.handle(now, Input::CallEnded { call: id });
+            return;
+        }
+        match leg {
+            LegRef::Caller => {
+                // Caller gave up while waiting: the ACD cancels ringing seats and reports Left.
+                self.bye_sent_by_caller(id);
+                self.engine.handle(now, Input::CallAbandoned { call: id });
+            }
+            LegRef::Agent(agent) => {
+                // A seat that answered and hung up before the bridge: treat as a failed offer.
+                if let Some(call) = self.calls.get_mut(&id) {
+                    if let Some(l) = call.offers.remove(&agent) {
+                        if let Some(d) = l.dialog {
+                            self.by_dialog.remove(&d.key);
+                        }
+                    }
+                }
+                self.engine.handle(
+                    now,
+                    Input::OfferFailed {
+                        call: id,
+                        agent,
+                        counts_as_miss: false,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The caller's dialog is over (it sent BYE); forget it so no BYE goes back.
+    fn bye_sent_by_caller(&mut self, id: CallId) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.caller_ended = true;
+            self.by_dialog.remove(&call.caller.dialog.key);
+            let key = call.caller.dialog.key.clone();
+            let _ = self.commands.try_send(Command::RemoveDialog(key));
+        }
+    }
+
+    async fn agent_response(&mut self, tx: ClientTxId, resp: Response) {
+        let Some((id, agent)) = self.by_client_tx.get(&tx).cloned() else {
+            if tx.0 & TU_ID_BASE == 0 && resp.status >= 200 {
+                let _ = self.replies.try_send((tx, resp.status));
+            } else if (200..300).contains(&resp.status) {
+                // A late answer to an INVITE whose call is gone.
+                self.stray_answer(tx, &resp).await;
+            }
+            return;
+        };
+        if resp.status < 200 {
+            return;
+        }
+        let now = Instant::now();
+        if resp.status >= 300 {
+            self.by_client_tx.remove(&tx);
+            self.sent_invites.remove(&tx);
+            let Some(call) = self.calls.get_mut(&id) else {
+                return;
+            };
+            if call.offers.remove(&agent).is_some() {
+                self.event(
+                    id,
+                    "rejected",
+                    Some(&agent),
+                    Some(format!("{} {}", resp.status, resp.reason)),
+                )
+                .await;
+                self.engine.handle(
+                    now,
+                    Input::OfferFailed {
+                        call: id,
+                        agent,
+                        counts_as_miss: false,
+                    },
+                );
+            }
+            return;
+        }
+        // 2xx: the seat answered.
+        let Some(call) = self.calls.get(&id) else {
+            return self.stray_answer(tx, &resp).await;
+        };
+        let codec = call.caller.negotiated.codec;
+        let Some(leg) = call.offers.get(&agent) else {
+            // Already cancelled, or a retransmitted 2xx of the connected leg: ACK it again.
+            let again = call
+                .connected
+                .as_ref()
+                .filter(|c| c.tx == tx)
+                .and_then(|c| c.dialog.as_ref().map(|d| (d.ack(1), c.peer)));
+            if let Some((ack, peer)) = again {
+                self.send(Command::SendStateless {
+                    transport: peer.transport,
+                    remote: peer.remote,
+                    request: ack,
+                })
+                .await;
+                return;
+            }
+            return self.stray_answer(tx, &resp).await;
+        };
+        let peer = leg.peer;
+        let Ok(mut dialog) = Dialog::from_uac(&leg.invite, &resp) else {
+            tracing::warn!(call = %id, agent = %agent, "seat answered without a usable To tag/Contact");
+            return self.stray_answer(tx, &resp).await;
+        };
+        self.send(Command::SendStateless {
+            transport: peer.transport,
+            remote: peer.remote,
+            request: dialog.ack(1),
+        })
+        .await;
+        self.sent_invites.remove(&tx);
+        let answer = sdp::parse(&resp.body).and_then(|a| sdp::read_answer(&a, &[codec]));
+        match answer {
+            Ok(n) => {
+                self.by_dialog
+                    .insert(dialog.key.clone(), (id, LegRef::Agent(agent.clone())));
+                self.send(Command::AddDialog(dialog.key.clone())).await;
+                if let Some(leg) = self
+                    .calls
+                    .get_mut(&id)
+                    .and_then(|c| c.offers.get_mut(&agent))
+                {
+                    leg.remote_rtp = n.remote;
+                    leg.dialog = Some(dialog);
+                }
+                self.engine
+                    .handle(now, Input::OfferAnswered { call: id, agent });
+            }
+            Err(e) => {
+                tracing::warn!(call = %id, agent = %agent, error = %e, "seat answered with unusable SDP; hanging up on it");
+                let bye = dialog.request(Method::Bye);
+                let t = self.tu_id();
+                self.send(Command::SendAs {
+                    id: t,
+                    transport: peer.transport,
+                    remote: peer.remote,
+                    request: bye,
+                })
+                .await;
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.offers.remove(&agent);
+                }
+                self.by_client_tx.remove(&tx);
+                self.event(id, "rejected", Some(&agent), Some(format!("bad SDP: {e}")))
+                    .await;
+                self.engine.handle(
+                    now,
+                    Input::OfferFailed {
+                        call: id,
+                        agent,
+                        counts_as_miss: false,
+                    },
+                );
+            }
+        }
+    }
+
+    /// A 2xx nobody wants any more (the offer was cancelled or the call is gone): ACK and BYE it,
+    /// so no seat is left in a call with nobody.
+    async fn stray_answer(&mut self, tx: ClientTxId, resp: &Response) {
+        self.by_client_tx.remove(&tx);
+        let Some((req, peer)) = self.sent_invites.remove(&tx) else {
+            return;
+        };
+        if let Ok(mut d) = Dialog::from_uac(&req, resp) {
+            self.send(Command::SendStateless {
+                transport: peer.transport,
+                remote: peer.remote,
+                request: d.ack(1),
+            })
+            .await;
+            let bye = d.request(Method::Bye);
+            let t = self.tu_id();
+            self.send(Command::SendAs {
+                id: t,
+                transport: peer.transport,
+                remote: peer.remote,
+                request: bye,
+            })
+            .await;
+        }
+    }
+}
+
+fn tag(req: &Request, header: &str) -> Option<String> {
+    req.headers
+        .get(header)
+        .and_then(|v| crate::sip::header::NameAddr::parse(v).ok())
+        .and_then(|n| n.tag().map(str::to_string))
 }

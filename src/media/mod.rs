@@ -11,6 +11,7 @@
 mod latch;
 pub mod ports;
 pub mod relay;
+pub mod sdp;
 
 pub use ports::{LegSockets, PortPool};
 pub use relay::{

@@ -980,6 +980,52 @@ impl Endpoint {
         tu
     }
 
+    /// Like [`Endpoint::send_request`] with an id the TU chose (it must not collide with ids
+    /// the endpoint hands out: use ids with the top bit set).
+    pub fn send_request_as(
+        &mut self,
+        now: Instant,
+        tu: ClientTxId,
+        flow: Flow,
+        request: Request,
+        credentials: Option<(String, String)>,
+    ) {
+        self.start_client(now, flow, request, credentials, 0, tu);
+    }
+
+    /// Send a request outside any transaction (the ACK for a 2xx, §13.2.2.4): a top Via with a
+    /// fresh branch is added, nothing is retransmitted.
+    pub fn send_stateless(&mut self, flow: Flow, mut request: Request) {
+        let via = self.own_via(flow);
+        request.headers.push_front("Via", via);
+        if request.headers.get("Max-Forwards").is_none() {
+            request.headers.push("Max-Forwards", "70");
+        }
+        self.transmits.push_back(Transmit {
+            flow,
+            bytes: request.to_bytes().into(),
+        });
+    }
+
+    /// A Via for a request ctid sends on `flow`.
+    fn own_via(&self, flow: Flow) -> String {
+        let host = if flow.local.ip().is_unspecified() {
+            self.cfg.domain.clone()
+        } else {
+            match flow.local {
+                SocketAddr::V4(a) => a.ip().to_string(),
+                SocketAddr::V6(a) => format!("[{}]", a.ip()),
+            }
+        };
+        format!(
+            "SIP/2.0/{} {}:{};branch={};rport",
+            flow.transport.as_str(),
+            host,
+            flow.local.port(),
+            build::new_branch()
+        )
+    }
+
     /// CANCEL a pending INVITE sent with [`Endpoint::send_request`].
     pub fn cancel(&mut self, now: Instant, tx: ClientTxId) {
         let found = self
@@ -1004,21 +1050,7 @@ impl Endpoint {
         auth_attempts: u8,
         tu: ClientTxId,
     ) {
-        let host = if flow.local.ip().is_unspecified() {
-            self.cfg.domain.clone()
-        } else {
-            match flow.local {
-                SocketAddr::V4(a) => a.ip().to_string(),
-                SocketAddr::V6(a) => format!("[{}]", a.ip()),
-            }
-        };
-        let via = format!(
-            "SIP/2.0/{} {}:{};branch={};rport",
-            flow.transport.as_str(),
-            host,
-            flow.local.port(),
-            build::new_branch()
-        );
+        let via = self.own_via(flow);
         req.headers.push_front("Via", via);
         if req.headers.get("Max-Forwards").is_none() {
             req.headers.push("Max-Forwards", "70");

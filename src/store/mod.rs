@@ -2,18 +2,26 @@
 //! the daemon needs at start.
 //!
 //! Owns: the database file (`<data_dir>/ctid.db`), its schema, and every SQL statement. Writes are
-//! batched into one transaction per wake-up of the writer thread, so a burst of REGISTERs costs one
-//! fsync. Nothing here runs on the async executor: the writer is a plain thread, and the start-up
-//! reads happen before the runtime serves traffic.
+//! batched into one transaction per wake-up of the writer thread, so a burst of REGISTERs or call
+//! events costs one fsync. Nothing here runs on the async executor: the writer is a plain thread,
+//! and the start-up reads happen before the runtime serves traffic.
 //!
-//! Must not know: SIP parsing, sockets, calls.
+//! Layout: [`bindings`] (registrar bindings), [`calls`] (call detail records and their events),
+//! [`writer`] (the writer thread and [`Op`], everything it writes).
+//!
+//! Must not know: SIP parsing, sockets, call logic.
 
-use crate::sip::registrar::{Binding, StoreOp};
-use rusqlite::{params, Connection};
+mod bindings;
+mod calls;
+mod writer;
+
+pub use bindings::load_bindings;
+pub use calls::{interrupt_live_calls, next_call_id, CallOp};
+pub use writer::{Op, Writer};
+
+use rusqlite::Connection;
 use std::path::{Path, PathBuf};
-use std::thread::JoinHandle;
 use thiserror::Error;
-use tokio::sync::mpsc;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -34,6 +42,7 @@ pub enum StoreError {
 }
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how far a file has come.
+/// Never edit an entry once released: add a new one.
 const MIGRATIONS: &[&str] = &[
     // 1: registrar bindings
     "CREATE TABLE bindings (
@@ -47,6 +56,35 @@ const MIGRATIONS: &[&str] = &[
         updated_at_ms INTEGER NOT NULL,
         PRIMARY KEY (agent_id, uri)
     );",
+    // 2: call detail records and their events
+    "CREATE TABLE calls (
+        id INTEGER PRIMARY KEY,
+        sip_call_id TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        caller_number TEXT, caller_name TEXT, dialed_number TEXT,
+        queue TEXT,
+        entered_at_ms INTEGER NOT NULL,
+        answered_at_ms INTEGER, ended_at_ms INTEGER,
+        wait_ms INTEGER,
+        talk_ms INTEGER,
+        agent TEXT,
+        outcome TEXT,
+        answered_in_target INTEGER,
+        short_abandon INTEGER,
+        hangup_by TEXT,
+        hangup_cause TEXT, sip_code INTEGER
+    );
+    CREATE INDEX calls_entered ON calls(entered_at_ms);
+    CREATE INDEX calls_queue_entered ON calls(queue, entered_at_ms);
+    CREATE INDEX calls_live ON calls(ended_at_ms) WHERE ended_at_ms IS NULL;
+    CREATE TABLE call_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_id INTEGER NOT NULL REFERENCES calls(id),
+        at_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        agent TEXT, detail TEXT
+    );
+    CREATE INDEX call_events_call ON call_events(call_id, id);",
 ];
 
 /// Open (creating if needed) the database under `data_dir` and bring its schema up to date.
@@ -61,165 +99,37 @@ pub fn open(data_dir: &Path) -> Result<Connection, StoreError> {
         source,
     };
     let conn = Connection::open(&path).map_err(err)?;
+    // foreign_keys is per connection and a no-op inside a transaction: set it here, first.
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;",
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;
+         PRAGMA foreign_keys=ON;",
     )
     .map_err(err)?;
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(err)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-        let tx = conn.unchecked_transaction().map_err(err)?;
-        tx.execute_batch(sql).map_err(err)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
-            .map_err(err)?;
-        tx.commit().map_err(err)?;
-    }
+    conn.set_prepared_statement_cache_capacity(32);
+    migrate(&conn).map_err(err)?;
     Ok(conn)
 }
 
-/// Every stored binding (expired ones included; the registrar drops those).
-pub fn load_bindings(conn: &Connection) -> Result<Vec<Binding>, rusqlite::Error> {
-    let mut stmt = conn.prepare(
-        "SELECT agent_id, uri, expires_at_ms, call_id, cseq, source, q, updated_at_ms FROM bindings",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Binding {
-            agent_id: r.get(0)?,
-            uri: r.get(1)?,
-            expires_at_ms: r.get::<_, i64>(2)?.max(0) as u64,
-            call_id: r.get(3)?,
-            cseq: r.get::<_, i64>(4)?.clamp(0, u32::MAX as i64) as u32,
-            source: r.get(5)?,
-            q: r.get(6)?,
-            updated_at_ms: r.get::<_, i64>(7)?.max(0) as u64,
-        })
-    })?;
-    rows.collect()
-}
-
-fn apply(conn: &Connection, op: &StoreOp) -> Result<(), rusqlite::Error> {
-    match op {
-        StoreOp::Upsert(b) => conn
-            .prepare_cached(
-                "INSERT INTO bindings (agent_id, uri, expires_at_ms, call_id, cseq, source, q, updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (agent_id, uri) DO UPDATE SET expires_at_ms = ?3, call_id = ?4,
-                   cseq = ?5, source = ?6, q = ?7, updated_at_ms = ?8",
-            )?
-            .execute(params![
-                b.agent_id,
-                b.uri,
-                b.expires_at_ms as i64,
-                b.call_id,
-                b.cseq as i64,
-                b.source,
-                b.q,
-                b.updated_at_ms as i64
-            ])
-            .map(drop),
-        StoreOp::Delete { agent_id, uri } => conn
-            .prepare_cached("DELETE FROM bindings WHERE agent_id = ?1 AND uri = ?2")?
-            .execute(params![agent_id, uri])
-            .map(drop),
+/// Apply every migration the file has not seen yet, each in its own transaction.
+fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tx.commit()?;
     }
-}
-
-/// Handle to the writer thread. Dropping every sender lets the thread finish its queue and exit;
-/// [`Writer::join`] waits for that.
-pub struct Writer {
-    pub sender: mpsc::Sender<StoreOp>,
-    thread: JoinHandle<()>,
-}
-
-impl Writer {
-    /// Start the writer on `conn`. `queue` bounds the number of pending writes.
-    pub fn start(conn: Connection, queue: usize) -> Result<Writer, StoreError> {
-        let (sender, mut rx) = mpsc::channel::<StoreOp>(queue);
-        let thread = std::thread::Builder::new()
-            .name("ctid-store".into())
-            .spawn(move || {
-                let mut batch = Vec::with_capacity(256);
-                while let Some(op) = rx.blocking_recv() {
-                    batch.push(op);
-                    while batch.len() < 1024 {
-                        match rx.try_recv() {
-                            Ok(op) => batch.push(op),
-                            Err(_) => break,
-                        }
-                    }
-                    let started = std::time::Instant::now();
-                    if let Err(e) = write_batch(&conn, &batch) {
-                        tracing::error!(error = %e, lost = batch.len(), "store write failed");
-                        metrics::counter!("ctid_store_write_errors_total").increment(1);
-                    }
-                    metrics::histogram!("ctid_store_write_seconds")
-                        .record(started.elapsed().as_secs_f64());
-                    batch.clear();
-                }
-            })
-            .map_err(StoreError::Thread)?;
-        Ok(Writer { sender, thread })
-    }
-
-    /// Close the queue and wait until everything queued is written.
-    pub fn join(self) {
-        drop(self.sender);
-        if self.thread.join().is_err() {
-            tracing::error!("store writer thread panicked");
-        }
-    }
-}
-
-fn write_batch(conn: &Connection, batch: &[StoreOp]) -> Result<(), rusqlite::Error> {
-    let tx = conn.unchecked_transaction()?;
-    for op in batch {
-        apply(&tx, op)?;
-    }
-    tx.commit()
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sip::registrar::Binding;
 
-    fn binding(uri: &str) -> Binding {
-        Binding {
-            agent_id: "a1".into(),
-            uri: uri.into(),
-            expires_at_ms: 10_000,
-            call_id: "c".into(),
-            cseq: 3,
-            source: "udp:127.0.0.1:5070".into(),
-            q: Some("0.5".into()),
-            updated_at_ms: 5,
-        }
-    }
-
-    #[test]
-    fn bindings_round_trip_through_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let w = Writer::start(open(dir.path()).unwrap(), 16).unwrap();
-        w.sender
-            .blocking_send(StoreOp::Upsert(binding("sip:a@h")))
-            .unwrap();
-        w.sender
-            .blocking_send(StoreOp::Upsert(binding("sip:b@h")))
-            .unwrap();
-        let mut updated = binding("sip:a@h");
-        updated.cseq = 4;
-        w.sender
-            .blocking_send(StoreOp::Upsert(updated.clone()))
-            .unwrap();
-        w.sender
-            .blocking_send(StoreOp::Delete {
-                agent_id: "a1".into(),
-                uri: "sip:b@h".into(),
-            })
-            .unwrap();
-        w.join();
-        let conn = open(dir.path()).unwrap();
-        assert_eq!(load_bindings(&conn).unwrap(), vec![updated]);
+    fn user_version(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
     }
 
     #[test]
@@ -227,9 +137,80 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(open(dir.path()).unwrap());
         let conn = open(dir.path()).unwrap();
-        let v: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
+        assert_eq!(user_version(&conn), MIGRATIONS.len() as i64);
+        assert_eq!(MIGRATIONS.len(), 2);
+    }
+
+    #[test]
+    fn migration_from_version_1_keeps_the_bindings() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // A file as the previous release left it: only the bindings table, with a row.
+            let conn = Connection::open(dir.path().join("ctid.db")).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch("PRAGMA user_version = 1").unwrap();
+            conn.execute(
+                "INSERT INTO bindings VALUES ('a1', 'sip:a1@h', 9000, 'cid', 7, 'udp:1.2.3.4:5060', NULL, 42)",
+                [],
+            )
             .unwrap();
-        assert_eq!(v, MIGRATIONS.len() as i64);
+        }
+        let conn = open(dir.path()).unwrap();
+        assert_eq!(user_version(&conn), 2);
+        assert_eq!(
+            load_bindings(&conn).unwrap(),
+            vec![Binding {
+                agent_id: "a1".into(),
+                uri: "sip:a1@h".into(),
+                expires_at_ms: 9000,
+                call_id: "cid".into(),
+                cseq: 7,
+                source: "udp:1.2.3.4:5060".into(),
+                q: None,
+                updated_at_ms: 42,
+            }]
+        );
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            tables,
+            [
+                "bindings",
+                "call_events",
+                "call_events_call",
+                "calls",
+                "calls_entered",
+                "calls_live",
+                "calls_queue_entered"
+            ]
+        );
+        assert_eq!(next_call_id(&conn).unwrap(), 1);
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+    }
+
+    #[test]
+    fn foreign_keys_are_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(dir.path()).unwrap();
+        let on: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(on, 1);
+        let journal: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(journal, "wal");
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
     }
 }

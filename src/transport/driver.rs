@@ -8,7 +8,6 @@ use crate::sip::endpoint::{
     ClientTxId, DialogKey, Endpoint, Event, Flow, ServerTxId, Stats, Transmit, Transport,
 };
 use crate::sip::message::{Request, Response};
-use crate::sip::registrar::StoreOp;
 use crate::sip::transaction::Bytes;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,6 +32,19 @@ pub enum Command {
         credentials: Option<(String, String)>,
         reply: oneshot::Sender<ClientTxId>,
     },
+    /// Send a request under an id the TU chose (see [`Endpoint::send_request_as`]).
+    SendAs {
+        id: ClientTxId,
+        transport: Transport,
+        remote: SocketAddr,
+        request: Request,
+    },
+    /// Send a request outside any transaction (ACK for a 2xx).
+    SendStateless {
+        transport: Transport,
+        remote: SocketAddr,
+        request: Request,
+    },
     Cancel {
         tx: ClientTxId,
     },
@@ -49,7 +61,7 @@ pub struct SipDriver {
     pub inbound: mpsc::Receiver<Inbound>,
     pub commands: mpsc::Receiver<Command>,
     pub events: mpsc::Sender<Event>,
-    pub store: mpsc::Sender<StoreOp>,
+    pub store: mpsc::Sender<crate::store::Op>,
     /// Cancelled on SIGINT/SIGTERM: start draining.
     pub shutdown: CancellationToken,
     /// Cancelled by the driver when it is done, to stop the socket tasks.
@@ -160,24 +172,47 @@ impl SipDriver {
                 credentials,
                 reply,
             } => {
-                let local = self
-                    .udp
-                    .iter()
-                    .find(|(a, _)| a.is_ipv4() == remote.is_ipv4())
-                    .map(|(a, _)| *a)
-                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-                let flow = Flow {
-                    transport,
-                    local,
-                    remote,
-                    conn: 0,
-                };
+                let flow = self.flow_to(transport, remote);
                 let id = self.endpoint.send_request(now, flow, request, credentials);
                 let _ = reply.send(id);
+            }
+            Command::SendAs {
+                id,
+                transport,
+                remote,
+                request,
+            } => {
+                let flow = self.flow_to(transport, remote);
+                self.endpoint.send_request_as(now, id, flow, request, None);
+            }
+            Command::SendStateless {
+                transport,
+                remote,
+                request,
+            } => {
+                let flow = self.flow_to(transport, remote);
+                self.endpoint.send_stateless(flow, request);
             }
             Command::Cancel { tx } => self.endpoint.cancel(now, tx),
             Command::AddDialog(k) => self.endpoint.add_dialog(k),
             Command::RemoveDialog(k) => self.endpoint.remove_dialog(&k),
+        }
+    }
+
+    /// The flow for a request ctid sends: from the first UDP socket of the right address family
+    /// (its address goes into Via and Contact).
+    fn flow_to(&self, transport: Transport, remote: SocketAddr) -> Flow {
+        let local = self
+            .udp
+            .iter()
+            .find(|(a, _)| a.is_ipv4() == remote.is_ipv4())
+            .map(|(a, _)| *a)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        Flow {
+            transport,
+            local,
+            remote,
+            conn: 0,
         }
     }
 
@@ -188,7 +223,11 @@ impl SipDriver {
         while let Some(ev) = self.endpoint.poll_event() {
             match ev {
                 Event::Store(op) => {
-                    if self.store.send(op).await.is_err() {
+                    // The call layer follows registrations too (agents log in with their phones).
+                    if self.events.try_send(Event::Store(op.clone())).is_err() {
+                        tracing::warn!("transaction user queue full; binding change not seen by the call layer");
+                    }
+                    if self.store.send(op.into()).await.is_err() {
                         tracing::error!("store writer gone; binding change not persisted");
                     }
                 }

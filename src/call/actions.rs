@@ -1,0 +1,420 @@
+//! What the call manager does with the ACD engine's decisions: ring a seat, stop ringing it,
+//! bridge the legs, and end calls that leave the queue without an agent.
+
+use super::legs::{self, AgentOffer, Peer};
+use super::{unix_ms, AgentLeg, CallManager};
+use crate::acd::{Action, AgentId, CallId, CancelReason, Input, Outcome};
+use crate::media::start_relay;
+use crate::sip::build::new_tag;
+use crate::sip::message::Method;
+use crate::store::CallOp;
+use crate::transport::driver::Command;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+impl CallManager {
+    /// Carry out every pending engine action (they may produce more inputs, hence the loop).
+    pub(super) async fn apply_actions(&mut self) {
+        while let Some(action) = self.engine.poll_action() {
+            match action {
+                Action::Offer { call, agent } => self.offer(call, agent).await,
+                Action::CancelOffer {
+                    call,
+                    agent,
+                    reason,
+                } => self.cancel_offer(call, agent, reason).await,
+                Action::OfferMissed { call, agent } => {
+                    tracing::info!(call = %call, agent = %agent, "seat did not answer in time");
+                    self.event(call, "missed", Some(&agent), None).await;
+                }
+                Action::Connected { call, agent, wait } => self.connected(call, agent, wait).await,
+                Action::Left {
+                    call,
+                    queue,
+                    outcome,
+                    wait,
+                    hangup_cause,
+                } => self.left(call, queue.0, outcome, wait, hangup_cause).await,
+                Action::Moved { call, from, to } => {
+                    tracing::info!(call = %call, from = %from, to = %to, "call moved to another queue");
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.queue = to.0.clone();
+                    }
+                    self.event(call, "moved", None, Some(format!("{from} -> {to}")))
+                        .await;
+                }
+                Action::AgentStateChanged { agent, state } => {
+                    tracing::debug!(agent = %agent, state = state.kind(), "agent state");
+                }
+            }
+        }
+    }
+
+    /// Ring `agent`'s seat for `call`.
+    async fn offer(&mut self, id: CallId, agent: AgentId) {
+        let now = Instant::now();
+        let binding = self
+            .contacts
+            .get(&agent.0)
+            .and_then(|l| {
+                l.iter()
+                    .filter(|b| b.expires_at_ms > unix_ms())
+                    .max_by_key(|b| b.updated_at_ms)
+            })
+            .cloned();
+        let target = binding
+            .as_ref()
+            .and_then(|b| legs::binding_target(b).map(|t| (b, t)));
+        let Some((binding, (transport, remote))) = target else {
+            tracing::warn!(call = %id, agent = %agent, "no reachable registration for the agent");
+            self.engine.handle(
+                now,
+                Input::OfferFailed {
+                    call: id,
+                    agent,
+                    counts_as_miss: false,
+                },
+            );
+            return;
+        };
+        let Some(call) = self.calls.get(&id) else {
+            self.engine.handle(
+                now,
+                Input::OfferFailed {
+                    call: id,
+                    agent,
+                    counts_as_miss: false,
+                },
+            );
+            return;
+        };
+        let sockets = match self.pool.allocate().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "no RTP port for an agent leg");
+                self.engine.handle(
+                    now,
+                    Input::OfferFailed {
+                        call: id,
+                        agent,
+                        counts_as_miss: false,
+                    },
+                );
+                return;
+            }
+        };
+        let local_sip = self
+            .settings
+            .local_sip
+            .iter()
+            .find(|a| a.is_ipv4() == remote.is_ipv4())
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)));
+        let local_rtp = SocketAddr::new(self.pool.ip(), sockets.local_rtp.port());
+        let (number, name) = (call.caller_number.clone(), call.caller_name.clone());
+        let offer = AgentOffer {
+            codec: call.caller.negotiated.codec,
+            dtmf: call.caller.negotiated.dtmf,
+            local_rtp,
+            session: unix_ms(),
+        };
+        let invite = legs::invite_agent(
+            binding,
+            local_sip,
+            transport,
+            number.as_deref(),
+            name.as_deref(),
+            &new_tag(),
+            &offer,
+        );
+        let tx = self.tu_id();
+        let peer = Peer { transport, remote };
+        self.by_client_tx.insert(tx, (id, agent.clone()));
+        self.sent_invites.insert(tx, (invite.clone(), peer));
+        self.send(Command::SendAs {
+            id: tx,
+            transport,
+            remote,
+            request: invite.clone(),
+        })
+        .await;
+        tracing::info!(call = %id, agent = %agent, %remote, "offering the call to a seat");
+        self.event(id, "offered", Some(&agent), None).await;
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.offers.insert(
+                agent.clone(),
+                AgentLeg {
+                    agent,
+                    tx,
+                    invite,
+                    peer,
+                    sockets: Some(sockets),
+                    local_rtp,
+                    dialog: None,
+                    remote_rtp: None,
+                    sdp_version: 1,
+                },
+            );
+        }
+    }
+
+    /// Stop ringing a seat: CANCEL its INVITE, or BYE it if it answered meanwhile.
+    async fn cancel_offer(&mut self, id: CallId, agent: AgentId, reason: CancelReason) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(leg) = call.offers.remove(&agent) else {
+            return;
+        };
+        tracing::debug!(call = %id, agent = %agent, ?reason, "cancelling the offer");
+        match leg.dialog {
+            Some(mut d) => {
+                // It answered just before: hang up on it.
+                self.by_dialog.remove(&d.key);
+                let _ = self.commands.try_send(Command::RemoveDialog(d.key.clone()));
+                let bye = d.request(Method::Bye);
+                let t = self.tu_id();
+                self.send(Command::SendAs {
+                    id: t,
+                    transport: leg.peer.transport,
+                    remote: leg.peer.remote,
+                    request: bye,
+                })
+                .await;
+            }
+            None => self.send(Command::Cancel { tx: leg.tx }).await,
+        }
+    }
+
+    /// The seat answered and the engine confirmed: bridge the media of both legs.
+    async fn connected(&mut self, id: CallId, agent: AgentId, wait: std::time::Duration) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(mut leg) = call.offers.remove(&agent) else {
+            return;
+        };
+        let now = Instant::now();
+        call.answered = Some(now);
+        if let (Some(a), Some(b)) = (call.caller.sockets.take(), leg.sockets.take()) {
+            call.relay = Some(start_relay(
+                a,
+                b,
+                call.caller.negotiated.remote,
+                leg.remote_rtp,
+                self.cancel.child_token(),
+            ));
+        }
+        let in_target = wait
+            <= self
+                .settings
+                .sl_targets
+                .get(&call.queue)
+                .copied()
+                .unwrap_or_default();
+        tracing::info!(call = %id, agent = %agent, wait_ms = wait.as_millis() as u64, "call answered and bridged");
+        call.connected = Some(leg);
+        self.record(CallOp::Answered {
+            id: id.0,
+            answered_at_ms: unix_ms(),
+            agent: agent.0.clone(),
+            wait_ms: wait.as_millis() as u64,
+            in_target,
+        })
+        .await;
+        self.event(id, "answered", Some(&agent), None).await;
+    }
+
+    /// The call left the queue without being answered (or was answered: nothing to do here).
+    async fn left(
+        &mut self,
+        id: CallId,
+        queue: String,
+        outcome: Outcome,
+        wait: std::time::Duration,
+        cause: Option<u16>,
+    ) {
+        let (kind, name) = match &outcome {
+            Outcome::Answered => return,
+            Outcome::Abandoned => ("abandoned", "abandoned"),
+            Outcome::Timeout => ("timeout", "timeout"),
+            Outcome::Overflow(_) => ("overflow", "overflow"),
+            Outcome::Rejected => ("rejected", "rejected"),
+        };
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let caller_gone = call.caller_ended;
+        tracing::info!(call = %id, queue, outcome = name, wait_ms = wait.as_millis() as u64, "call left the queue");
+        self.event(id, kind, None, cause.map(|c| format!("SIP {c}")))
+            .await;
+        let short = (outcome == Outcome::Abandoned).then(|| wait <= self.settings.short_abandon);
+        let by = if caller_gone { "caller" } else { "ctid" };
+        self.end_record(
+            id,
+            name,
+            Some(queue),
+            Some(wait),
+            None,
+            short,
+            by,
+            None,
+            cause,
+        )
+        .await;
+        if !caller_gone {
+            self.bye_caller(id, cause).await;
+        }
+        self.drop_call(id);
+    }
+
+    /// Hang up a call from ctid's side (no ACK, shutdown…), whatever its state.
+    pub(super) async fn hang_up(
+        &mut self,
+        id: CallId,
+        by: &'static str,
+        reason: Option<String>,
+        code: Option<u16>,
+    ) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if call.connected.is_some() {
+            self.finish(id, by, reason, code).await;
+            self.engine
+                .handle(Instant::now(), Input::CallEnded { call: id });
+        } else {
+            self.bye_caller(id, code).await;
+            self.engine
+                .handle(Instant::now(), Input::CallAbandoned { call: id });
+        }
+    }
+
+    /// End a bridged call: BYE whichever leg did not hang up, record, release media.
+    pub(super) async fn finish(
+        &mut self,
+        id: CallId,
+        by: &'static str,
+        reason: Option<String>,
+        code: Option<u16>,
+    ) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let talk = call.answered.map(|a| a.elapsed());
+        let wait = call
+            .answered
+            .map(|a| a.saturating_duration_since(call.entered));
+        let agent = call.connected.as_ref().map(|c| c.agent.clone());
+        let queue = call.queue.clone();
+        let agent_bye = if by == "agent" {
+            None
+        } else {
+            call.connected
+                .as_mut()
+                .and_then(|c| c.dialog.as_mut().map(|d| (d.request(Method::Bye), c.peer)))
+        };
+        if let Some((bye, peer)) = agent_bye {
+            let t = self.tu_id();
+            self.send(Command::SendAs {
+                id: t,
+                transport: peer.transport,
+                remote: peer.remote,
+                request: bye,
+            })
+            .await;
+        }
+        self.bye_caller(id, code).await;
+        tracing::info!(call = %id, by, "call ended");
+        self.event(id, "ended", agent.as_ref(), reason.clone())
+            .await;
+        self.end_record(
+            id,
+            "answered",
+            Some(queue),
+            wait,
+            talk,
+            None,
+            by,
+            reason,
+            code,
+        )
+        .await;
+        self.drop_call(id);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn end_record(
+        &self,
+        id: CallId,
+        outcome: &'static str,
+        queue: Option<String>,
+        wait: Option<std::time::Duration>,
+        talk: Option<std::time::Duration>,
+        short_abandon: Option<bool>,
+        by: &'static str,
+        cause: Option<String>,
+        code: Option<u16>,
+    ) {
+        self.record(CallOp::Ended {
+            id: id.0,
+            ended_at_ms: unix_ms(),
+            outcome,
+            queue,
+            wait_ms: wait.map(|w| w.as_millis() as u64),
+            talk_ms: talk.map(|t| t.as_millis() as u64),
+            short_abandon,
+            hangup_by: Some(by),
+            hangup_cause: cause,
+            sip_code: code,
+        })
+        .await;
+    }
+
+    /// BYE to the caller (ctid ends the call), with a Reason header carrying `cause`.
+    async fn bye_caller(&mut self, id: CallId, cause: Option<u16>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.caller_ended {
+            return;
+        }
+        let mut bye = call.caller.dialog.request(Method::Bye);
+        if let Some(c) = cause {
+            bye.headers.push("Reason", format!("SIP ;cause={c}"));
+        }
+        let peer = call.caller.peer;
+        let key = call.caller.dialog.key.clone();
+        call.caller_ended = true;
+        self.by_dialog.remove(&key);
+        self.send(Command::RemoveDialog(key)).await;
+        let t = self.tu_id();
+        self.send(Command::SendAs {
+            id: t,
+            transport: peer.transport,
+            remote: peer.remote,
+            request: bye,
+        })
+        .await;
+    }
+
+    /// Forget a call: its maps, its dialogs, its relay (dropping the handle stops it).
+    fn drop_call(&mut self, id: CallId) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        self.by_dialog.remove(&call.caller.dialog.key);
+        let _ = self
+            .commands
+            .try_send(Command::RemoveDialog(call.caller.dialog.key.clone()));
+        for leg in call.offers.values().chain(call.connected.iter()) {
+            self.by_client_tx.remove(&leg.tx);
+            self.sent_invites.remove(&leg.tx);
+            if let Some(d) = &leg.dialog {
+                self.by_dialog.remove(&d.key);
+                let _ = self.commands.try_send(Command::RemoveDialog(d.key.clone()));
+            }
+        }
+        self.by_server_tx.remove(&call.server_tx);
+    }
+}
