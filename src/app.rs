@@ -179,7 +179,7 @@ pub async fn run(
         live_bindings,
         transports.child_token(),
     );
-    tasks.spawn(calls.run(ev_rx));
+    tasks.spawn(calls.run(ev_rx, shutdown.clone()));
     if let Some(trunk) = cfg.trunk.clone() {
         tasks.spawn(crate::trunk::qualify(
             trunk,

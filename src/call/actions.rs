@@ -398,6 +398,36 @@ impl CallManager {
         .await;
     }
 
+    /// A waiting call ended by ctid's shutdown: BYE the caller, cancel ringing seats, record
+    /// `interrupted`.
+    pub(super) async fn interrupt(&mut self, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let wait = call.entered.elapsed();
+        let queue = call.queue.clone();
+        let offers: Vec<AgentId> = call.offers.keys().cloned().collect();
+        for agent in offers {
+            self.cancel_offer(id, agent, CancelReason::CallerGone).await;
+        }
+        self.bye_caller(id, Some(503)).await;
+        self.event(id, "interrupted", None, Some("ctid shutting down".into()))
+            .await;
+        self.end_record(
+            id,
+            "interrupted",
+            Some(queue),
+            Some(wait),
+            None,
+            None,
+            "ctid",
+            Some("ctid shutting down".into()),
+            Some(503),
+        )
+        .await;
+        self.drop_call(id);
+    }
+
     /// Forget a call: its maps, its dialogs, its relay (dropping the handle stops it).
     fn drop_call(&mut self, id: CallId) {
         let Some(call) = self.calls.remove(&id) else {

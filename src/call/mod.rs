@@ -219,8 +219,9 @@ impl CallManager {
         m
     }
 
-    /// Serve SIP events and ACD timers until the SIP driver's event queue closes.
-    pub async fn run(mut self, mut events: mpsc::Receiver<Event>) {
+    /// Serve SIP events and ACD timers until `shutdown` (then hang up every call) or until the
+    /// SIP driver's event queue closes.
+    pub async fn run(mut self, mut events: mpsc::Receiver<Event>, shutdown: CancellationToken) {
         loop {
             let deadline = self
                 .engine
@@ -228,6 +229,10 @@ impl CallManager {
                 .map(tokio::time::Instant::from_std)
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {
+                _ = shutdown.cancelled() => {
+                    self.hang_up_all().await;
+                    break;
+                }
                 ev = events.recv() => match ev {
                     Some(ev) => self.handle_event(ev).await,
                     None => break,
@@ -238,19 +243,25 @@ impl CallManager {
             }
             self.apply_actions().await;
         }
-        // The SIP side is gone: whatever is still live was interrupted.
-        let ids: Vec<CallId> = self.calls.keys().copied().collect();
-        for id in ids {
-            self.record(CallOp::Event {
-                id: id.0,
-                at_ms: unix_ms(),
-                kind: "interrupted",
-                agent: None,
-                detail: Some("ctid shut down".into()),
-            })
-            .await;
-        }
         self.cancel.cancel();
+        // Dropping `self` closes the command queue: the SIP driver may finish once the BYEs
+        // sent above are answered.
+    }
+
+    /// Graceful stop: bridged calls are hung up on both legs (outcome stays `answered`),
+    /// waiting callers get a BYE and are recorded `interrupted`.
+    async fn hang_up_all(&mut self) {
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        tracing::info!(calls = ids.len(), "hanging up live calls for shutdown");
+        for id in ids {
+            let connected = self.calls.get(&id).is_some_and(|c| c.connected.is_some());
+            if connected {
+                self.finish(id, "ctid", Some("ctid shutting down".into()), Some(503))
+                    .await;
+            } else {
+                self.interrupt(id).await;
+            }
+        }
     }
 
     async fn send(&self, cmd: Command) {
@@ -596,6 +607,8 @@ impl CallManager {
         let (local_rtp, contact, version, side) = match &leg {
             LegRef::Caller => {
                 call.caller.sdp_version += 1;
+                // Before the bridge, the relay starts from this address.
+                call.caller.negotiated.remote = n.remote;
                 (
                     call.caller.local_rtp,
                     call.caller.contact.clone(),

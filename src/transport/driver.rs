@@ -84,6 +84,7 @@ impl SipDriver {
         };
         let mut drain_until: Option<Instant> = None;
         let mut last_stats = Stats::default();
+        let mut commands_open = true;
         loop {
             let timer = self
                 .endpoint
@@ -110,7 +111,11 @@ impl SipDriver {
                         }
                     }
                 }
-                Some(cmd) = self.commands.recv() => self.command(cmd),
+                cmd = self.commands.recv(), if commands_open => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    // The call layer and the trunk qualifier are done (after shutdown).
+                    None => commands_open = false,
+                },
                 _ = tokio::time::sleep_until(timer) => self.endpoint.handle_timeout(Instant::now()),
                 _ = tokio::time::sleep_until(drain_timer) => {}
             }
@@ -119,7 +124,10 @@ impl SipDriver {
             export_stats(&last_stats, &stats);
             last_stats = stats;
             if let Some(until) = drain_until {
-                if self.endpoint.busy_transactions() == 0 || Instant::now() >= until {
+                // Wait for the call layer to have hung up its calls (it closes the command
+                // queue) and for every transaction that still owes an answer.
+                let idle = !commands_open && self.endpoint.busy_transactions() == 0;
+                if idle || Instant::now() >= until {
                     tracing::info!(
                         unfinished = self.endpoint.busy_transactions(),
                         "SIP drained"
@@ -231,11 +239,13 @@ impl SipDriver {
                         tracing::error!("store writer gone; binding change not persisted");
                     }
                 }
-                other => {
-                    if self.events.try_send(other).is_err() {
-                        tracing::warn!("transaction user queue full; event dropped");
+                other => match self.events.try_send(other) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!("transaction user queue full; event dropped")
                     }
-                }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                },
             }
         }
     }
