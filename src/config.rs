@@ -818,6 +818,28 @@ mod tests {
     }
 
     #[test]
+    fn queue_mistakes_are_named() {
+        let text = "[[agents]]\nid = \"1\"\nname = \"A\"\nusername = \"a\"\npassword = \"p\"\n\n[[queues]]\nname = \"q\"\nnumbers = [\"4000\"]\nstrategy = \"fastest\"\nmembers = [{ agent = \"9\" }]\noverflow = \"queue:nowhere\"\n\n[[queues]]\nname = \"r\"\nnumbers = [\"4000\"]\nmembers = []\noverflow = \"hangup:200\"\n";
+        let p = Config::parse(text).unwrap_err();
+        let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        let find = |needle: &str| shown.iter().any(|s| s.contains(needle));
+        assert!(
+            find("line 10: queues[0].strategy: unknown strategy \"fastest\""),
+            "{shown:#?}"
+        );
+        assert!(
+            find("line 11: queues[0].members: agent \"9\" is not defined"),
+            "{shown:#?}"
+        );
+        assert!(find("line 12: queues[0].overflow"), "{shown:#?}");
+        assert!(
+            find("queues[1].numbers: number \"4000\" already reaches queue \"q\""),
+            "{shown:#?}"
+        );
+        assert!(find("queues[1].overflow: \"hangup:200\""), "{shown:#?}");
+    }
+
+    #[test]
     fn syntax_error_has_a_line() {
         let p = Config::parse("[sip]\nrealm = \n").unwrap_err();
         assert_eq!(p[0].line, Some(2));
