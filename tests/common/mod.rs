@@ -1296,3 +1296,550 @@ fn read_sipp_stats<const N: usize>(path: &Path, names: [&str; N]) -> [Option<u64
     };
     names.map(get)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Calls: SIPp in the background, seats, RTP port ranges, call records
+// ---------------------------------------------------------------------------------------------
+
+/// A SIPp run in the background: a seat (UAS) that serves calls until the test is done with it,
+/// or a PBX whose traffic the test interrupts. Killed on drop if still running.
+pub struct SippBg {
+    child: Option<Child>,
+    full: Vec<String>,
+    err_file: PathBuf,
+    stat_file: PathBuf,
+    screen_file: PathBuf,
+    msg_file: PathBuf,
+    out_file: PathBuf,
+    timeout: Duration,
+    start: Instant,
+}
+
+/// Start SIPp like [`sipp_at`] does (same arguments and log files), without waiting for it.
+pub fn sipp_spawn(
+    dir: &Path,
+    target: Option<SocketAddr>,
+    sip_port: u16,
+    scenario_name: &str,
+    args: &[&str],
+) -> SippBg {
+    let tag = unique(scenario_name.trim_end_matches(".xml"));
+    let err_file = dir.join(format!("sipp-{tag}-errors.log"));
+    let stat_file = dir.join(format!("sipp-{tag}-stats.csv"));
+    let screen_file = dir.join(format!("sipp-{tag}-screen.log"));
+    let msg_file = dir.join(format!("sipp-{tag}-messages.log"));
+    let out_file = dir.join(format!("sipp-{tag}-stdout.log"));
+    let sf = scenario(scenario_name);
+    assert!(sf.exists(), "missing scenario {}", sf.display());
+    let mut full: Vec<String> = target.iter().map(ToString::to_string).collect();
+    full.extend([
+        "-sf".into(),
+        sf.display().to_string(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        sip_port.to_string(),
+        "-mp".into(),
+        free_udp_pair().to_string(),
+        "-cp".into(),
+        free_port().to_string(),
+        "-nostdin".into(),
+        "-trace_err".into(),
+        "-error_file".into(),
+        err_file.display().to_string(),
+        "-trace_stat".into(),
+        "-stf".into(),
+        stat_file.display().to_string(),
+        "-fd".into(),
+        "1".into(),
+        "-trace_screen".into(),
+        "-screen_file".into(),
+        screen_file.display().to_string(),
+        "-trace_msg".into(),
+        "-message_file".into(),
+        msg_file.display().to_string(),
+    ]);
+    let mut timeout_secs = 30u64;
+    if let Some(i) = args.iter().position(|a| *a == "-timeout") {
+        let v = args.get(i + 1).expect("-timeout needs a value");
+        timeout_secs = v
+            .trim_end_matches('s')
+            .parse()
+            .expect("-timeout value in seconds, like 60s");
+    } else {
+        full.extend(["-timeout".into(), "30s".into(), "-timeout_error".into()]);
+    }
+    full.extend(args.iter().map(|s| s.to_string()));
+    let out = File::create(&out_file).unwrap();
+    let child = Command::new("sipp")
+        .args(&full)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run sipp (Debian package sip-tester): {e}"));
+    SippBg {
+        child: Some(child),
+        full,
+        err_file,
+        stat_file,
+        screen_file,
+        msg_file,
+        out_file,
+        timeout: Duration::from_secs(timeout_secs),
+        start: Instant::now(),
+    }
+}
+
+impl SippBg {
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map_or(0, |c| c.id() as i32)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// Wait for SIPp to finish on its own (killed 30 s after its -timeout).
+    pub fn wait(mut self) -> SippRun {
+        let hard = self.timeout + Duration::from_secs(30);
+        let left = hard.saturating_sub(self.start.elapsed());
+        self.finish(None, left)
+    }
+
+    /// Ask SIPp to stop (SIGUSR1: no new calls, exit once the calls in progress are done), wait
+    /// up to `grace`, then kill it. Counters are SIPp's last statistics dump.
+    pub fn stop(mut self, grace: Duration) -> SippRun {
+        self.finish(Some(libc::SIGUSR1), grace)
+    }
+
+    /// SIGKILL now (calls in progress are abandoned, no final statistics dump).
+    pub fn kill(mut self) -> SippRun {
+        self.finish(Some(libc::SIGKILL), Duration::from_secs(5))
+    }
+
+    fn finish(&mut self, signal: Option<i32>, grace: Duration) -> SippRun {
+        let mut child = self.child.take().expect("SIPp already finished");
+        if let Some(sig) = signal {
+            if matches!(child.try_wait(), Ok(None)) {
+                // SAFETY: plain kill(2) on our own child's pid.
+                unsafe { libc::kill(child.id() as i32, sig) };
+            }
+        }
+        let deadline = Instant::now() + grace;
+        let mut killed = false;
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                killed = true;
+                break child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let [successful, failed, retransmissions] = read_sipp_stats(
+            &self.stat_file,
+            ["SuccessfulCall(C)", "FailedCall(C)", "Retransmissions(C)"],
+        );
+        let read =
+            |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+        let mut report = String::new();
+        writeln!(report, "$ sipp {}", self.full.join(" ")).unwrap();
+        writeln!(
+            report,
+            "exit: {:?}{}{}; successful calls: {successful:?}; failed calls: {failed:?}; retransmissions: {retransmissions:?}; took {:.1?}",
+            status.code(),
+            match signal {
+                Some(libc::SIGUSR1) => " (asked to stop)",
+                Some(libc::SIGKILL) => " (killed by the test)",
+                _ => "",
+            },
+            if killed { " (KILLED: did not exit in time)" } else { "" },
+            self.start.elapsed()
+        )
+        .unwrap();
+        writeln!(
+            report,
+            "--- sipp errors ---\n{}",
+            tail(&read(&self.err_file), 6_000)
+        )
+        .unwrap();
+        writeln!(
+            report,
+            "--- sipp screen ---\n{}",
+            tail(&read(&self.screen_file), 4_000)
+        )
+        .unwrap();
+        writeln!(
+            report,
+            "--- sipp output ---\n{}",
+            tail(&read(&self.out_file), 2_000)
+        )
+        .unwrap();
+        writeln!(
+            report,
+            "--- sipp messages (tail) ---\n{}",
+            tail(&read(&self.msg_file), 5_000)
+        )
+        .unwrap();
+        SippRun {
+            code: if killed { None } else { status.code() },
+            successful,
+            failed,
+            retransmissions,
+            report,
+        }
+    }
+
+    /// SIPp's message trace so far (what it sent and received).
+    pub fn messages(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.msg_file).unwrap_or_default()).into_owned()
+    }
+}
+
+impl Drop for SippBg {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Register agent `user` with SIPp (`register_md5.xml`, UDP) from 127.0.0.1:`port`, the port
+/// its seat will then listen on; panics unless ctid answered 200 listing the binding.
+pub fn register_seat(dir: &Path, ctid: SocketAddr, port: u16, user: &str, password: &str) {
+    let run = sipp_at(
+        dir,
+        Some(ctid),
+        port,
+        "register_md5.xml",
+        &[
+            "-t",
+            "u1",
+            "-m",
+            "1",
+            "-s",
+            user,
+            "-au",
+            user,
+            "-ap",
+            password,
+            "-timeout",
+            "10s",
+            "-timeout_error",
+        ],
+    );
+    assert!(
+        run.ok() && run.successful == Some(1),
+        "agent {user} could not register from 127.0.0.1:{port}:\n{}",
+        run.report
+    );
+}
+
+/// Register agent `user` from a fresh port, then run the seat scenario `scenario_name` (UAS,
+/// answering OPTIONS & co. automatically) on that port, for at most `timeout_secs`.
+pub fn start_seat(
+    dir: &Path,
+    ctid: SocketAddr,
+    user: &str,
+    password: &str,
+    scenario_name: &str,
+    timeout_secs: u64,
+) -> SippBg {
+    start_seat_with(dir, ctid, user, password, scenario_name, timeout_secs, &[])
+}
+
+/// [`start_seat`] with more SIPp arguments (e.g. `-rtp_echo`).
+pub fn start_seat_with(
+    dir: &Path,
+    ctid: SocketAddr,
+    user: &str,
+    password: &str,
+    scenario_name: &str,
+    timeout_secs: u64,
+    extra: &[&str],
+) -> SippBg {
+    let port = free_port();
+    register_seat(dir, ctid, port, user, password);
+    let timeout = format!("{timeout_secs}s");
+    let mut args = vec![
+        "-t", "u1", "-s", user, "-m", "10000", "-aa", "-timeout", &timeout,
+    ];
+    args.extend_from_slice(extra);
+    let mut seat = sipp_spawn(dir, None, port, scenario_name, &args);
+    // Ready once SIPp holds the port (ctid may send the first INVITE right away).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !udp_port_bound(port) {
+        assert!(
+            seat.is_running() && Instant::now() < deadline,
+            "seat {user} (SIPp {scenario_name}) did not bind 127.0.0.1:{port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    seat
+}
+
+/// Whether some socket is bound to UDP `port` on this host (read from /proc/net/udp, so the
+/// probe never holds the port itself).
+pub fn udp_port_bound(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    let want = format!(":{port:04X}");
+    table.lines().skip(1).any(|l| {
+        l.split_whitespace()
+            .nth(1)
+            .is_some_and(|local| local.ends_with(&want))
+    })
+}
+
+static RTP_NEXT: Mutex<Option<u16>> = Mutex::new(None);
+
+/// A range of `n` consecutive UDP ports on 127.0.0.1, free right now, below the kernel's
+/// ephemeral range (so SIPp's and the tests' own sockets do not land in it) and different for
+/// every call in this process (and, by a pid-based start, likely for concurrent test binaries).
+pub fn rtp_port_range(n: u16) -> (u16, u16) {
+    const LOW: u32 = 10_000;
+    const HIGH: u32 = 32_000;
+    let mut next = RTP_NEXT.lock().unwrap();
+    let mut start = next.unwrap_or_else(|| {
+        let slots = (HIGH - LOW) / 1_000;
+        (LOW + (std::process::id() % slots) * 1_000) as u16
+    });
+    for _ in 0..200 {
+        if u32::from(start) + u32::from(n) >= HIGH {
+            start = LOW as u16;
+        }
+        let all_free =
+            (start..start + n).all(|p| UdpSocket::bind((Ipv4Addr::LOCALHOST, p)).is_ok());
+        if all_free {
+            *next = Some(start + n);
+            return (start, start + n - 1);
+        }
+        start += n;
+    }
+    panic!("no range of {n} free UDP ports between {LOW} and {HIGH}");
+}
+
+/// `[media]` with a fresh port range of `n` ports.
+pub fn media_toml(n: u16) -> String {
+    let (lo, hi) = rtp_port_range(n);
+    format!("\n[media]\nrtp_ip = \"127.0.0.1\"\nrtp_port_min = {lo}\nrtp_port_max = {hi}\n")
+}
+
+/// One row of the `calls` table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallRow {
+    pub id: i64,
+    pub sip_call_id: String,
+    pub direction: String,
+    pub caller_number: Option<String>,
+    pub caller_name: Option<String>,
+    pub dialed_number: Option<String>,
+    pub queue: Option<String>,
+    pub entered_at_ms: i64,
+    pub answered_at_ms: Option<i64>,
+    pub ended_at_ms: Option<i64>,
+    pub wait_ms: Option<i64>,
+    pub talk_ms: Option<i64>,
+    pub agent: Option<String>,
+    pub outcome: Option<String>,
+    pub answered_in_target: Option<i64>,
+    pub short_abandon: Option<i64>,
+    pub hangup_by: Option<String>,
+    pub hangup_cause: Option<String>,
+    pub sip_code: Option<i64>,
+}
+
+/// One row of the `call_events` table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRow {
+    pub id: i64,
+    pub call_id: i64,
+    pub at_ms: i64,
+    pub kind: String,
+    pub agent: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// ctid's database file in this env's data dir.
+pub fn db_path(env: &TestEnv) -> PathBuf {
+    env.data_dir.join("ctid.db")
+}
+
+/// The database opened read-only (while ctid runs, or after it stopped); `None` while the file
+/// does not exist or cannot be read yet.
+pub fn open_db(env: &TestEnv) -> Option<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let path = db_path(env);
+    if !path.exists() {
+        return None;
+    }
+    let c = rusqlite::Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .ok()?;
+    c.busy_timeout(Duration::from_secs(2)).ok()?;
+    Some(c)
+}
+
+fn text_of(v: rusqlite::types::Value) -> Option<String> {
+    use rusqlite::types::Value;
+    match v {
+        Value::Null => None,
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Real(f) => Some(f.to_string()),
+        Value::Text(s) => Some(s),
+        Value::Blob(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+    }
+}
+
+fn try_read_calls(c: &rusqlite::Connection) -> rusqlite::Result<Vec<CallRow>> {
+    let mut st = c.prepare(
+        "SELECT id, sip_call_id, direction, caller_number, caller_name, dialed_number, queue,
+                entered_at_ms, answered_at_ms, ended_at_ms, wait_ms, talk_ms, agent, outcome,
+                answered_in_target, short_abandon, hangup_by, hangup_cause, sip_code
+         FROM calls ORDER BY id",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok(CallRow {
+            id: r.get(0)?,
+            sip_call_id: r.get(1)?,
+            direction: r.get(2)?,
+            caller_number: text_of(r.get(3)?),
+            caller_name: text_of(r.get(4)?),
+            dialed_number: text_of(r.get(5)?),
+            queue: text_of(r.get(6)?),
+            entered_at_ms: r.get(7)?,
+            answered_at_ms: r.get(8)?,
+            ended_at_ms: r.get(9)?,
+            wait_ms: r.get(10)?,
+            talk_ms: r.get(11)?,
+            agent: text_of(r.get(12)?),
+            outcome: text_of(r.get(13)?),
+            answered_in_target: r.get(14)?,
+            short_abandon: r.get(15)?,
+            hangup_by: text_of(r.get(16)?),
+            hangup_cause: text_of(r.get(17)?),
+            sip_code: r.get(18)?,
+        })
+    })?;
+    rows.collect()
+}
+
+fn try_read_events(c: &rusqlite::Connection) -> rusqlite::Result<Vec<EventRow>> {
+    let mut st = c.prepare(
+        "SELECT id, call_id, at_ms, kind, agent, detail FROM call_events ORDER BY call_id, id",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok(EventRow {
+            id: r.get(0)?,
+            call_id: r.get(1)?,
+            at_ms: r.get(2)?,
+            kind: r.get(3)?,
+            agent: text_of(r.get(4)?),
+            detail: text_of(r.get(5)?),
+        })
+    })?;
+    rows.collect()
+}
+
+/// Every `calls` row (empty while the database or table does not exist yet).
+pub fn read_calls(env: &TestEnv) -> Vec<CallRow> {
+    open_db(env)
+        .and_then(|c| try_read_calls(&c).ok())
+        .unwrap_or_default()
+}
+
+/// Every `call_events` row, by call then insertion order.
+pub fn read_events(env: &TestEnv) -> Vec<EventRow> {
+    open_db(env)
+        .and_then(|c| try_read_events(&c).ok())
+        .unwrap_or_default()
+}
+
+/// The events of one call, in insertion order.
+pub fn events_of(events: &[EventRow], call_id: i64) -> Vec<EventRow> {
+    events
+        .iter()
+        .filter(|e| e.call_id == call_id)
+        .cloned()
+        .collect()
+}
+
+/// Poll the `calls` table (the writer batches) until `done` holds or `timeout` passes; returns
+/// the last rows read either way, for the caller to assert on.
+pub fn wait_for_calls(
+    env: &TestEnv,
+    timeout: Duration,
+    done: impl Fn(&[CallRow]) -> bool,
+) -> Vec<CallRow> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let rows = read_calls(env);
+        if done(&rows) || Instant::now() > deadline {
+            return rows;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `calls` rows, one per line, for assertion messages.
+pub fn describe_calls(rows: &[CallRow]) -> String {
+    let mut s = String::new();
+    for r in rows {
+        writeln!(s, "{r:?}").unwrap();
+    }
+    s
+}
+
+/// `call_events` rows, one per line, for assertion messages.
+pub fn describe_events(rows: &[EventRow]) -> String {
+    let mut s = String::new();
+    for e in rows {
+        writeln!(
+            s,
+            "call {} #{} at {} {} agent={:?} detail={:?}",
+            e.call_id, e.id, e.at_ms, e.kind, e.agent, e.detail
+        )
+        .unwrap();
+    }
+    s
+}
+
+/// Settings for a call center: agents `ids` (password `secret<id>`), `[calls]` with
+/// short_abandon_secs = 5, a fresh `[media]` port range, and one queue `support` on number
+/// 4000 with every agent as a member plus `queue_lines` (TOML `key = value` lines).
+pub fn queue_settings(ids: &[&str], queue_lines: &str) -> Settings {
+    let members: Vec<String> = ids.iter().map(|a| format!("{{ agent = {a:?} }}")).collect();
+    Settings {
+        agents: ids
+            .iter()
+            .map(|a| (a.to_string(), format!("secret{a}")))
+            .collect(),
+        extra_toml: format!(
+            "\n[calls]\npriority_header = \"X-Queue-Priority\"\nshort_abandon_secs = 5\n{}\n[[queues]]\nname = \"support\"\nnumbers = [\"4000\"]\nmembers = [{}]\n{queue_lines}\n",
+            media_toml(400),
+            members.join(", ")
+        ),
+        ..Settings::default()
+    }
+}
+
+/// The kinds of `events`, keeping only those in `keep`, in order.
+pub fn kinds_among(events: &[EventRow], keep: &[&str]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| keep.contains(&e.kind.as_str()))
+        .map(|e| e.kind.clone())
+        .collect()
+}
+
+/// SIPp's call number N of a PBX call (its Call-ID is `N-PID@IP`), to relate a `calls` row to
+/// the caller "Caller N" <sip:55501N@...> of `pbx_*.xml`.
+pub fn sipp_call_number(sip_call_id: &str) -> Option<u64> {
+    sip_call_id.split('-').next()?.parse().ok()
+}
