@@ -325,6 +325,10 @@ pub struct Queue {
     /// (0 = never).
     #[serde(default = "default_max_missed")]
     pub max_missed: u32,
+    /// Answer the caller with `183 Session Progress` (early media) and send `200 OK` only when an
+    /// agent answers, so the PBX starts billing at the agent's answer.
+    #[serde(default)]
+    pub early_media: bool,
 }
 
 fn default_strategy() -> String {

@@ -1,10 +1,12 @@
 //! ctid: a SIP call-center daemon. See `DESIGN.md` in the shared folder for the module map.
 
 pub mod acd;
+pub mod admin;
 pub mod app;
 pub mod call;
 pub mod config;
 pub mod media;
+pub mod metrics;
 pub mod sip;
 pub mod store;
 pub mod transport;

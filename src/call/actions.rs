@@ -196,6 +196,13 @@ impl CallManager {
         };
         let now = Instant::now();
         call.answered = Some(now);
+        if let Some(ok) = call.pending_answer.take() {
+            // Early media: the caller is answered now, when the agent is.
+            let tx = call.server_tx;
+            let _ = self
+                .commands
+                .try_send(Command::Respond { tx, response: ok });
+        }
         if let (Some(a), Some(b)) = (call.caller.sockets.take(), leg.sockets.take()) {
             call.relay = Some(start_relay(
                 a,
@@ -377,6 +384,24 @@ impl CallManager {
             return;
         };
         if call.caller_ended {
+            return;
+        }
+        if let Some(mut refusal) = call.pending_answer.take() {
+            // Early media and never answered: end the INVITE with a final error, not a BYE.
+            refusal.status = cause.unwrap_or(480);
+            refusal.reason = crate::sip::message::reason_phrase(refusal.status).to_string();
+            refusal.body.clear();
+            refusal.headers.remove("Content-Type");
+            refusal.headers.remove("Contact");
+            call.caller_ended = true;
+            let (tx, key) = (call.server_tx, call.caller.dialog.key.clone());
+            self.by_dialog.remove(&key);
+            self.send(Command::RemoveDialog(key)).await;
+            self.send(Command::Respond {
+                tx,
+                response: refusal,
+            })
+            .await;
             return;
         }
         let mut bye = call.caller.dialog.request(Method::Bye);

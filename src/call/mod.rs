@@ -82,6 +82,8 @@ struct Call {
     relay: Option<RelayHandle>,
     /// The caller's dialog is over (it sent BYE, or ctid did).
     caller_ended: bool,
+    /// Early media: the 200 OK still owed to the caller, sent when an agent answers.
+    pending_answer: Option<Response>,
 }
 
 /// Static settings of the call layer.
@@ -92,6 +94,8 @@ pub struct CallSettings {
     /// Dialed number → queue name.
     pub numbers: HashMap<String, String>,
     pub sl_targets: HashMap<String, Duration>,
+    /// Queues that answer callers with 183 (early media) until an agent answers.
+    pub early_media: std::collections::HashSet<String>,
     /// ctid's SIP addresses (Contact of its legs), by address family.
     pub local_sip: Vec<SocketAddr>,
 }
@@ -104,12 +108,16 @@ impl CallSettings {
     ) -> Result<(CallSettings, Engine), String> {
         let mut numbers = HashMap::new();
         let mut sl_targets = HashMap::new();
+        let mut early_media = std::collections::HashSet::new();
         let mut queues = Vec::new();
         for q in &cfg.queues {
             for n in &q.numbers {
                 numbers.insert(n.clone(), q.name.clone());
             }
             sl_targets.insert(q.name.clone(), Duration::from_secs(q.sl_target_secs));
+            if q.early_media {
+                early_media.insert(q.name.clone());
+            }
             let mut s = QueueSettings::new(q.name.clone());
             s.strategy = match q.strategy.as_str() {
                 "round-robin" => Strategy::RoundRobin,
@@ -150,6 +158,7 @@ impl CallSettings {
                 short_abandon: Duration::from_secs(cfg.calls.short_abandon_secs),
                 numbers,
                 sl_targets,
+                early_media,
                 local_sip,
             },
             engine,
@@ -310,7 +319,9 @@ impl CallManager {
             }
             Event::Ack { .. } => {}
             Event::Cancelled { tx } => {
+                // The endpoint already answered the INVITE 487.
                 if let Some(id) = self.by_server_tx.get(&tx).copied() {
+                    self.bye_sent_by_caller(id);
                     self.engine
                         .handle(Instant::now(), Input::CallAbandoned { call: id });
                 }
@@ -389,6 +400,51 @@ impl CallManager {
         }
     }
 
+    /// Refuse a new call and record it (outcome `rejected`, with the SIP code and why).
+    #[allow(clippy::too_many_arguments)]
+    async fn refuse_call(
+        &mut self,
+        tx: ServerTxId,
+        invite: &Request,
+        dialed: &str,
+        queue: Option<&str>,
+        status: u16,
+        reason: &str,
+    ) {
+        tracing::info!(dialed, status, reason, "call refused");
+        self.reject(tx, invite, status, reason).await;
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        let (number, name) = legs::caller_identity(invite);
+        let now = unix_ms();
+        self.record(CallOp::Started {
+            id: id.0,
+            sip_call_id: invite.headers.get("Call-ID").unwrap_or("").to_string(),
+            direction: "inbound",
+            caller_number: number,
+            caller_name: name,
+            dialed_number: Some(dialed.to_string()),
+            queue: queue.map(str::to_string),
+            entered_at_ms: now,
+        })
+        .await;
+        self.event(id, "rejected", None, Some(format!("{status} {reason}")))
+            .await;
+        self.record(CallOp::Ended {
+            id: id.0,
+            ended_at_ms: now,
+            outcome: "rejected",
+            queue: queue.map(str::to_string),
+            wait_ms: Some(0),
+            talk_ms: None,
+            short_abandon: None,
+            hangup_by: Some("ctid"),
+            hangup_cause: Some(reason.to_string()),
+            sip_code: Some(status),
+        })
+        .await;
+    }
+
     async fn reject(&self, tx: ServerTxId, request: &Request, status: u16, reason: &str) {
         let mut r = response_to(request, status, None);
         if !reason.is_empty() {
@@ -403,36 +459,58 @@ impl CallManager {
             .and_then(|u| u.user_or_number())
             .unwrap_or_default();
         let Some(queue) = self.settings.numbers.get(&dialed).cloned() else {
-            tracing::info!(%flow, dialed, "no queue for this number");
             return self
-                .reject(tx, &invite, 404, "Not Found: no queue for this number")
+                .refuse_call(
+                    tx,
+                    &invite,
+                    &dialed,
+                    None,
+                    404,
+                    "Not Found: no queue for this number",
+                )
                 .await;
         };
         if self.calls.len() >= self.settings.max_calls {
             tracing::warn!(calls = self.calls.len(), "call limit reached");
             return self
-                .reject(tx, &invite, 503, "Service Unavailable: call limit")
+                .refuse_call(
+                    tx,
+                    &invite,
+                    &dialed,
+                    Some(&queue),
+                    503,
+                    "Service Unavailable: call limit",
+                )
                 .await;
         }
         if invite.body.is_empty() {
             return self
-                .reject(tx, &invite, 488, "Not Acceptable Here: SDP offer required")
+                .refuse_call(
+                    tx,
+                    &invite,
+                    &dialed,
+                    Some(&queue),
+                    488,
+                    "Not Acceptable Here: SDP offer required",
+                )
                 .await;
         }
         let offer = match sdp::parse(&invite.body) {
             Ok(o) => o,
             Err(e) => {
+                let why = format!("Not Acceptable Here: {e}");
                 return self
-                    .reject(tx, &invite, 488, &format!("Not Acceptable Here: {e}"))
-                    .await
+                    .refuse_call(tx, &invite, &dialed, Some(&queue), 488, &why)
+                    .await;
             }
         };
         let negotiated = match sdp::negotiate_offer(&offer, &[0, 8], false) {
             Ok(n) => n,
             Err(e) => {
+                let why = format!("Not Acceptable Here: {e}");
                 return self
-                    .reject(tx, &invite, 488, &format!("Not Acceptable Here: {e}"))
-                    .await
+                    .refuse_call(tx, &invite, &dialed, Some(&queue), 488, &why)
+                    .await;
             }
         };
         let sockets = match self.pool.allocate().await {
@@ -440,7 +518,14 @@ impl CallManager {
             Err(e) => {
                 tracing::error!(error = %e, "no RTP port for a new call");
                 return self
-                    .reject(tx, &invite, 503, "Service Unavailable: no media port")
+                    .refuse_call(
+                        tx,
+                        &invite,
+                        &dialed,
+                        Some(&queue),
+                        503,
+                        "Service Unavailable: no media port",
+                    )
                     .await;
             }
         };
@@ -465,11 +550,24 @@ impl CallManager {
             session,
         );
         self.send(Command::AddDialog(dialog.key.clone())).await;
-        self.send(Command::Respond {
-            tx,
-            response: answer,
-        })
-        .await;
+        let pending_answer = if self.settings.early_media.contains(&queue) {
+            let mut progress = answer.clone();
+            progress.status = 183;
+            progress.reason = "Session Progress".into();
+            self.send(Command::Respond {
+                tx,
+                response: progress,
+            })
+            .await;
+            Some(answer)
+        } else {
+            self.send(Command::Respond {
+                tx,
+                response: answer,
+            })
+            .await;
+            None
+        };
         self.by_server_tx.insert(tx, id);
         self.by_dialog
             .insert(dialog.key.clone(), (id, LegRef::Caller));
@@ -517,6 +615,7 @@ impl CallManager {
                 answered: None,
                 relay: None,
                 caller_ended: false,
+                pending_answer,
             },
         );
         self.engine.handle(

@@ -1,0 +1,639 @@
+//! The metric catalogue and the Prometheus exporter.
+//!
+//! Every metric the daemon emits is named and described here (HELP text), histograms get explicit
+//! buckets (without them the exporter would render summaries, from which Grafana cannot compute a
+//! service level), and every labelled series is created at 0 on start-up so dashboards and
+//! `rate()` see it before the first event.
+//!
+//! Rules (see DESIGN): counters end in `_total`, times are in seconds (`_seconds`), label values
+//! come only from small configured sets (queue names, [`AGENT_STATES`], [`OUTCOMES`], fixed
+//! reasons) — never caller numbers or call ids.
+//!
+//! Call [`install`] once at start-up, before anything records; the recording helpers below
+//! (and the `metrics::counter!`/`gauge!`/`histogram!` calls elsewhere in the crate) then go to the
+//! installed recorder. [`Metrics::render`] produces the text for `GET /metrics` (see
+//! [`crate::admin`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use metrics::{describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{
+    BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+/// A configured queue, as far as the metrics need to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueInfo {
+    /// The queue's name: used as the `queue` label value.
+    pub name: String,
+    /// The service-level target in seconds; added as a bucket boundary of the wait histogram so
+    /// SL = `bucket{le=target} / count` is exact.
+    pub sl_target_secs: u64,
+}
+
+/// Why the recorder could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// Building the recorder failed, or a global recorder is already installed (a second
+    /// [`install`] in the same process).
+    #[error("cannot install the metrics recorder: {0}")]
+    Build(#[from] BuildError),
+}
+
+/// How a call left its queue (`outcome` label).
+pub const OUTCOMES: [&str; 5] = ["answered", "abandoned", "timeout", "overflow", "rejected"];
+
+/// Agent states (`state` label).
+pub const AGENT_STATES: [&str; 6] = [
+    "logged_out",
+    "available",
+    "ringing",
+    "on_call",
+    "wrapup",
+    "paused",
+];
+
+/// Actions taken on an unparsable SIP message (`action` label).
+pub const PARSE_ERROR_ACTIONS: [&str; 2] = ["answered", "dropped"];
+
+/// Why the media relay dropped a packet (`reason` label).
+pub const MEDIA_DROP_REASONS: [&str; 4] = ["invalid", "stray", "no_destination", "send_failed"];
+
+/// Wait-time buckets in seconds; each queue's SL target is added.
+pub const WAIT_BUCKETS: [f64; 12] = [
+    5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0,
+];
+
+/// Handle-time (talk + wrap-up as the caller defines it) buckets in seconds.
+pub const HANDLE_BUCKETS: [f64; 9] = [
+    30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
+];
+
+/// Store write latency buckets in seconds.
+pub const STORE_WRITE_BUCKETS: [f64; 11] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// Fallback buckets for any histogram not listed here, so nothing ever renders as a summary.
+const DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+// Names of the metrics this module records.
+const QUEUE_CALLS_ENTERED: &str = "ctid_queue_calls_entered_total";
+const QUEUE_CALLS_LEFT: &str = "ctid_queue_calls_left_total";
+const QUEUE_SHORT_ABANDONS: &str = "ctid_queue_short_abandons_total";
+const QUEUE_WAIT: &str = "ctid_queue_wait_seconds";
+const CALL_HANDLE: &str = "ctid_call_handle_seconds";
+const QUEUE_WAITING: &str = "ctid_queue_calls_waiting";
+const QUEUE_LONGEST_WAIT: &str = "ctid_queue_longest_wait_seconds";
+const AGENTS: &str = "ctid_agents";
+const QUEUE_AGENTS: &str = "ctid_queue_agents";
+const AGENT_STATE_SECONDS: &str = "ctid_agent_state_seconds_total";
+const BUILD_INFO: &str = "ctid_build_info";
+
+// Names of the metrics other modules record (kept here so they are described and pre-created).
+const SIP_REQUESTS: &str = "ctid_sip_requests_received_total";
+const SIP_RESPONSES: &str = "ctid_sip_responses_received_total";
+const SIP_PARSE_ERRORS: &str = "ctid_sip_parse_errors_total";
+const SIP_RETRANSMISSIONS: &str = "ctid_sip_retransmissions_absorbed_total";
+const SIP_STRAY_RESPONSES: &str = "ctid_sip_stray_responses_total";
+const SIP_TCP_REJECTED: &str = "ctid_sip_tcp_rejected_total";
+const SIP_TCP_TIMEOUTS: &str = "ctid_sip_tcp_timeouts_total";
+const STORE_WRITE_ERRORS: &str = "ctid_store_write_errors_total";
+const STORE_QUEUE_DEPTH: &str = "ctid_store_queue_depth";
+const STORE_WRITE: &str = "ctid_store_write_seconds";
+const MEDIA_RELAYS_ACTIVE: &str = "ctid_media_relays_active";
+const MEDIA_PACKETS_RELAYED: &str = "ctid_media_packets_relayed_total";
+const MEDIA_PACKETS_DROPPED: &str = "ctid_media_packets_dropped_total";
+const TRUNK_UP: &str = "ctid_trunk_up";
+
+/// A handle on the installed recorder: renders the exposition text.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+}
+
+impl Metrics {
+    /// The current metrics in the Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Drains buffered histogram samples into their buckets; call every few seconds
+    /// ([`crate::admin::serve`] does) so histogram memory stays bounded between scrapes.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+}
+
+/// Installs the global recorder, sets the histogram buckets, describes every metric and creates
+/// every labelled series at 0.
+///
+/// Errors if a global recorder is already installed (e.g. a second call in one test process).
+pub fn install(queues: &[QueueInfo]) -> Result<Metrics, MetricsError> {
+    let handle = builder(queues)?.install_recorder()?;
+    register_all(queues);
+    Ok(Metrics { handle })
+}
+
+/// Builds a recorder with the catalogue's buckets without installing it, for tests: use it with
+/// `metrics::with_local_recorder`, and call [`register_all`] inside that scope.
+pub fn build_recorder(queues: &[QueueInfo]) -> Result<(PrometheusRecorder, Metrics), MetricsError> {
+    let recorder = builder(queues)?.build_recorder();
+    let metrics = Metrics {
+        handle: recorder.handle(),
+    };
+    Ok((recorder, metrics))
+}
+
+/// The wait-histogram buckets: [`WAIT_BUCKETS`] plus every queue's SL target, sorted, deduped.
+pub fn wait_buckets(queues: &[QueueInfo]) -> Vec<f64> {
+    let mut buckets: Vec<f64> = WAIT_BUCKETS.to_vec();
+    buckets.extend(
+        queues
+            .iter()
+            .filter(|q| q.sl_target_secs > 0)
+            .map(|q| q.sl_target_secs as f64),
+    );
+    buckets.sort_by(f64::total_cmp);
+    buckets.dedup();
+    buckets
+}
+
+fn builder(queues: &[QueueInfo]) -> Result<PrometheusBuilder, BuildError> {
+    PrometheusBuilder::new()
+        .set_buckets(&DEFAULT_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(QUEUE_WAIT.into()), &wait_buckets(queues))?
+        .set_buckets_for_metric(Matcher::Full(CALL_HANDLE.into()), &HANDLE_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(STORE_WRITE.into()), &STORE_WRITE_BUCKETS)
+}
+
+/// Describes every metric and creates every series at 0 in the current recorder (global, or the
+/// local one in scope). [`install`] calls it; tests call it under `with_local_recorder`.
+pub fn register_all(queues: &[QueueInfo]) {
+    describe_all();
+
+    // Per-queue series.
+    for q in queues {
+        let queue = q.name.clone();
+        let _ = metrics::counter!(QUEUE_CALLS_ENTERED, "queue" => queue.clone());
+        let _ = metrics::counter!(QUEUE_SHORT_ABANDONS, "queue" => queue.clone());
+        for outcome in OUTCOMES {
+            let _ =
+                metrics::counter!(QUEUE_CALLS_LEFT, "queue" => queue.clone(), "outcome" => outcome);
+            let _ = metrics::histogram!(QUEUE_WAIT, "queue" => queue.clone(), "outcome" => outcome);
+        }
+        let _ = metrics::histogram!(CALL_HANDLE, "queue" => queue.clone());
+        let _ = metrics::gauge!(QUEUE_WAITING, "queue" => queue.clone());
+        let _ = metrics::gauge!(QUEUE_LONGEST_WAIT, "queue" => queue.clone());
+        for state in AGENT_STATES {
+            let _ = metrics::gauge!(QUEUE_AGENTS, "queue" => queue.clone(), "state" => state);
+        }
+    }
+
+    for state in AGENT_STATES {
+        let _ = metrics::gauge!(AGENTS, "state" => state);
+        let _ = metrics::counter!(AGENT_STATE_SECONDS, "state" => state);
+    }
+    build_info();
+
+    // Series of other modules: registering creates them at 0 without touching any value.
+    for name in [
+        SIP_REQUESTS,
+        SIP_RESPONSES,
+        SIP_RETRANSMISSIONS,
+        SIP_STRAY_RESPONSES,
+        SIP_TCP_REJECTED,
+        SIP_TCP_TIMEOUTS,
+        STORE_WRITE_ERRORS,
+        MEDIA_PACKETS_RELAYED,
+    ] {
+        let _ = metrics::counter!(name);
+    }
+    for action in PARSE_ERROR_ACTIONS {
+        let _ = metrics::counter!(SIP_PARSE_ERRORS, "action" => action);
+    }
+    for reason in MEDIA_DROP_REASONS {
+        let _ = metrics::counter!(MEDIA_PACKETS_DROPPED, "reason" => reason);
+    }
+    for name in [STORE_QUEUE_DEPTH, MEDIA_RELAYS_ACTIVE, TRUNK_UP] {
+        let _ = metrics::gauge!(name);
+    }
+    let _ = metrics::histogram!(STORE_WRITE);
+}
+
+fn describe_all() {
+    // Queues and calls.
+    describe_counter!(QUEUE_CALLS_ENTERED, "Calls that entered a queue.");
+    describe_counter!(
+        QUEUE_CALLS_LEFT,
+        "Calls that left a queue, by outcome (answered, abandoned, timeout, overflow, rejected)."
+    );
+    describe_counter!(
+        QUEUE_SHORT_ABANDONS,
+        "Abandoned calls that hung up within the queue's short-abandon threshold (also counted in ctid_queue_calls_left_total{outcome=\"abandoned\"})."
+    );
+    describe_histogram!(
+        QUEUE_WAIT,
+        "Time calls waited in a queue before leaving it, by outcome; the queue's SL target is a bucket boundary."
+    );
+    describe_histogram!(
+        CALL_HANDLE,
+        "Handle time of answered queue calls, in seconds."
+    );
+    describe_gauge!(QUEUE_WAITING, "Calls currently waiting in a queue.");
+    describe_gauge!(
+        QUEUE_LONGEST_WAIT,
+        "Wait so far of the longest-waiting call in a queue, in seconds (0 when none waits)."
+    );
+    // Agents.
+    describe_gauge!(AGENTS, "Agents currently in each state.");
+    describe_gauge!(
+        QUEUE_AGENTS,
+        "Agents serving a queue, by their current state."
+    );
+    describe_counter!(
+        AGENT_STATE_SECONDS,
+        "Total time agents have spent in each state, in whole seconds (sub-second remainders are carried over)."
+    );
+    describe_gauge!(BUILD_INFO, "Build information; always 1.");
+    // SIP.
+    describe_counter!(SIP_REQUESTS, "SIP requests received.");
+    describe_counter!(SIP_RESPONSES, "SIP responses received.");
+    describe_counter!(
+        SIP_PARSE_ERRORS,
+        "Unparsable SIP messages, by action (answered with 400, or dropped)."
+    );
+    describe_counter!(
+        SIP_RETRANSMISSIONS,
+        "SIP retransmissions absorbed by the transaction layer."
+    );
+    describe_counter!(
+        SIP_STRAY_RESPONSES,
+        "SIP responses that matched no client transaction."
+    );
+    describe_counter!(
+        SIP_TCP_REJECTED,
+        "SIP TCP connections rejected (connection limit or address not allowed)."
+    );
+    describe_counter!(SIP_TCP_TIMEOUTS, "SIP TCP connections closed for idleness.");
+    // Store.
+    describe_counter!(STORE_WRITE_ERRORS, "Call-record store writes that failed.");
+    describe_gauge!(
+        STORE_QUEUE_DEPTH,
+        "Call-record writes queued for the store writer."
+    );
+    describe_histogram!(
+        STORE_WRITE,
+        "Duration of call-record store write batches, in seconds."
+    );
+    // Media.
+    describe_gauge!(MEDIA_RELAYS_ACTIVE, "RTP relays currently running.");
+    describe_counter!(MEDIA_PACKETS_RELAYED, "RTP/RTCP packets relayed.");
+    describe_counter!(
+        MEDIA_PACKETS_DROPPED,
+        "RTP/RTCP packets dropped by the relay, by reason."
+    );
+    // Trunk.
+    describe_gauge!(TRUNK_UP, "1 while the SIP trunk is reachable, 0 otherwise.");
+}
+
+fn known(set: &[&str], value: &str, what: &str) -> bool {
+    let ok = set.contains(&value);
+    if !ok {
+        tracing::warn!(value, "metrics: unknown {what}; not recorded");
+    }
+    ok
+}
+
+/// A call entered `queue`.
+pub fn call_entered(queue: &str) {
+    metrics::counter!(QUEUE_CALLS_ENTERED, "queue" => queue.to_owned()).increment(1);
+}
+
+/// A call left `queue` with `outcome` (one of [`OUTCOMES`]) after waiting `wait_secs`;
+/// `short_abandon` marks an abandon within the queue's short-abandon threshold (it is still
+/// counted as `abandoned` too).
+pub fn call_left(queue: &str, outcome: &str, wait_secs: f64, short_abandon: bool) {
+    if !known(&OUTCOMES, outcome, "outcome") {
+        return;
+    }
+    let q = queue.to_owned();
+    metrics::histogram!(QUEUE_WAIT, "queue" => q.clone(), "outcome" => outcome.to_owned())
+        .record(wait_secs.max(0.0));
+    metrics::counter!(QUEUE_CALLS_LEFT, "queue" => q.clone(), "outcome" => outcome.to_owned())
+        .increment(1);
+    if short_abandon {
+        metrics::counter!(QUEUE_SHORT_ABANDONS, "queue" => q).increment(1);
+    }
+}
+
+/// An answered call from `queue` ended after `handle_secs` of handling.
+pub fn call_handled(queue: &str, handle_secs: f64) {
+    metrics::histogram!(CALL_HANDLE, "queue" => queue.to_owned()).record(handle_secs.max(0.0));
+}
+
+/// `waiting` calls wait in `queue` now, the longest for `longest_wait_secs` (0 when none).
+pub fn set_waiting(queue: &str, waiting: usize, longest_wait_secs: f64) {
+    let q = queue.to_owned();
+    metrics::gauge!(QUEUE_WAITING, "queue" => q.clone()).set(waiting as f64);
+    metrics::gauge!(QUEUE_LONGEST_WAIT, "queue" => q).set(longest_wait_secs.max(0.0));
+}
+
+/// Agents per state: all agents when `queue` is `None` (`ctid_agents{state}`), else the agents of
+/// that queue (`ctid_queue_agents{queue,state}`). States of [`AGENT_STATES`] missing from
+/// `counts` are set to 0, so a full snapshot is always written.
+pub fn set_agents(queue: Option<&str>, counts: &[(&str, usize)]) {
+    for (state, _) in counts {
+        known(&AGENT_STATES, state, "agent state");
+    }
+    for state in AGENT_STATES {
+        let n: usize = counts
+            .iter()
+            .filter(|(s, _)| *s == state)
+            .map(|(_, n)| n)
+            .sum();
+        match queue {
+            None => metrics::gauge!(AGENTS, "state" => state).set(n as f64),
+            Some(q) => metrics::gauge!(QUEUE_AGENTS, "queue" => q.to_owned(), "state" => state)
+                .set(n as f64),
+        }
+    }
+}
+
+/// Accumulated time per state in microseconds; the counter gets the whole seconds.
+static STATE_MICROS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+
+/// An agent spent `secs` in `state` (one of [`AGENT_STATES`]); call it when the agent leaves the
+/// state (and for the time so far on shutdown, if wanted).
+///
+/// `metrics` counters are integers, so the time is accumulated per state in microseconds here and
+/// the counter `ctid_agent_state_seconds_total{state}` advances by whole seconds: nothing is lost,
+/// the exported total lags the true one by under a second.
+pub fn agent_state_seconds(state: &str, secs: f64) {
+    let Some(i) = AGENT_STATES.iter().position(|s| *s == state) else {
+        known(&AGENT_STATES, state, "agent state");
+        return;
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return;
+    }
+    let micros = (secs * 1e6).round() as u64;
+    let before = STATE_MICROS[i].fetch_add(micros, Ordering::Relaxed);
+    let whole = (before.saturating_add(micros)) / 1_000_000 - before / 1_000_000;
+    if whole > 0 {
+        metrics::counter!(AGENT_STATE_SECONDS, "state" => AGENT_STATES[i]).increment(whole);
+    }
+}
+
+/// `ctid_build_info{version}` = 1.
+pub fn build_info() {
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queues() -> Vec<QueueInfo> {
+        vec![
+            QueueInfo {
+                name: "hotline".into(),
+                sl_target_secs: 25,
+            },
+            QueueInfo {
+                name: "sales".into(),
+                sl_target_secs: 20,
+            },
+        ]
+    }
+
+    /// Runs `f` under a fresh local recorder with every series registered; returns the text.
+    fn render_with(f: impl FnOnce()) -> String {
+        let qs = queues();
+        let (recorder, m) = build_recorder(&qs).unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            register_all(&qs);
+            f();
+        });
+        m.upkeep();
+        m.render()
+    }
+
+    fn line<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+        text.lines().find(|l| l.starts_with(prefix))
+    }
+
+    fn value(text: &str, series: &str) -> f64 {
+        let l = text
+            .lines()
+            .find(|l| l.rsplit_once(' ').map(|(s, _)| s) == Some(series))
+            .unwrap_or_else(|| panic!("no series {series} in:\n{text}"));
+        l.rsplit_once(' ').unwrap().1.parse().unwrap()
+    }
+
+    #[test]
+    fn wait_buckets_add_sl_targets_sorted_and_deduped() {
+        let b = wait_buckets(&[
+            QueueInfo {
+                name: "a".into(),
+                sl_target_secs: 25,
+            },
+            QueueInfo {
+                name: "b".into(),
+                sl_target_secs: 20,
+            },
+            QueueInfo {
+                name: "c".into(),
+                sl_target_secs: 25,
+            },
+        ]);
+        assert_eq!(
+            b,
+            vec![5., 10., 15., 20., 25., 30., 45., 60., 90., 120., 180., 300., 600.]
+        );
+    }
+
+    #[test]
+    fn every_series_exists_at_zero_with_help() {
+        let text = render_with(|| {});
+        // Every TYPE line has a HELP line and counters end in _total.
+        let mut families = 0;
+        for l in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let mut parts = l.split_whitespace().skip(2);
+            let (name, kind) = (parts.next().unwrap(), parts.next().unwrap());
+            families += 1;
+            assert!(
+                line(&text, &format!("# HELP {name} ")).is_some(),
+                "no HELP for {name}"
+            );
+            assert_ne!(kind, "summary", "{name} renders as a summary");
+            assert_eq!(
+                kind == "counter",
+                name.ends_with("_total"),
+                "{name} is a {kind}"
+            );
+        }
+        assert_eq!(families, 25, "{text}");
+
+        assert_eq!(
+            value(&text, r#"ctid_queue_calls_entered_total{queue="hotline"}"#),
+            0.0
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"ctid_queue_calls_left_total{queue="sales",outcome="rejected"}"#
+            ),
+            0.0
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"ctid_queue_wait_seconds_bucket{queue="hotline",outcome="abandoned",le="15"}"#
+            ),
+            0.0
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"ctid_queue_wait_seconds_count{queue="hotline",outcome="answered"}"#
+            ),
+            0.0
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"ctid_call_handle_seconds_bucket{queue="sales",le="3600"}"#
+            ),
+            0.0
+        );
+        assert_eq!(
+            value(&text, r#"ctid_queue_agents{queue="sales",state="paused"}"#),
+            0.0
+        );
+        assert_eq!(value(&text, r#"ctid_agents{state="wrapup"}"#), 0.0);
+        assert_eq!(
+            value(&text, r#"ctid_agent_state_seconds_total{state="on_call"}"#),
+            0.0
+        );
+        assert_eq!(
+            value(&text, r#"ctid_sip_parse_errors_total{action="dropped"}"#),
+            0.0
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"ctid_media_packets_dropped_total{reason="send_failed"}"#
+            ),
+            0.0
+        );
+        assert_eq!(
+            value(&text, r#"ctid_store_write_seconds_bucket{le="0.0005"}"#),
+            0.0
+        );
+        assert_eq!(value(&text, "ctid_trunk_up"), 0.0);
+        assert_eq!(value(&text, "ctid_sip_tcp_timeouts_total"), 0.0);
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            value(&text, &format!(r#"ctid_build_info{{version="{version}"}}"#)),
+            1.0
+        );
+    }
+
+    #[test]
+    fn sl_target_is_a_bucket_and_helpers_record() {
+        let text = render_with(|| {
+            call_entered("hotline");
+            call_entered("hotline");
+            call_left("hotline", "answered", 24.0, false);
+            call_left("hotline", "abandoned", 2.0, true);
+            call_left("hotline", "bogus-outcome-not-in-set", 2.0, false);
+            call_handled("sales", 100.0);
+            set_waiting("sales", 3, 42.5);
+            set_agents(None, &[("available", 2), ("on_call", 5)]);
+            set_agents(Some("sales"), &[("paused", 1)]);
+        });
+        let b = |le: &str| {
+            value(
+                &text,
+                &format!(
+                    r#"ctid_queue_wait_seconds_bucket{{queue="hotline",outcome="answered",le="{le}"}}"#
+                ),
+            )
+        };
+        assert_eq!(b("20"), 0.0);
+        assert_eq!(b("25"), 1.0);
+        assert_eq!(b("+Inf"), 1.0);
+        assert_eq!(
+            value(&text, r#"ctid_queue_calls_entered_total{queue="hotline"}"#),
+            2.0
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"ctid_queue_calls_left_total{queue="hotline",outcome="abandoned"}"#
+            ),
+            1.0
+        );
+        assert_eq!(
+            value(&text, r#"ctid_queue_short_abandons_total{queue="hotline"}"#),
+            1.0
+        );
+        assert!(!text.contains("bogus"));
+        assert_eq!(
+            value(
+                &text,
+                r#"ctid_call_handle_seconds_bucket{queue="sales",le="60"}"#
+            ),
+            0.0
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"ctid_call_handle_seconds_bucket{queue="sales",le="120"}"#
+            ),
+            1.0
+        );
+        assert_eq!(
+            value(&text, r#"ctid_call_handle_seconds_sum{queue="sales"}"#),
+            100.0
+        );
+        assert_eq!(
+            value(&text, r#"ctid_queue_calls_waiting{queue="sales"}"#),
+            3.0
+        );
+        assert_eq!(
+            value(&text, r#"ctid_queue_longest_wait_seconds{queue="sales"}"#),
+            42.5
+        );
+        assert_eq!(value(&text, r#"ctid_agents{state="on_call"}"#), 5.0);
+        assert_eq!(value(&text, r#"ctid_agents{state="paused"}"#), 0.0);
+        assert_eq!(
+            value(&text, r#"ctid_queue_agents{queue="sales",state="paused"}"#),
+            1.0
+        );
+        // The sl target of the other queue (20) was already a bucket; 25 was added once.
+        assert_eq!(
+            text.matches(r#"queue="hotline",outcome="answered",le="25""#)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn agent_state_seconds_carries_fractions() {
+        // The only test that touches the ("ringing") accumulator, which is process-global.
+        let text = render_with(|| {
+            agent_state_seconds("ringing", 0.6);
+            agent_state_seconds("ringing", 0.6);
+            agent_state_seconds("ringing", 2.0);
+            agent_state_seconds("ringing", -1.0);
+        });
+        assert_eq!(
+            value(&text, r#"ctid_agent_state_seconds_total{state="ringing"}"#),
+            3.0
+        );
+    }
+}
