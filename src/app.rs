@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Bound {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
+    pub admin: Option<SocketAddr>,
 }
 
 fn endpoint_config(cfg: &Config) -> EndpointConfig {
@@ -82,6 +83,22 @@ pub async fn run(
     shutdown: CancellationToken,
     ready: Option<tokio::sync::oneshot::Sender<Bound>>,
 ) -> anyhow::Result<()> {
+    let queue_info: Vec<crate::metrics::QueueInfo> = cfg
+        .queues
+        .iter()
+        .map(|q| crate::metrics::QueueInfo {
+            name: q.name.clone(),
+            sl_target_secs: q.sl_target_secs,
+        })
+        .collect();
+    let metrics = match crate::metrics::install(&queue_info) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics recorder not installed (another one is active)");
+            None
+        }
+    };
+    crate::metrics::build_info();
     let data_dir = cfg.daemon.data_dir.clone();
     let (conn, bindings, first_call_id) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -154,6 +171,14 @@ pub async fn run(
         ));
     }
 
+    if let Some(m) = metrics {
+        let admin = TcpListener::bind(cfg.admin.listen)
+            .await
+            .with_context(|| format!("cannot listen on admin address {}", cfg.admin.listen))?;
+        bound.admin = Some(admin.local_addr()?);
+        tasks.spawn(crate::admin::serve(admin, m, transports.clone()));
+    }
+
     let now = Instant::now();
     let mut endpoint = Endpoint::new(endpoint_config(&cfg), now, unix_ms());
     endpoint.load_bindings(now, bindings);
@@ -203,7 +228,7 @@ pub async fn run(
         transports: transports.clone(),
         grace: Duration::from_secs(cfg.daemon.shutdown_grace_secs),
     };
-    tracing::info!(udp = ?bound.udp, tcp = ?bound.tcp, "ctid ready");
+    tracing::info!(udp = ?bound.udp, tcp = ?bound.tcp, admin = ?bound.admin, "ctid ready");
     if let Some(r) = ready {
         let _ = r.send(bound);
     }

@@ -257,6 +257,22 @@ impl Default for Calls {
     }
 }
 
+/// `[admin]`: the HTTP listener for `/metrics` (and, later, the API).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// Address of the admin HTTP listener; loopback by default.
+    pub listen: SocketAddr,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9060)),
+        }
+    }
+}
+
 /// `[media]`: where ctid anchors RTP.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -374,6 +390,7 @@ pub struct Config {
     pub calls: Calls,
     pub media: Media,
     pub queues: Vec<Queue>,
+    pub admin: Admin,
 }
 
 impl Config {
@@ -417,7 +434,8 @@ impl Config {
                 "registrar" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.registrar),
                 "trunk" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.trunk),
                 "calls" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.calls),
-                "media" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.media),
+                                "media" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.media),
+                "admin" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.admin),
                 "queues" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.queues),
                 "agents" => match v.get_ref() {
                     DeValue::Array(items) => {
@@ -439,7 +457,7 @@ impl Config {
                 _ => problems.push(Problem {
                     key: key.clone(),
                     line: Some(line),
-                    message: "unknown section (expected daemon, sip, registrar, agents, trunk, calls, media, queues)"
+                    message: "unknown section (expected daemon, sip, registrar, agents, trunk, calls, media, queues, admin)"
                         .into(),
                 }),
             }

@@ -2,6 +2,10 @@
 //! PBX's leg, built here so the test can send and receive RTP itself) calls queue 4000; a SIPp
 //! seat (`seat_answer.xml` with `-rtp_echo`) answers and echoes every RTP packet it gets back
 //! to its sender (ctid). The caller must get its own packets back through ctid.
+//!
+//! The other tests drive both legs raw (no SIPp): a seat socket registers agent 1001 and
+//! answers ctid's INVITE itself, so the test checks each RTP direction on its own (every packet
+//! byte-identical, from the right ctid port) and the PBX's hold/resume re-INVITEs.
 
 mod common;
 
@@ -200,4 +204,623 @@ fn rtp_is_relayed_between_caller_and_seat() {
         echoed,
         seat_run.report
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw caller and raw seat (no SIPp): both legs' SIP and RTP driven from this test.
+// ---------------------------------------------------------------------------------------------
+
+/// How long any single SIP step may take.
+const STEP: Duration = Duration::from_secs(5);
+/// RTP packets sent in each direction.
+const PACKETS: u16 = 50;
+
+/// A SIP request received by one of the test's sockets (ctid → seat).
+#[derive(Clone, Debug)]
+struct InRequest {
+    method: String,
+    uri: String,
+    /// (name as sent, value) in order.
+    headers: Vec<(String, String)>,
+    body: String,
+    raw: String,
+}
+
+impl InRequest {
+    fn parse(bytes: &[u8]) -> Option<InRequest> {
+        let raw = String::from_utf8_lossy(bytes).into_owned();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw.as_str(), ""));
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next()?.split(' ');
+        let method = first.next()?.to_string();
+        let uri = first.next()?.to_string();
+        if first.next()? != "SIP/2.0" || method.starts_with("SIP/") {
+            return None;
+        }
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        Some(InRequest {
+            method,
+            uri,
+            headers,
+            body: body.to_string(),
+            raw: raw.clone(),
+        })
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.all(name).into_iter().next()
+    }
+
+    fn all(&self, name: &str) -> Vec<&str> {
+        let want = long_name(name);
+        self.headers
+            .iter()
+            .filter(|(k, _)| long_name(k) == want)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// A response echoing Via (all), From, To (with `to_tag` added if it has none), Call-ID and
+    /// CSeq, plus `extra` header lines and an optional SDP body.
+    fn response(&self, status: &str, to_tag: &str, extra: &[String], sdp: Option<&str>) -> String {
+        let mut s = format!("SIP/2.0 {status}\r\n");
+        for v in self.all("Via") {
+            s.push_str(&format!("Via: {v}\r\n"));
+        }
+        let to = self.header("To").unwrap_or_default();
+        let to = if to.contains(";tag=") {
+            to.to_string()
+        } else {
+            format!("{to};tag={to_tag}")
+        };
+        s.push_str(&format!(
+            "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\n",
+            self.header("From").unwrap_or_default(),
+            self.header("Call-ID").unwrap_or_default(),
+            self.header("CSeq").unwrap_or_default(),
+        ));
+        for h in extra {
+            s.push_str(h);
+            s.push_str("\r\n");
+        }
+        let body = sdp.unwrap_or("");
+        if sdp.is_some() {
+            s.push_str("Content-Type: application/sdp\r\n");
+        }
+        s.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        s
+    }
+}
+
+/// Wait on `c` for a request `method` (of Call-ID `call_id`, if given). Meanwhile other requests
+/// (OPTIONS and the like) are answered 200, a retransmitted INVITE gets `resend` again, and
+/// responses are ignored.
+fn await_request(
+    c: &UdpClient,
+    method: &str,
+    call_id: Option<&str>,
+    resend: Option<&str>,
+    d: &Daemon,
+    what: &str,
+) -> InRequest {
+    let deadline = Instant::now() + STEP;
+    let mut seen = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some((bytes, from)) = c.recv_raw(left) else {
+            panic!(
+                "{what}: no {method} within {STEP:?} on {} (other messages: {seen})\n--- ctid log ---\n{}",
+                c.local(),
+                d.log_tail(6_000)
+            );
+        };
+        let Some(req) = InRequest::parse(&bytes) else {
+            continue;
+        };
+        let ours = call_id.is_none_or(|id| req.header("Call-ID") == Some(id));
+        if req.method == method && ours {
+            return req;
+        }
+        seen.push_str(&format!("\n{}", req.raw.lines().next().unwrap_or_default()));
+        match (req.method.as_str(), resend) {
+            ("INVITE", Some(r)) if ours => {
+                c.sock.send_to(r.as_bytes(), from).unwrap();
+            }
+            ("ACK", _) | ("INVITE", _) => {}
+            _ => {
+                let resp = req.response("200 OK", &unique("t"), &[], None);
+                c.sock.send_to(resp.as_bytes(), from).unwrap();
+            }
+        }
+    }
+}
+
+/// A 160-byte-payload PCMU packet: SSRC `ssrc`, sequence `seq`, a payload naming `dir` and
+/// `seq` (so each packet is recognisable and differs from every other).
+fn rtp_from(ssrc: u32, dir: &str, seq: u16) -> Vec<u8> {
+    let mut p = vec![0x80, 0x00];
+    p.extend_from_slice(&(1000 + seq).to_be_bytes());
+    p.extend_from_slice(&(8000 + u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    let mut payload = format!("{dir}-{seq:05}-").into_bytes();
+    while payload.len() < 160 {
+        payload.push((payload.len() as u8) ^ (seq as u8));
+    }
+    p.extend_from_slice(&payload);
+    p
+}
+
+fn offer_sdp(user: &str, version: u32, port: u16, direction: &str) -> String {
+    format!(
+        "v=0\r\no={user} 42 {version} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na={direction}\r\n"
+    )
+}
+
+/// The direction attribute of an SDP body (`sendrecv` when none is given).
+fn sdp_direction(body: &str) -> String {
+    body.lines()
+        .map(str::trim)
+        .find_map(|l| {
+            let a = l.strip_prefix("a=")?;
+            ["sendrecv", "sendonly", "recvonly", "inactive"]
+                .contains(&a)
+                .then(|| a.to_string())
+        })
+        .unwrap_or_else(|| "sendrecv".into())
+}
+
+/// A call from the raw PBX to queue 4000, answered by the raw seat of agent 1001, with both
+/// ACKs done: ctid is relaying.
+struct Bridged {
+    pbx: UdpClient,
+    invite: SipRequest,
+    /// To of ctid's 200 (with ctid's tag) and the Contact to send in-dialog requests to.
+    to: String,
+    contact: String,
+    pbx_rtp: UdpSocket,
+    /// ctid's caller-leg RTP address (from its 200 to the PBX).
+    ctid_a: SocketAddr,
+    seat: UdpClient,
+    seat_invite: InRequest,
+    seat_tag: String,
+    seat_rtp: UdpSocket,
+    /// ctid's agent-leg RTP address (from its INVITE to the seat).
+    ctid_b: SocketAddr,
+}
+
+/// Register agent 1001 from a fresh UDP socket (401, then digest MD5 → 200).
+fn register_1001(d: &Daemon) -> UdpClient {
+    let c = UdpClient::new(d.addr);
+    let req = register_request(d.addr, c.local(), "UDP", "1001")
+        .header(format!("Contact: <sip:1001@{}>", c.local()))
+        .header("Expires: 3600");
+    let r = c
+        .transaction(&req, STEP)
+        .unwrap_or_else(|| panic!("no answer to REGISTER\n{}", d.log_tail(4_000)));
+    let ch = assert_challenge(&r, Alg::Md5, "ctid");
+    let cnonce = unique("cn").replace('-', "");
+    let auth = req.next().header(authorization_header(
+        &ch,
+        Alg::Md5,
+        "1001",
+        "secret1001",
+        "REGISTER",
+        &req.uri,
+        1,
+        &cnonce,
+    ));
+    let r = c
+        .transaction(&auth, STEP)
+        .unwrap_or_else(|| panic!("no answer to the authenticated REGISTER"));
+    assert_eq!(
+        r.status,
+        200,
+        "authenticated REGISTER of 1001:\n{}\n--- ctid log ---\n{}",
+        r.raw,
+        d.log_tail(4_000)
+    );
+    c
+}
+
+fn bridge(d: &Daemon) -> Bridged {
+    let seat = register_1001(d);
+    let seat_rtp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let pbx = UdpClient::new(d.addr);
+    let pbx_rtp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+
+    // The PBX's INVITE; ctid answers the caller right away (no early media on this queue).
+    let mut invite = SipRequest::new(
+        "INVITE",
+        &format!("sip:4000@{}", d.addr),
+        "UDP",
+        pbx.local(),
+    );
+    invite.from = format!(
+        "\"Caller 9\" <sip:555019@{}>;tag={}",
+        pbx.local(),
+        unique("t")
+    );
+    invite.body = offer_sdp("pbx", 1, pbx_rtp.local_addr().unwrap().port(), "sendrecv");
+    let invite = invite
+        .header(format!("Contact: <sip:555019@{}>", pbx.local()))
+        .header("Content-Type: application/sdp");
+    let ok = pbx.transaction(&invite, STEP).unwrap_or_else(|| {
+        panic!(
+            "no final response to the PBX's INVITE within {STEP:?}\n--- ctid log ---\n{}",
+            d.log_tail(6_000)
+        )
+    });
+    assert_eq!(
+        ok.status,
+        200,
+        "PBX INVITE to 4000:\n{}\n{}",
+        ok.raw,
+        d.log_tail(4_000)
+    );
+    let body = String::from_utf8_lossy(&ok.body).into_owned();
+    let (ip, port_a, _) = sdp_audio(&body)
+        .unwrap_or_else(|| panic!("no c=/m=audio in ctid's 200 to the PBX:\n{}", ok.raw));
+    assert_eq!(
+        ip, "127.0.0.1",
+        "c= of ctid's answer is [media] rtp_ip:\n{}",
+        ok.raw
+    );
+    let to = ok.header("To").expect("To in 200").to_string();
+    assert!(
+        to.contains(";tag="),
+        "ctid's 200 has no To tag:\n{}",
+        ok.raw
+    );
+    let contact = ok
+        .header("Contact")
+        .map(|c| contact_uri_and_expires(c).0)
+        .unwrap_or_else(|| panic!("no Contact in ctid's 200:\n{}", ok.raw));
+    let mut ack = invite.clone();
+    ack.method = "ACK".into();
+    ack.uri = contact.clone();
+    ack.to = to.clone();
+    ack.branch = format!("z9hG4bK{}", unique("b"));
+    ack.body.clear();
+    ack.headers.retain(|h| !h.starts_with("Content-Type"));
+    pbx.send(ack.render().as_bytes());
+
+    // ctid offers the call to the seat, on the socket the seat registered from.
+    let seat_invite = await_request(&seat, "INVITE", None, None, d, "seat 1001");
+    let (ip, port_b, pts) = sdp_audio(&seat_invite.body).unwrap_or_else(|| {
+        panic!(
+            "no c=/m=audio in ctid's INVITE to the seat:\n{}",
+            seat_invite.raw
+        )
+    });
+    assert_eq!(ip, "127.0.0.1", "c= of ctid's offer:\n{}", seat_invite.raw);
+    assert!(
+        seat_invite.uri.contains(&seat.local().to_string()),
+        "ctid's INVITE should target the seat's registered Contact sip:1001@{}:\n{}",
+        seat.local(),
+        seat_invite.raw
+    );
+    assert_eq!(
+        pts.first().map(String::as_str),
+        Some("0"),
+        "ctid's offer to the seat must lead with PCMU:\n{}",
+        seat_invite.raw
+    );
+    assert_ne!(
+        port_a, port_b,
+        "both legs got the same RTP port:\n{}\n{}",
+        ok.raw, seat_invite.raw
+    );
+    let seat_tag = unique("seat");
+    let seat_contact = format!("Contact: <sip:1001@{}>", seat.local());
+    let ringing = seat_invite.response(
+        "180 Ringing",
+        &seat_tag,
+        std::slice::from_ref(&seat_contact),
+        None,
+    );
+    let answer_sdp = offer_sdp("seat", 1, seat_rtp.local_addr().unwrap().port(), "sendrecv");
+    let answered = seat_invite.response("200 OK", &seat_tag, &[seat_contact], Some(&answer_sdp));
+    seat.send(ringing.as_bytes());
+    seat.send(answered.as_bytes());
+    let call_id = seat_invite
+        .header("Call-ID")
+        .unwrap_or_default()
+        .to_string();
+    let seat_ack = await_request(
+        &seat,
+        "ACK",
+        Some(&call_id),
+        Some(&answered),
+        d,
+        "seat 1001 after its 200",
+    );
+    assert!(
+        seat_ack.header("To").is_some_and(|t| t.contains(&seat_tag)),
+        "ctid's ACK does not carry the seat's To tag {seat_tag}:\n{}",
+        seat_ack.raw
+    );
+    Bridged {
+        pbx,
+        invite,
+        to,
+        contact,
+        pbx_rtp,
+        ctid_a: (Ipv4Addr::LOCALHOST, port_a).into(),
+        seat,
+        seat_invite,
+        seat_tag,
+        seat_rtp,
+        ctid_b: (Ipv4Addr::LOCALHOST, port_b).into(),
+    }
+}
+
+impl Bridged {
+    /// An in-dialog request from the PBX (CSeq `cseq`) to ctid's Contact.
+    fn in_dialog(&self, method: &str, cseq: u32) -> SipRequest {
+        let mut r = self.invite.clone();
+        r.method = method.into();
+        r.uri = self.contact.clone();
+        r.to = self.to.clone();
+        r.cseq = cseq;
+        r.branch = format!("z9hG4bK{}", unique("b"));
+        r.body.clear();
+        r.headers.retain(|h| !h.starts_with("Content-Type"));
+        r
+    }
+
+    /// The PBX hangs up: BYE → 200; ctid must then BYE the seat, which answers 200.
+    fn caller_hangs_up(&self, cseq: u32, d: &Daemon) {
+        let bye = self.in_dialog("BYE", cseq);
+        let r = self.pbx.transaction(&bye, STEP).unwrap_or_else(|| {
+            panic!(
+                "no answer to the PBX's BYE\n--- ctid log ---\n{}",
+                d.log_tail(6_000)
+            )
+        });
+        assert_eq!(r.status, 200, "PBX BYE:\n{}\n{}", r.raw, d.log_tail(4_000));
+        let call_id = self
+            .seat_invite
+            .header("Call-ID")
+            .unwrap_or_default()
+            .to_string();
+        let bye = await_request(
+            &self.seat,
+            "BYE",
+            Some(&call_id),
+            None,
+            d,
+            "seat after the caller's BYE",
+        );
+        assert!(
+            bye.header("To").is_some_and(|t| t.contains(&self.seat_tag)),
+            "ctid's BYE to the seat is not in the seat's dialog (To tag {}):\n{}",
+            self.seat_tag,
+            bye.raw
+        );
+        self.seat
+            .send(bye.response("200 OK", &self.seat_tag, &[], None).as_bytes());
+    }
+}
+
+/// Send `PACKETS` packets (20 ms apart) from `from` to `to`; `rx` must get every one of them
+/// byte-identical, each from `expect_src`, and nothing else.
+#[allow(clippy::too_many_arguments)]
+fn relay_one_way(
+    from: &UdpSocket,
+    to: SocketAddr,
+    rx: &UdpSocket,
+    expect_src: SocketAddr,
+    ssrc: u32,
+    dir: &str,
+    d: &Daemon,
+) {
+    rx.set_read_timeout(Some(Duration::from_millis(2))).unwrap();
+    let sent: Vec<Vec<u8>> = (0..PACKETS).map(|s| rtp_from(ssrc, dir, s)).collect();
+    let mut got: Vec<Option<Vec<u8>>> = vec![None; usize::from(PACKETS)];
+    let mut strays = Vec::new();
+    let start = Instant::now();
+    let mut next = 0usize;
+    let mut buf = [0u8; 2048];
+    let mut last_sent = start;
+    loop {
+        if next < sent.len() && start.elapsed() >= Duration::from_millis(20) * next as u32 {
+            from.send_to(&sent[next], to).unwrap();
+            next += 1;
+            last_sent = Instant::now();
+        }
+        match rx.recv_from(&mut buf) {
+            Ok((n, src)) => {
+                let p = &buf[..n];
+                match sent.iter().position(|s| s.as_slice() == p) {
+                    Some(i) if src == expect_src => got[i] = Some(p.to_vec()),
+                    Some(i) => strays.push(format!("packet {i} from {src}")),
+                    None => strays.push(format!("{n} unknown bytes from {src}")),
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("{dir}: recv_from: {e}"),
+        }
+        let all = got.iter().all(Option::is_some);
+        if all || (next == sent.len() && last_sent.elapsed() > Duration::from_secs(1)) {
+            break;
+        }
+    }
+    let missing: Vec<usize> = (0..got.len()).filter(|&i| got[i].is_none()).collect();
+    let stray_count = strays.len();
+    strays.truncate(5);
+    assert!(
+        missing.is_empty() && strays.is_empty(),
+        "{dir}: of {PACKETS} RTP packets sent to ctid at {to}, {} arrived byte-identical from {expect_src}; missing: {missing:?}; {stray_count} unexpected, first: {strays:?}\n--- ctid log ---\n{}",
+        usize::from(PACKETS) - missing.len(),
+        d.log_tail(6_000)
+    );
+}
+
+fn media_queue_env() -> TestEnv {
+    TestEnv::new(&queue_settings(
+        &["1001"],
+        "strategy = \"longest-idle\"\nring_timeout_secs = 15\nwrapup_secs = 0\n",
+    ))
+}
+
+/// The one calls row, once it has an outcome (polled up to 3 s).
+fn the_call(env: &TestEnv, d: &Daemon) -> CallRow {
+    let rows = wait_for_calls(env, Duration::from_secs(3), |r| {
+        r.len() == 1 && r[0].outcome.is_some()
+    });
+    assert_eq!(
+        rows.len(),
+        1,
+        "expected one calls row with an outcome:\n{}\n--- ctid log ---\n{}",
+        describe_calls(&rows),
+        d.log_tail(4_000)
+    );
+    rows[0].clone()
+}
+
+#[test]
+fn rtp_is_relayed_both_ways_between_caller_and_seat() {
+    let env = media_queue_env();
+    let daemon = env.start();
+    let b = bridge(&daemon);
+
+    // Caller → ctid (leg A) → seat: every packet, unchanged, from ctid's agent-leg port.
+    relay_one_way(
+        &b.pbx_rtp,
+        b.ctid_a,
+        &b.seat_rtp,
+        b.ctid_b,
+        0x0a0a_0001,
+        "caller-to-seat",
+        &daemon,
+    );
+    // Seat → (back where the packets came from) → caller, from ctid's caller-leg port.
+    relay_one_way(
+        &b.seat_rtp,
+        b.ctid_b,
+        &b.pbx_rtp,
+        b.ctid_a,
+        0x0b0b_0002,
+        "seat-to-caller",
+        &daemon,
+    );
+
+    b.caller_hangs_up(2, &daemon);
+    let call = the_call(&env, &daemon);
+    let events = events_of(&read_events(&env), call.id);
+    let ctx = format!(
+        "{call:?}\n{}\n--- ctid log ---\n{}",
+        describe_events(&events),
+        daemon.log_tail(4_000)
+    );
+    assert_eq!(call.outcome.as_deref(), Some("answered"), "{ctx}");
+    assert_eq!(call.agent.as_deref(), Some("1001"), "{ctx}");
+    assert_eq!(call.hangup_by.as_deref(), Some("caller"), "{ctx}");
+    assert_eq!(call.sip_call_id, b.invite.call_id, "{ctx}");
+    daemon.stop();
+}
+
+/// Poll `call_events` (up to 3 s) until the call has `n` events of `kind`.
+fn wait_event(env: &TestEnv, kind: &str, n: usize, d: &Daemon) -> Vec<EventRow> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let ev = read_events(env);
+        let count = ev.iter().filter(|e| e.kind == kind).count();
+        if count >= n {
+            return ev;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} call_events of kind {kind:?} within 3 s, have {count}:\n{}\n--- ctid log ---\n{}",
+            describe_events(&ev),
+            d.log_tail(4_000)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn hold_reinvite_is_answered_with_recvonly() {
+    let env = media_queue_env();
+    let daemon = env.start();
+    let b = bridge(&daemon);
+    let pbx_port = b.pbx_rtp.local_addr().unwrap().port();
+
+    // Hold: a=sendonly → 200 with a=recvonly on the same caller-leg port.
+    for (cseq, version, offered, expected, kind) in [
+        (2, 2, "sendonly", "recvonly", "hold"),
+        (3, 3, "sendrecv", "sendrecv", "resumed"),
+    ] {
+        let mut reinvite = b.in_dialog("INVITE", cseq);
+        reinvite.body = offer_sdp("pbx", version, pbx_port, offered);
+        let reinvite = reinvite
+            .header(format!("Contact: <sip:555019@{}>", b.pbx.local()))
+            .header("Content-Type: application/sdp");
+        let r = b.pbx.transaction(&reinvite, STEP).unwrap_or_else(|| {
+            panic!(
+                "no final response to the a={offered} re-INVITE\n--- ctid log ---\n{}",
+                daemon.log_tail(6_000)
+            )
+        });
+        let ctx = format!("{}\n--- ctid log ---\n{}", r.raw, daemon.log_tail(4_000));
+        assert_eq!(r.status, 200, "a={offered} re-INVITE:\n{ctx}");
+        assert!(
+            r.header("To").is_some_and(|t| *t == *b.to),
+            "the 200 to the re-INVITE is not in the dialog (To {}):\n{ctx}",
+            b.to
+        );
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        let (_, port, _) = sdp_audio(&body)
+            .unwrap_or_else(|| panic!("no SDP in the 200 to the a={offered} re-INVITE:\n{ctx}"));
+        assert_eq!(
+            port,
+            b.ctid_a.port(),
+            "the caller-leg RTP port changed on re-INVITE:\n{ctx}"
+        );
+        assert_eq!(
+            sdp_direction(&body),
+            expected,
+            "answer to a={offered}:\n{ctx}"
+        );
+        let ack = b.in_dialog("ACK", cseq);
+        b.pbx.send(ack.render().as_bytes());
+
+        let events = wait_event(&env, kind, 1, &daemon);
+        assert!(
+            events.iter().any(|e| e.kind == kind && e.agent.is_none()),
+            "the {kind} event should be the caller's (no agent):\n{}",
+            describe_events(&events)
+        );
+    }
+
+    // After the resume, media still flows caller → seat.
+    relay_one_way(
+        &b.pbx_rtp,
+        b.ctid_a,
+        &b.seat_rtp,
+        b.ctid_b,
+        0x0c0c_0003,
+        "caller-to-seat after resume",
+        &daemon,
+    );
+
+    b.caller_hangs_up(4, &daemon);
+    let call = the_call(&env, &daemon);
+    let events = events_of(&read_events(&env), call.id);
+    let kinds = kinds_among(&events, &["answered", "hold", "resumed"]);
+    assert_eq!(
+        kinds,
+        ["answered", "hold", "resumed"],
+        "events of the call:\n{}\n{call:?}",
+        describe_events(&events)
+    );
+    assert_eq!(call.outcome.as_deref(), Some("answered"), "{call:?}");
+    daemon.stop();
 }

@@ -45,6 +45,7 @@ impl CallManager {
                 }
                 Action::AgentStateChanged { agent, state } => {
                     tracing::debug!(agent = %agent, state = state.kind(), "agent state");
+                    self.agent_state_changed(agent, state.kind());
                 }
             }
         }
@@ -219,6 +220,7 @@ impl CallManager {
                 .get(&call.queue)
                 .copied()
                 .unwrap_or_default();
+        crate::metrics::call_left(&call.queue, "answered", wait.as_secs_f64(), false);
         tracing::info!(call = %id, agent = %agent, wait_ms = wait.as_millis() as u64, "call answered and bridged");
         call.connected = Some(leg);
         self.record(CallOp::Answered {
@@ -256,6 +258,7 @@ impl CallManager {
         self.event(id, kind, None, cause.map(|c| format!("SIP {c}")))
             .await;
         let short = (outcome == Outcome::Abandoned).then(|| wait <= self.settings.short_abandon);
+        crate::metrics::call_left(&queue, name, wait.as_secs_f64(), short == Some(true));
         let by = if caller_gone { "caller" } else { "ctid" };
         self.end_record(
             id,
@@ -333,6 +336,9 @@ impl CallManager {
         }
         self.bye_caller(id, code).await;
         tracing::info!(call = %id, by, "call ended");
+        if let Some(t) = talk {
+            crate::metrics::call_handled(&queue, t.as_secs_f64());
+        }
         self.event(id, "ended", agent.as_ref(), reason.clone())
             .await;
         self.end_record(

@@ -98,6 +98,7 @@ pub struct CallSettings {
     pub early_media: std::collections::HashSet<String>,
     /// ctid's SIP addresses (Contact of its legs), by address family.
     pub local_sip: Vec<SocketAddr>,
+    pub agents: Vec<AgentId>,
 }
 
 impl CallSettings {
@@ -148,9 +149,9 @@ impl CallSettings {
             s.max_missed = q.max_missed;
             queues.push(s);
         }
-        let agents = cfg.agents.iter().map(|a| AgentId(a.id.clone())).collect();
+        let agents: Vec<AgentId> = cfg.agents.iter().map(|a| AgentId(a.id.clone())).collect();
         let seed = unix_ms();
-        let engine = Engine::new(queues, agents, seed).map_err(|e| e.to_string())?;
+        let engine = Engine::new(queues, agents.clone(), seed).map_err(|e| e.to_string())?;
         Ok((
             CallSettings {
                 max_calls: cfg.calls.max_calls,
@@ -160,6 +161,7 @@ impl CallSettings {
                 sl_targets,
                 early_media,
                 local_sip,
+                agents,
             },
             engine,
         ))
@@ -188,6 +190,8 @@ pub struct CallManager {
     next_call: u64,
     next_tu: u64,
     cancel: CancellationToken,
+    /// Each agent's state kind and when its time in it was last accounted (for metrics).
+    agent_states: HashMap<AgentId, (&'static str, Instant)>,
 }
 
 impl CallManager {
@@ -219,9 +223,13 @@ impl CallManager {
             next_call: first_call_id.max(1),
             next_tu: 1,
             cancel,
+            agent_states: HashMap::new(),
         };
         let now_ms = unix_ms();
         let now = Instant::now();
+        for agent in m.agent_ids() {
+            m.agent_states.insert(agent, ("logged_out", now));
+        }
         for b in bindings.into_iter().filter(|b| b.expires_at_ms > now_ms) {
             m.binding_changed(now, StoreOp::Upsert(b));
         }
@@ -231,6 +239,8 @@ impl CallManager {
     /// Serve SIP events and ACD timers until `shutdown` (then hang up every call) or until the
     /// SIP driver's event queue closes.
     pub async fn run(mut self, mut events: mpsc::Receiver<Event>, shutdown: CancellationToken) {
+        let mut gauges = tokio::time::interval(Duration::from_secs(1));
+        gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self
                 .engine
@@ -246,15 +256,59 @@ impl CallManager {
                     Some(ev) => self.handle_event(ev).await,
                     None => break,
                 },
-                _ = tokio::time::sleep_until(deadline) => {
+                                _ = tokio::time::sleep_until(deadline) => {
                     self.engine.handle_timeout(Instant::now());
                 }
+                _ = gauges.tick() => self.export_gauges(),
             }
             self.apply_actions().await;
         }
         self.cancel.cancel();
         // Dropping `self` closes the command queue: the SIP driver may finish once the BYEs
         // sent above are answered.
+    }
+
+    /// Queue and agent gauges, and agent time per state, for `/metrics` (once a second: cost
+    /// O(queues + agents), independent of the number of calls).
+    fn export_gauges(&mut self) {
+        let now = Instant::now();
+        let queues: Vec<String> = self.settings.sl_targets.keys().cloned().collect();
+        for q in &queues {
+            let id = QueueId(q.clone());
+            let longest = self
+                .engine
+                .longest_wait(&id, now)
+                .map_or(0.0, |d| d.as_secs_f64());
+            crate::metrics::set_waiting(q, self.engine.waiting(&id), longest);
+            let counts = self.engine.agents_by_state(&id);
+            crate::metrics::set_agents(Some(q), &counts);
+        }
+        let mut totals: HashMap<&'static str, usize> = HashMap::new();
+        for (kind, since) in self.agent_states.values_mut() {
+            crate::metrics::agent_state_seconds(
+                kind,
+                now.saturating_duration_since(*since).as_secs_f64(),
+            );
+            *since = now;
+            *totals.entry(*kind).or_default() += 1;
+        }
+        let totals: Vec<(&str, usize)> = totals.into_iter().collect();
+        crate::metrics::set_agents(None, &totals);
+    }
+
+    fn agent_ids(&self) -> Vec<AgentId> {
+        self.settings.agents.clone()
+    }
+
+    /// Account the time an agent spent in its previous state.
+    fn agent_state_changed(&mut self, agent: AgentId, kind: &'static str) {
+        let now = Instant::now();
+        if let Some((old, since)) = self.agent_states.insert(agent, (kind, now)) {
+            crate::metrics::agent_state_seconds(
+                old,
+                now.saturating_duration_since(since).as_secs_f64(),
+            );
+        }
     }
 
     /// Graceful stop: bridged calls are hung up on both legs (outcome stays `answered`),
@@ -412,6 +466,10 @@ impl CallManager {
         reason: &str,
     ) {
         tracing::info!(dialed, status, reason, "call refused");
+        if let Some(q) = queue {
+            crate::metrics::call_entered(q);
+            crate::metrics::call_left(q, "rejected", 0.0, false);
+        }
         self.reject(tx, invite, status, reason).await;
         let id = CallId(self.next_call);
         self.next_call += 1;
@@ -618,6 +676,7 @@ impl CallManager {
                 pending_answer,
             },
         );
+        crate::metrics::call_entered(&queue);
         self.engine.handle(
             now,
             Input::CallArrived {

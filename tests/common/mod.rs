@@ -159,6 +159,7 @@ impl TestEnv {
             s.tcp_message_timeout_secs
         )
         .unwrap();
+        writeln!(t, "\n[admin]\nlisten = \"127.0.0.1:0\"").unwrap();
         writeln!(t, "\n[registrar]").unwrap();
         writeln!(t, "min_expires = {}", s.min_expires).unwrap();
         writeln!(t, "max_expires = {}", s.max_expires).unwrap();
