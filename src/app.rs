@@ -99,6 +99,13 @@ pub async fn run(
         }
     };
     crate::metrics::build_info();
+    for q in &cfg.queues {
+        crate::metrics::set_queue_goals(
+            &q.name,
+            f64::from(q.sl_goal_percent) / 100.0,
+            f64::from(q.answer_rate_target_percent) / 100.0,
+        );
+    }
     let data_dir = cfg.daemon.data_dir.clone();
     let (conn, bindings, first_call_id) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {

@@ -320,6 +320,9 @@ pub struct Queue {
     pub sl_target_secs: u64,
     #[serde(default = "default_answer_rate")]
     pub answer_rate_target_percent: u8,
+    /// Share of calls to answer within `sl_target_secs` (the service-level goal).
+    #[serde(default = "default_answer_rate")]
+    pub sl_goal_percent: u8,
     #[serde(default = "default_ring_timeout")]
     pub ring_timeout_secs: u64,
     #[serde(default)]
@@ -712,6 +715,12 @@ fn validate_queues(cfg: &Config, add: &mut impl FnMut(&str, String)) {
             add(
                 &format!("{key}.sl_target_secs"),
                 "must be at least 1".into(),
+            );
+        }
+        if q.sl_goal_percent > 100 {
+            add(
+                &format!("{key}.sl_goal_percent"),
+                "a percentage (0-100)".into(),
             );
         }
         if q.answer_rate_target_percent > 100 {

@@ -91,6 +91,10 @@ const AGENTS: &str = "ctid_agents";
 const QUEUE_AGENTS: &str = "ctid_queue_agents";
 const AGENT_STATE_SECONDS: &str = "ctid_agent_state_seconds_total";
 const BUILD_INFO: &str = "ctid_build_info";
+const QUEUE_IN_TARGET: &str = "ctid_queue_answered_in_target_total";
+const QUEUE_SL_TARGET: &str = "ctid_queue_sl_target_seconds";
+const QUEUE_SL_GOAL: &str = "ctid_queue_sl_goal_ratio";
+const QUEUE_ANSWER_RATE_GOAL: &str = "ctid_queue_answer_rate_goal_ratio";
 
 // Names of the metrics other modules record (kept here so they are described and pre-created).
 const SIP_REQUESTS: &str = "ctid_sip_requests_received_total";
@@ -179,6 +183,8 @@ pub fn register_all(queues: &[QueueInfo]) {
         let queue = q.name.clone();
         let _ = metrics::counter!(QUEUE_CALLS_ENTERED, "queue" => queue.clone());
         let _ = metrics::counter!(QUEUE_SHORT_ABANDONS, "queue" => queue.clone());
+        let _ = metrics::counter!(QUEUE_IN_TARGET, "queue" => queue.clone());
+        metrics::gauge!(QUEUE_SL_TARGET, "queue" => queue.clone()).set(q.sl_target_secs as f64);
         for outcome in OUTCOMES {
             let _ =
                 metrics::counter!(QUEUE_CALLS_LEFT, "queue" => queue.clone(), "outcome" => outcome);
@@ -225,6 +231,22 @@ pub fn register_all(queues: &[QueueInfo]) {
 
 fn describe_all() {
     // Queues and calls.
+    describe_counter!(
+        QUEUE_IN_TARGET,
+        "Calls answered within their queue's service-level target (ctid_queue_sl_target_seconds)."
+    );
+    describe_gauge!(
+        QUEUE_SL_TARGET,
+        "The queue's service-level target: answered within this many seconds."
+    );
+    describe_gauge!(
+        QUEUE_SL_GOAL,
+        "Share of calls the queue aims to answer within its target (e.g. 0.9)."
+    );
+    describe_gauge!(
+        QUEUE_ANSWER_RATE_GOAL,
+        "Share of offered calls the queue aims to answer (e.g. 0.9)."
+    );
     describe_counter!(QUEUE_CALLS_ENTERED, "Calls that entered a queue.");
     describe_counter!(
         QUEUE_CALLS_LEFT,
@@ -388,6 +410,17 @@ pub fn agent_state_seconds(state: &str, secs: f64) {
 }
 
 /// `ctid_build_info{version}` = 1.
+/// A call answered within its queue's SL target.
+pub fn answered_in_target(queue: &str) {
+    metrics::counter!(QUEUE_IN_TARGET, "queue" => queue.to_owned()).increment(1);
+}
+
+/// The queue's goals as configured (ratios 0–1), exported so alert rules compare against them.
+pub fn set_queue_goals(queue: &str, sl_goal: f64, answer_rate_goal: f64) {
+    metrics::gauge!(QUEUE_SL_GOAL, "queue" => queue.to_owned()).set(sl_goal);
+    metrics::gauge!(QUEUE_ANSWER_RATE_GOAL, "queue" => queue.to_owned()).set(answer_rate_goal);
+}
+
 pub fn build_info() {
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }

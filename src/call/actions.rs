@@ -221,6 +221,9 @@ impl CallManager {
                 .copied()
                 .unwrap_or_default();
         crate::metrics::call_left(&call.queue, "answered", wait.as_secs_f64(), false);
+        if in_target {
+            crate::metrics::answered_in_target(&call.queue);
+        }
         tracing::info!(call = %id, agent = %agent, wait_ms = wait.as_millis() as u64, "call answered and bridged");
         call.connected = Some(leg);
         self.record(CallOp::Answered {
