@@ -508,7 +508,7 @@ mod tests {
                 "{name} is a {kind}"
             );
         }
-        assert_eq!(families, 25, "{text}");
+        assert_eq!(families, 27, "{text}");
 
         assert_eq!(
             value(&text, r#"ctid_queue_calls_entered_total{queue="hotline"}"#),
