@@ -1,4 +1,5 @@
-//! The admin HTTP listener: `GET /metrics` (Prometheus text format 0.0.4) and `GET /healthz`.
+//! The admin HTTP listener: `GET /metrics` (Prometheus text format 0.0.4), `GET /healthz`, and
+//! `GET /api/v1/stats` (today's and the current/last interval's figures per queue, JSON).
 //!
 //! Anything else is 404 (a known path with another method than GET/HEAD is 405). The listener
 //! runs [`Metrics::upkeep`] every [`UPKEEP_INTERVAL`], and stops when the cancellation token
@@ -15,6 +16,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
+use crate::stats::Snapshot;
+use tokio::sync::watch;
 
 /// How often histogram samples are drained into buckets.
 pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -26,7 +29,12 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Serves the admin endpoints on `listener` until `cancel` fires.
-pub async fn serve(listener: TcpListener, metrics: Metrics, cancel: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Metrics,
+    stats: watch::Receiver<Snapshot>,
+    cancel: CancellationToken,
+) {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "admin listener up (/metrics, /healthz)");
     }
@@ -59,6 +67,13 @@ pub async fn serve(listener: TcpListener, metrics: Metrics, cancel: Cancellation
             }),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/api/v1/stats",
+            get(move || {
+                let snapshot = stats.borrow().clone();
+                async move { axum::Json(snapshot) }
+            }),
+        )
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") });
 
     let server =

@@ -107,9 +107,30 @@ pub async fn run(
         );
     }
     let data_dir = cfg.daemon.data_dir.clone();
-    let (conn, bindings, first_call_id) =
+    let tz = crate::stats::time_zone(&cfg.reports.time_zone)
+        .map_err(|e| anyhow::anyhow!("reports.time_zone {:?}: {e}", cfg.reports.time_zone))?;
+    let goals = cfg
+        .queues
+        .iter()
+        .map(|q| {
+            let goals = crate::stats::QueueGoals {
+                sl_target_secs: q.sl_target_secs,
+                sl_goal: f64::from(q.sl_goal_percent) / 100.0,
+                answer_rate_goal: f64::from(q.answer_rate_target_percent) / 100.0,
+            };
+            (q.name.clone(), goals)
+        })
+        .collect();
+    let mut live = crate::stats::LiveStats::new(tz, cfg.reports.interval_minutes, goals);
+    let (conn, bindings, first_call_id, mut live) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let conn = store::open(&data_dir)?;
+            let rebuilt = crate::stats::rebuild_today(&conn, &mut live, unix_ms())
+                .context("rebuilding today's figures from the call records")?;
+            tracing::info!(
+                calls = rebuilt,
+                "today's figures rebuilt from the call records"
+            );
             let bindings = store::load_bindings(&conn).context("reading stored bindings")?;
             let interrupted =
                 store::interrupt_live_calls(&conn, unix_ms()).context("closing calls left live")?;
@@ -120,7 +141,7 @@ pub async fn run(
                 );
             }
             let next = store::next_call_id(&conn).context("reading the last call id")?;
-            Ok((conn, bindings, next))
+            Ok((conn, bindings, next, live))
         })
         .await??;
     let writer = store::Writer::start(conn, 16_384)?;
@@ -178,14 +199,6 @@ pub async fn run(
         ));
     }
 
-    if let Some(m) = metrics {
-        let admin = TcpListener::bind(cfg.admin.listen)
-            .await
-            .with_context(|| format!("cannot listen on admin address {}", cfg.admin.listen))?;
-        bound.admin = Some(admin.local_addr()?);
-        tasks.spawn(crate::admin::serve(admin, m, transports.clone()));
-    }
-
     let now = Instant::now();
     let mut endpoint = Endpoint::new(endpoint_config(&cfg), now, unix_ms());
     endpoint.load_bindings(now, bindings);
@@ -198,6 +211,14 @@ pub async fn run(
         cfg.media.rtp_port_min..=cfg.media.rtp_port_max,
     )
     .context("[media] RTP port range")?;
+    let (stats_tx, stats_rx) = tokio::sync::watch::channel(live.snapshot(unix_ms()));
+    if let Some(m) = metrics {
+        let admin = TcpListener::bind(cfg.admin.listen)
+            .await
+            .with_context(|| format!("cannot listen on admin address {}", cfg.admin.listen))?;
+        bound.admin = Some(admin.local_addr()?);
+        tasks.spawn(crate::admin::serve(admin, m, stats_rx, transports.clone()));
+    }
     let (call_settings, engine) = CallSettings::from_config(&cfg, bound.udp.clone())
         .map_err(|e| anyhow::anyhow!("queues: {e}"))?;
     let calls = CallManager::new(
@@ -210,6 +231,8 @@ pub async fn run(
         first_call_id,
         live_bindings,
         transports.child_token(),
+        live,
+        stats_tx,
     );
     tasks.spawn(calls.run(ev_rx, shutdown.clone()));
     if let Some(trunk) = cfg.trunk.clone() {
@@ -217,7 +240,7 @@ pub async fn run(
             trunk,
             cmd_tx.clone(),
             reply_rx,
-            transports.clone(),
+            shutdown.clone(),
         ));
     }
     drop(cmd_tx);

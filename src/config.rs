@@ -273,6 +273,25 @@ impl Default for Admin {
     }
 }
 
+/// `[reports]`: how days and intervals are cut for live figures and reports.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Reports {
+    /// IANA time zone of the call center ("Europe/Berlin"); "system" = the machine's.
+    pub time_zone: String,
+    /// Length of the live-figure interval: 15, 30 or 60 minutes.
+    pub interval_minutes: u32,
+}
+
+impl Default for Reports {
+    fn default() -> Self {
+        Reports {
+            time_zone: "UTC".into(),
+            interval_minutes: 15,
+        }
+    }
+}
+
 /// `[media]`: where ctid anchors RTP.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -394,6 +413,7 @@ pub struct Config {
     pub media: Media,
     pub queues: Vec<Queue>,
     pub admin: Admin,
+    pub reports: Reports,
 }
 
 impl Config {
@@ -438,7 +458,8 @@ impl Config {
                 "trunk" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.trunk),
                 "calls" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.calls),
                                 "media" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.media),
-                "admin" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.admin),
+                                "admin" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.admin),
+                "reports" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.reports),
                 "queues" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.queues),
                 "agents" => match v.get_ref() {
                     DeValue::Array(items) => {
@@ -460,7 +481,7 @@ impl Config {
                 _ => problems.push(Problem {
                     key: key.clone(),
                     line: Some(line),
-                    message: "unknown section (expected daemon, sip, registrar, agents, trunk, calls, media, queues, admin)"
+                    message: "unknown section (expected daemon, sip, registrar, agents, trunk, calls, media, queues, admin, reports)"
                         .into(),
                 }),
             }
@@ -638,6 +659,15 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
             "media.rtp_port_min",
             "need 0 < rtp_port_min < rtp_port_max".into(),
         );
+    }
+    if let Err(e) = crate::stats::time_zone(&cfg.reports.time_zone) {
+        add(
+            "reports.time_zone",
+            format!("{:?}: {e}", cfg.reports.time_zone),
+        );
+    }
+    if !crate::stats::INTERVAL_MINUTES.contains(&cfg.reports.interval_minutes) {
+        add("reports.interval_minutes", "must be 15, 30 or 60".into());
     }
     if cfg.calls.max_calls == 0 {
         add("calls.max_calls", "must be at least 1".into());

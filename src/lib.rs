@@ -8,6 +8,7 @@ pub mod config;
 pub mod media;
 pub mod metrics;
 pub mod sip;
+pub mod stats;
 pub mod store;
 pub mod transport;
 pub mod trunk;

@@ -224,6 +224,15 @@ impl CallManager {
         if in_target {
             crate::metrics::answered_in_target(&call.queue);
         }
+        let wait_ms = wait.as_millis() as u64;
+        self.stats.record_left(
+            &call.queue,
+            "answered",
+            wait_ms,
+            false,
+            in_target,
+            unix_ms(),
+        );
         tracing::info!(call = %id, agent = %agent, wait_ms = wait.as_millis() as u64, "call answered and bridged");
         call.connected = Some(leg);
         self.record(CallOp::Answered {
@@ -262,6 +271,14 @@ impl CallManager {
             .await;
         let short = (outcome == Outcome::Abandoned).then(|| wait <= self.settings.short_abandon);
         crate::metrics::call_left(&queue, name, wait.as_secs_f64(), short == Some(true));
+        self.stats.record_left(
+            &queue,
+            name,
+            wait.as_millis() as u64,
+            short == Some(true),
+            false,
+            unix_ms(),
+        );
         let by = if caller_gone { "caller" } else { "ctid" };
         self.end_record(
             id,
@@ -315,9 +332,7 @@ impl CallManager {
             return;
         };
         let talk = call.answered.map(|a| a.elapsed());
-        let wait = call
-            .answered
-            .map(|a| a.saturating_duration_since(call.entered));
+        let wait = call.answer_wait;
         let agent = call.connected.as_ref().map(|c| c.agent.clone());
         let queue = call.queue.clone();
         let agent_bye = if by == "agent" {
@@ -341,6 +356,9 @@ impl CallManager {
         tracing::info!(call = %id, by, "call ended");
         if let Some(t) = talk {
             crate::metrics::call_handled(&queue, t.as_secs_f64());
+            let answered_at_ms = unix_ms().saturating_sub(t.as_millis() as u64);
+            self.stats
+                .record_talk(&queue, t.as_millis() as u64, answered_at_ms);
         }
         self.event(id, "ended", agent.as_ref(), reason.clone())
             .await;

@@ -21,13 +21,14 @@ use crate::sip::dialog::Dialog;
 use crate::sip::endpoint::{ClientTxId, DialogKey, Event, Flow, ServerTxId};
 use crate::sip::message::{Method, Request, Response};
 use crate::sip::registrar::{Binding, StoreOp};
+use crate::stats::{LiveStats, Snapshot};
 use crate::store::{CallOp, Op};
 use crate::transport::driver::Command;
 use legs::Peer;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 fn unix_ms() -> u64 {
@@ -79,6 +80,8 @@ struct Call {
     offers: HashMap<AgentId, AgentLeg>,
     connected: Option<AgentLeg>,
     answered: Option<Instant>,
+    /// The wait the ACD measured when the agent answered (the one recorded and reported).
+    answer_wait: Option<Duration>,
     relay: Option<RelayHandle>,
     /// The caller's dialog is over (it sent BYE, or ctid did).
     caller_ended: bool,
@@ -192,6 +195,10 @@ pub struct CallManager {
     cancel: CancellationToken,
     /// Each agent's state kind and when its time in it was last accounted (for metrics).
     agent_states: HashMap<AgentId, (&'static str, Instant)>,
+    /// Today's and the current/last interval's figures per queue.
+    stats: LiveStats,
+    /// Where the latest figures are published (API, `ctid status`).
+    stats_out: watch::Sender<Snapshot>,
 }
 
 impl CallManager {
@@ -206,6 +213,8 @@ impl CallManager {
         first_call_id: u64,
         bindings: Vec<Binding>,
         cancel: CancellationToken,
+        stats: LiveStats,
+        stats_out: watch::Sender<Snapshot>,
     ) -> CallManager {
         let mut m = CallManager {
             settings,
@@ -224,6 +233,8 @@ impl CallManager {
             next_tu: 1,
             cancel,
             agent_states: HashMap::new(),
+            stats,
+            stats_out,
         };
         let now_ms = unix_ms();
         let now = Instant::now();
@@ -294,6 +305,8 @@ impl CallManager {
         }
         let totals: Vec<(&str, usize)> = totals.into_iter().collect();
         crate::metrics::set_agents(None, &totals);
+        let snapshot = self.stats.snapshot(unix_ms());
+        self.stats_out.send_replace(snapshot);
     }
 
     fn agent_ids(&self) -> Vec<AgentId> {
@@ -671,6 +684,7 @@ impl CallManager {
                 offers: HashMap::new(),
                 connected: None,
                 answered: None,
+                answer_wait: None,
                 relay: None,
                 caller_ended: false,
                 pending_answer,

@@ -123,6 +123,8 @@ pub struct TestEnv {
     /// Removed when the test passes; kept (and its path printed) when it panics.
     dir: Option<tempfile::TempDir>,
     pub port: u16,
+    /// The admin HTTP listener (`/metrics`, `/api/v1/stats`).
+    pub admin_port: u16,
     pub config: PathBuf,
     pub data_dir: PathBuf,
     runs: AtomicU64,
@@ -135,6 +137,7 @@ impl TestEnv {
             .tempdir()
             .expect("create temp dir");
         let port = free_port();
+        let admin_port = free_port();
         let data_dir = dir.path().join("data");
         let config = dir.path().join("ctid.toml");
         let mut t = String::new();
@@ -159,7 +162,7 @@ impl TestEnv {
             s.tcp_message_timeout_secs
         )
         .unwrap();
-        writeln!(t, "\n[admin]\nlisten = \"127.0.0.1:0\"").unwrap();
+        writeln!(t, "\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"").unwrap();
         writeln!(t, "\n[registrar]").unwrap();
         writeln!(t, "min_expires = {}", s.min_expires).unwrap();
         writeln!(t, "max_expires = {}", s.max_expires).unwrap();
@@ -176,6 +179,7 @@ impl TestEnv {
         TestEnv {
             dir: Some(dir),
             port,
+            admin_port,
             config,
             data_dir,
             runs: AtomicU64::new(0),
@@ -1843,4 +1847,25 @@ pub fn kinds_among(events: &[EventRow], keep: &[&str]) -> Vec<String> {
 /// the caller "Caller N" <sip:55501N@...> of `pbx_*.xml`.
 pub fn sipp_call_number(sip_call_id: &str) -> Option<u64> {
     sip_call_id.split('-').next()?.parse().ok()
+}
+
+/// `GET path` on the admin listener of `env`; the status and body.
+pub fn http_get(env: &TestEnv, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", env.admin_port)).expect("connect admin");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read admin response");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
