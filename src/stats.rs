@@ -195,6 +195,17 @@ pub struct QueueSnapshot {
     pub today: Figures,
     pub current_interval: Interval,
     pub last_interval: Interval,
+    /// Right now: callers waiting, the longest current wait, agents by state (filled in by
+    /// the call layer, which owns the queue engine).
+    pub now: Live,
+}
+
+/// The queue's live state at the moment of the snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Live {
+    pub waiting: usize,
+    pub longest_wait_secs: f64,
+    pub agents: std::collections::BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -372,6 +383,7 @@ impl LiveStats {
                     end: last_e.clone(),
                     figures: q.last.finished(&q.goals),
                 },
+                now: Live::default(),
             })
             .collect();
         Snapshot {

@@ -305,7 +305,21 @@ impl CallManager {
         }
         let totals: Vec<(&str, usize)> = totals.into_iter().collect();
         crate::metrics::set_agents(None, &totals);
-        let snapshot = self.stats.snapshot(unix_ms());
+        let mut snapshot = self.stats.snapshot(unix_ms());
+        for q in &mut snapshot.queues {
+            let id = QueueId(q.queue.clone());
+            q.now.waiting = self.engine.waiting(&id);
+            q.now.longest_wait_secs = self
+                .engine
+                .longest_wait(&id, now)
+                .map_or(0.0, |d| d.as_secs_f64());
+            q.now.agents = self
+                .engine
+                .agents_by_state(&id)
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n))
+                .collect();
+        }
         self.stats_out.send_replace(snapshot);
     }
 
