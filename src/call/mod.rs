@@ -10,6 +10,7 @@
 //! Must not know: sockets (beyond handing them to the relay), SQL, SIP parsing.
 
 mod actions;
+pub mod control;
 mod legs;
 
 use crate::acd::{AgentId, CallId, Engine, Input, Member, QueueId, QueueSettings, Strategy};
