@@ -234,7 +234,9 @@ pub async fn run(
         live,
         stats_tx,
     );
-    tasks.spawn(calls.run(ev_rx, shutdown.clone()));
+    // The API's control channel (wired to the HTTP API when it is built).
+    let (_control_tx, control_rx) = mpsc::channel(256);
+    tasks.spawn(calls.run(ev_rx, control_rx, shutdown.clone()));
     if let Some(trunk) = cfg.trunk.clone() {
         tasks.spawn(crate::trunk::qualify(
             trunk,

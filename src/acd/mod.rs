@@ -241,6 +241,13 @@ impl Engine {
         self.agent_ix.get(agent).map(|&a| &self.agents[a].state)
     }
 
+    /// A pause asked while the agent was busy, waiting for the agent to become free.
+    pub fn pending_pause(&self, agent: &AgentId) -> Option<&str> {
+        self.agent_ix
+            .get(agent)
+            .and_then(|&a| self.agents[a].pending_pause.as_deref())
+    }
+
     /// Calls waiting (including those ringing an agent) in the queue; 0 for an unknown queue.
     pub fn waiting(&self, queue: &QueueId) -> usize {
         self.queue_ix

@@ -45,6 +45,7 @@ impl CallManager {
                 }
                 Action::AgentStateChanged { agent, state } => {
                     tracing::debug!(agent = %agent, state = state.kind(), "agent state");
+                    self.board_state(&agent, &state);
                     self.agent_state_changed(agent, state.kind());
                 }
             }
@@ -140,6 +141,11 @@ impl CallManager {
         })
         .await;
         tracing::info!(call = %id, agent = %agent, %remote, "offering the call to a seat");
+        self.board.entry(agent.clone()).or_default().call = Some(id.0);
+        self.publish(super::control::CallEvent::CallOffered {
+            call: id.0,
+            agent: agent.0.clone(),
+        });
         self.event(id, "offered", Some(&agent), None).await;
         if let Some(call) = self.calls.get_mut(&id) {
             call.offers.insert(
@@ -235,6 +241,14 @@ impl CallManager {
         );
         tracing::info!(call = %id, agent = %agent, wait_ms = wait.as_millis() as u64, "call answered and bridged");
         call.connected = Some(leg);
+        let entry = self.board.entry(agent.clone()).or_default();
+        entry.call = Some(id.0);
+        entry.calls_answered += 1;
+        self.publish(super::control::CallEvent::CallAnswered {
+            call: id.0,
+            agent: agent.0.clone(),
+            wait_secs: wait.as_secs_f64(),
+        });
         self.record(CallOp::Answered {
             id: id.0,
             answered_at_ms: unix_ms(),
@@ -279,6 +293,12 @@ impl CallManager {
             false,
             unix_ms(),
         );
+        self.publish(super::control::CallEvent::CallLeft {
+            call: id.0,
+            queue: queue.clone(),
+            outcome: name.to_string(),
+            wait_secs: wait.as_secs_f64(),
+        });
         let by = if caller_gone { "caller" } else { "ctid" };
         self.end_record(
             id,
@@ -354,6 +374,10 @@ impl CallManager {
         }
         self.bye_caller(id, code).await;
         tracing::info!(call = %id, by, "call ended");
+        self.publish(super::control::CallEvent::CallEnded {
+            call: id.0,
+            by: by.to_string(),
+        });
         if let Some(t) = talk {
             crate::metrics::call_handled(&queue, t.as_secs_f64());
             let answered_at_ms = unix_ms().saturating_sub(t.as_millis() as u64);

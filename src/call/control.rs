@@ -106,12 +106,43 @@ pub struct WaitingCaller {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CallEvent {
-    CallEntered { call: u64, queue: String, caller_number: Option<String> },
-    CallOffered { call: u64, agent: String },
-    CallAnswered { call: u64, agent: String, wait_secs: f64 },
-    CallAbandoned { call: u64, queue: String, wait_secs: f64 },
-    CallLeft { call: u64, queue: String, outcome: String, wait_secs: f64 },
-    CallEnded { call: u64, by: String },
-    AgentState { agent: String, state: String, reason: Option<String> },
-    QueueFigures { queue: String, waiting: usize, longest_wait_secs: f64 },
+    CallEntered {
+        call: u64,
+        queue: String,
+        caller_number: Option<String>,
+    },
+    CallOffered {
+        call: u64,
+        agent: String,
+    },
+    CallAnswered {
+        call: u64,
+        agent: String,
+        wait_secs: f64,
+    },
+    CallAbandoned {
+        call: u64,
+        queue: String,
+        wait_secs: f64,
+    },
+    CallLeft {
+        call: u64,
+        queue: String,
+        outcome: String,
+        wait_secs: f64,
+    },
+    CallEnded {
+        call: u64,
+        by: String,
+    },
+    AgentState {
+        agent: String,
+        state: String,
+        reason: Option<String>,
+    },
+    QueueFigures {
+        queue: String,
+        waiting: usize,
+        longest_wait_secs: f64,
+    },
 }

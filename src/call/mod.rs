@@ -10,6 +10,7 @@
 //! Must not know: sockets (beyond handing them to the relay), SQL, SIP parsing.
 
 mod actions;
+mod board;
 pub mod control;
 mod legs;
 
@@ -73,6 +74,7 @@ struct Call {
     queue: String,
     caller_number: Option<String>,
     caller_name: Option<String>,
+    priority: i32,
     /// The caller's INVITE transaction (for CANCEL / missing ACK).
     server_tx: ServerTxId,
     entered: Instant,
@@ -103,6 +105,7 @@ pub struct CallSettings {
     /// ctid's SIP addresses (Contact of its legs), by address family.
     pub local_sip: Vec<SocketAddr>,
     pub agents: Vec<AgentId>,
+    pub agent_names: HashMap<AgentId, String>,
 }
 
 impl CallSettings {
@@ -165,6 +168,11 @@ impl CallSettings {
                 sl_targets,
                 early_media,
                 local_sip,
+                agent_names: cfg
+                    .agents
+                    .iter()
+                    .map(|a| (AgentId(a.id.clone()), a.name.clone()))
+                    .collect(),
                 agents,
             },
             engine,
@@ -200,6 +208,10 @@ pub struct CallManager {
     stats: LiveStats,
     /// Where the latest figures are published (API, `ctid status`).
     stats_out: watch::Sender<Snapshot>,
+    /// Per-agent board data beyond the engine's state.
+    board: HashMap<AgentId, board::BoardEntry>,
+    /// The API's live event stream, if any.
+    events_out: Option<mpsc::Sender<control::CallEvent>>,
 }
 
 impl CallManager {
@@ -236,6 +248,8 @@ impl CallManager {
             agent_states: HashMap::new(),
             stats,
             stats_out,
+            board: HashMap::new(),
+            events_out: None,
         };
         let now_ms = unix_ms();
         let now = Instant::now();
@@ -250,7 +264,18 @@ impl CallManager {
 
     /// Serve SIP events and ACD timers until `shutdown` (then hang up every call) or until the
     /// SIP driver's event queue closes.
-    pub async fn run(mut self, mut events: mpsc::Receiver<Event>, shutdown: CancellationToken) {
+    /// Send live events to the API's stream.
+    pub fn with_event_stream(mut self, out: mpsc::Sender<control::CallEvent>) -> Self {
+        self.events_out = Some(out);
+        self
+    }
+
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<Event>,
+        mut controls: mpsc::Receiver<control::Control>,
+        shutdown: CancellationToken,
+    ) {
         let mut gauges = tokio::time::interval(Duration::from_secs(1));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -271,7 +296,8 @@ impl CallManager {
                                 _ = tokio::time::sleep_until(deadline) => {
                     self.engine.handle_timeout(Instant::now());
                 }
-                _ = gauges.tick() => self.export_gauges(),
+                                _ = gauges.tick() => self.export_gauges(),
+                Some(cmd) = controls.recv() => self.control(cmd).await,
             }
             self.apply_actions().await;
         }
@@ -462,7 +488,11 @@ impl CallManager {
             StoreOp::Delete { uri, .. } => list.retain(|x| x.uri != uri),
         }
         let after = list.len();
-        if before == 0 && after > 0 {
+        let manual_logout = self
+            .board
+            .get(&AgentId(agent.clone()))
+            .is_some_and(|b| b.manual_logout);
+        if before == 0 && after > 0 && !manual_logout {
             tracing::info!(agent, "agent logged in (phone registered)");
             self.engine.handle(
                 now,
@@ -685,6 +715,7 @@ impl CallManager {
                 queue: queue.clone(),
                 caller_number: number_for_call,
                 caller_name: name_for_call,
+                priority,
                 server_tx: tx,
                 entered: now,
                 caller: CallerLeg {
@@ -706,6 +737,11 @@ impl CallManager {
             },
         );
         crate::metrics::call_entered(&queue);
+        self.publish(control::CallEvent::CallEntered {
+            call: id.0,
+            queue: queue.clone(),
+            caller_number: self.calls.get(&id).and_then(|c| c.caller_number.clone()),
+        });
         self.engine.handle(
             now,
             Input::CallArrived {
