@@ -89,11 +89,10 @@ impl CallManager {
                 let _ = reply.send(r.and_then(|a| self.view_or_missing(&a)));
             }
             Control::Logout { agent, reply } => {
-                let r = self.known_agent(&agent).map(|a| {
+                let r = self.known_agent(&agent).inspect(|a| {
                     self.board.entry(a.clone()).or_default().manual_logout = true;
                     self.engine
                         .handle(now, Input::AgentLogout { agent: a.clone() });
-                    a
                 });
                 self.apply_actions().await;
                 let _ = reply.send(r.and_then(|a| self.view_or_missing(&a)));
