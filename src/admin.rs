@@ -1,5 +1,5 @@
 //! The admin HTTP listener: `GET /metrics` (Prometheus text format 0.0.4), `GET /healthz`, and
-//! `GET /api/v1/stats` (today's and the current/last interval's figures per queue, JSON).
+//! the HTTP API under `/api/v1` ([`crate::api`]).
 //!
 //! Anything else is 404 (a known path with another method than GET/HEAD is 405). The listener
 //! runs [`Metrics::upkeep`] every [`UPKEEP_INTERVAL`], and stops when the cancellation token
@@ -16,8 +16,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::stats::Snapshot;
-use tokio::sync::watch;
 
 /// How often histogram samples are drained into buckets.
 pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -32,7 +30,7 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 pub async fn serve(
     listener: TcpListener,
     metrics: Metrics,
-    stats: watch::Receiver<Snapshot>,
+    api: Router,
     cancel: CancellationToken,
 ) {
     if let Ok(addr) = listener.local_addr() {
@@ -67,17 +65,14 @@ pub async fn serve(
             }),
         )
         .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/api/v1/stats",
-            get(move || {
-                let snapshot = stats.borrow().clone();
-                async move { axum::Json(snapshot) }
-            }),
-        )
+        .merge(api)
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") });
 
-    let server =
-        axum::serve(listener, app).with_graceful_shutdown(cancel.clone().cancelled_owned());
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(cancel.clone().cancelled_owned());
     let drain_deadline = async {
         cancel.cancelled().await;
         tokio::time::sleep(DRAIN_TIMEOUT).await;

@@ -212,12 +212,32 @@ pub async fn run(
     )
     .context("[media] RTP port range")?;
     let (stats_tx, stats_rx) = tokio::sync::watch::channel(live.snapshot(unix_ms()));
+    let (control_tx, control_rx) = mpsc::channel(256);
+    let api = crate::api::ApiState::new(
+        &cfg.api,
+        cfg.agents
+            .iter()
+            .map(|a| (a.id.clone(), a.name.clone()))
+            .collect(),
+        control_tx,
+        writer.sender.clone(),
+        cfg.daemon.data_dir.clone(),
+        stats_rx,
+    );
+    let (call_events_tx, mut call_events_rx) = mpsc::channel(8192);
+    let publisher = api.clone();
+    tasks.spawn(async move {
+        while let Some(ev) = call_events_rx.recv().await {
+            publisher.publish(ev);
+        }
+    });
     if let Some(m) = metrics {
         let admin = TcpListener::bind(cfg.admin.listen)
             .await
             .with_context(|| format!("cannot listen on admin address {}", cfg.admin.listen))?;
         bound.admin = Some(admin.local_addr()?);
-        tasks.spawn(crate::admin::serve(admin, m, stats_rx, transports.clone()));
+        let router = crate::api::router(api);
+        tasks.spawn(crate::admin::serve(admin, m, router, transports.clone()));
     }
     let (call_settings, engine) = CallSettings::from_config(&cfg, bound.udp.clone())
         .map_err(|e| anyhow::anyhow!("queues: {e}"))?;
@@ -234,9 +254,11 @@ pub async fn run(
         live,
         stats_tx,
     );
-    // The API's control channel (wired to the HTTP API when it is built).
-    let (_control_tx, control_rx) = mpsc::channel(256);
-    tasks.spawn(calls.run(ev_rx, control_rx, shutdown.clone()));
+    tasks.spawn(
+        calls
+            .with_event_stream(call_events_tx)
+            .run(ev_rx, control_rx, shutdown.clone()),
+    );
     if let Some(trunk) = cfg.trunk.clone() {
         tasks.spawn(crate::trunk::qualify(
             trunk,

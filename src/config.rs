@@ -273,6 +273,47 @@ impl Default for Admin {
     }
 }
 
+/// `[api]`: the HTTP API under `/api/v1` (see docs/api.md).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Api {
+    /// Reasons an agent may pause with.
+    pub pause_reasons: Vec<String>,
+    /// Codes a call may be dispositioned with.
+    pub dispositions: Vec<String>,
+    /// Bearer tokens; none = the API answers every request with 401.
+    pub tokens: Vec<ApiToken>,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            pause_reasons: ["break", "lunch", "training", "meeting"]
+                .map(String::from)
+                .to_vec(),
+            dispositions: ["resolved", "complaint", "callback", "wrong_number"]
+                .map(String::from)
+                .to_vec(),
+            tokens: vec![],
+        }
+    }
+}
+
+/// One `[[api.tokens]]` entry.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// At least 16 characters, unique.
+    pub token: String,
+    /// agent | supervisor | wallboard
+    pub role: String,
+    /// For role `agent`: the agent id the token acts as.
+    pub agent: Option<String>,
+}
+
+/// The roles an API token may have.
+pub const API_ROLES: &[&str] = &["agent", "supervisor", "wallboard"];
+
 /// `[reports]`: how days and intervals are cut for live figures and reports.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -414,6 +455,7 @@ pub struct Config {
     pub queues: Vec<Queue>,
     pub admin: Admin,
     pub reports: Reports,
+    pub api: Api,
 }
 
 impl Config {
@@ -460,6 +502,7 @@ impl Config {
                                 "media" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.media),
                                 "admin" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.admin),
                 "reports" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.reports),
+                "api" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.api),
                 "queues" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.queues),
                 "agents" => match v.get_ref() {
                     DeValue::Array(items) => {
@@ -481,7 +524,7 @@ impl Config {
                 _ => problems.push(Problem {
                     key: key.clone(),
                     line: Some(line),
-                    message: "unknown section (expected daemon, sip, registrar, agents, trunk, calls, media, queues, admin, reports)"
+                    message: "unknown section (expected daemon, sip, registrar, agents, trunk, calls, media, queues, admin, reports, api)"
                         .into(),
                 }),
             }
@@ -653,6 +696,7 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
         }
     }
     validate_queues(cfg, &mut add);
+    validate_api(cfg, &mut add);
     let m = &cfg.media;
     if m.rtp_port_min == 0 || m.rtp_port_max <= m.rtp_port_min {
         add(
@@ -779,6 +823,59 @@ fn validate_queues(cfg: &Config, add: &mut impl FnMut(&str, String)) {
     }
 }
 
+fn validate_api(cfg: &Config, add: &mut impl FnMut(&str, String)) {
+    let agents: std::collections::HashSet<&str> =
+        cfg.agents.iter().map(|a| a.id.as_str()).collect();
+    for (field, list) in [
+        ("api.pause_reasons", &cfg.api.pause_reasons),
+        ("api.dispositions", &cfg.api.dispositions),
+    ] {
+        let mut seen = std::collections::HashSet::new();
+        for v in list {
+            if v.trim().is_empty() || !seen.insert(v.as_str()) {
+                add(field, format!("{v:?} is empty or listed twice"));
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, t) in cfg.api.tokens.iter().enumerate() {
+        let key = format!("api.tokens[{i}]");
+        if t.token.chars().count() < 16 {
+            add(
+                &format!("{key}.token"),
+                "must be at least 16 characters".into(),
+            );
+        }
+        if !seen.insert(t.token.as_str()) {
+            add(
+                &format!("{key}.token"),
+                "the same token is configured twice".into(),
+            );
+        }
+        if !API_ROLES.contains(&t.role.as_str()) {
+            add(
+                &format!("{key}.role"),
+                format!(
+                    "unknown role {:?} (one of {})",
+                    t.role,
+                    API_ROLES.join(", ")
+                ),
+            );
+        }
+        match (&t.agent, t.role.as_str()) {
+            (None, "agent") => add(
+                &format!("{key}.agent"),
+                "role \"agent\" needs the agent id it acts as".into(),
+            ),
+            (Some(a), _) if !agents.contains(a.as_str()) => add(
+                &format!("{key}.agent"),
+                format!("agent {a:?} is not defined in [[agents]]"),
+            ),
+            _ => {}
+        }
+    }
+}
+
 /// `queue:NAME` or `hangup:CODE`.
 pub fn parse_overflow(s: &str) -> Option<crate::acd::Overflow> {
     if let Some(q) = s.strip_prefix("queue:") {
@@ -898,6 +995,42 @@ mod tests {
             "{shown:#?}"
         );
         assert!(find("queues[1].overflow: \"hangup:200\""), "{shown:#?}");
+    }
+
+    #[test]
+    fn api_tokens_are_validated() {
+        let text = "[[agents]]\nid = \"1001\"\nname = \"A\"\nusername = \"a\"\npassword = \"p\"\n\n[api]\npause_reasons = [\"break\"]\n\n[[api.tokens]]\ntoken = \"short\"\nrole = \"boss\"\n\n[[api.tokens]]\ntoken = \"0123456789abcdef\"\nrole = \"agent\"\n\n[[api.tokens]]\ntoken = \"0123456789abcdef\"\nrole = \"agent\"\nagent = \"9999\"\n";
+        let p = Config::parse(text).unwrap_err();
+        let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        let find = |needle: &str| shown.iter().any(|s| s.contains(needle));
+        assert!(
+            find("line 11: api.tokens[0].token: must be at least 16"),
+            "{shown:#?}"
+        );
+        assert!(
+            find("line 12: api.tokens[0].role: unknown role \"boss\""),
+            "{shown:#?}"
+        );
+        assert!(
+            find("api.tokens[1].agent: role \"agent\" needs"),
+            "{shown:#?}"
+        );
+        assert!(find("api.tokens[2].token: the same token"), "{shown:#?}");
+        assert!(
+            find("api.tokens[2].agent: agent \"9999\" is not defined"),
+            "{shown:#?}"
+        );
+        assert_eq!(shown.len(), 5, "{shown:#?}");
+
+        let ok = "[[agents]]\nid = \"1001\"\nname = \"A\"\nusername = \"a\"\npassword = \"p\"\n\n[[api.tokens]]\ntoken = \"0123456789abcdef\"\nrole = \"agent\"\nagent = \"1001\"\n";
+        let cfg = Config::parse(ok).unwrap();
+        assert_eq!(cfg.api.tokens[0].agent.as_deref(), Some("1001"));
+        assert_eq!(cfg.api.pause_reasons, Api::default().pause_reasons);
+        let bad = Config::parse("[api]\nbogus = 1\n").unwrap_err();
+        assert!(
+            bad[0].to_string().contains("api: unknown field `bogus`"),
+            "{bad:?}"
+        );
     }
 
     #[test]

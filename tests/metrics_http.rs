@@ -114,9 +114,12 @@ async fn admin_serves_metrics_that_promtool_accepts() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let cancel = CancellationToken::new();
-    let mut live = ctid::stats::LiveStats::new(jiff::tz::TimeZone::UTC, 15, vec![]);
-    let (_stats_tx, stats_rx) = tokio::sync::watch::channel(live.snapshot(0));
-    let server = tokio::spawn(ctid::admin::serve(listener, m, stats_rx, cancel.clone()));
+    let server = tokio::spawn(ctid::admin::serve(
+        listener,
+        m,
+        axum::Router::new(),
+        cancel.clone(),
+    ));
 
     let (status, _, body) = get(addr, "GET", "/healthz").await;
     assert_eq!((status, body.as_str()), (200, "ok"));

@@ -11,10 +11,12 @@
 //!
 //! Must not know: SIP parsing, sockets, call logic.
 
+mod api;
 mod bindings;
 mod calls;
 mod writer;
 
+pub use api::ApiOp;
 pub use bindings::load_bindings;
 pub use calls::{interrupt_live_calls, next_call_id, CallOp};
 pub use writer::{Op, Writer};
@@ -85,6 +87,30 @@ const MIGRATIONS: &[&str] = &[
         agent TEXT, detail TEXT
     );
     CREATE INDEX call_events_call ON call_events(call_id, id);",
+    // 3: the HTTP API: audit trail, dispositions, agent sessions
+    "CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        token_role TEXT,
+        agent TEXT,
+        action TEXT NOT NULL,
+        target TEXT,
+        from_addr TEXT,
+        result TEXT NOT NULL
+    );
+    CREATE INDEX audit_at ON audit(at_ms);
+    ALTER TABLE calls ADD COLUMN disposition TEXT;
+    ALTER TABLE calls ADD COLUMN notes TEXT;
+    CREATE INDEX calls_agent_entered ON calls(agent, entered_at_ms);
+    CREATE TABLE agent_sessions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        reason TEXT,
+        started_at_ms INTEGER NOT NULL,
+        ended_at_ms INTEGER
+    );
+    CREATE INDEX agent_sessions_agent ON agent_sessions(agent, started_at_ms);",
 ];
 
 /// Open (creating if needed) the database under `data_dir` and bring its schema up to date.
@@ -138,7 +164,7 @@ mod tests {
         drop(open(dir.path()).unwrap());
         let conn = open(dir.path()).unwrap();
         assert_eq!(user_version(&conn), MIGRATIONS.len() as i64);
-        assert_eq!(MIGRATIONS.len(), 2);
+        assert_eq!(MIGRATIONS.len(), 3);
     }
 
     #[test]
@@ -156,7 +182,7 @@ mod tests {
             .unwrap();
         }
         let conn = open(dir.path()).unwrap();
-        assert_eq!(user_version(&conn), 2);
+        assert_eq!(user_version(&conn), 3);
         assert_eq!(
             load_bindings(&conn).unwrap(),
             vec![Binding {
@@ -180,10 +206,15 @@ mod tests {
         assert_eq!(
             tables,
             [
+                "agent_sessions",
+                "agent_sessions_agent",
+                "audit",
+                "audit_at",
                 "bindings",
                 "call_events",
                 "call_events_call",
                 "calls",
+                "calls_agent_entered",
                 "calls_entered",
                 "calls_live",
                 "calls_queue_entered"

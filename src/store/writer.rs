@@ -5,7 +5,7 @@
 //! Metrics: `ctid_store_write_seconds` (histogram, per batch), `ctid_store_queue_depth` (gauge,
 //! ops still waiting in the channel after each batch), `ctid_store_write_errors_total`.
 
-use super::{bindings, calls, CallOp, StoreError};
+use super::{api, bindings, calls, ApiOp, CallOp, StoreError};
 use crate::sip::registrar::StoreOp;
 use rusqlite::Connection;
 use std::thread::JoinHandle;
@@ -20,6 +20,14 @@ const MAX_BATCH: usize = 1024;
 pub enum Op {
     Binding(StoreOp),
     Call(CallOp),
+    /// Audit rows, dispositions and agent sessions, for the HTTP API.
+    Api(ApiOp),
+}
+
+impl From<ApiOp> for Op {
+    fn from(op: ApiOp) -> Op {
+        Op::Api(op)
+    }
 }
 
 impl From<StoreOp> for Op {
@@ -41,6 +49,7 @@ impl Op {
             Op::Binding(StoreOp::Upsert(_)) => "binding upsert".into(),
             Op::Binding(StoreOp::Delete { .. }) => "binding delete".into(),
             Op::Call(c) => format!("call {} {}", c.call_id(), c.kind()),
+            Op::Api(a) => a.describe(),
         }
     }
 }
@@ -57,7 +66,13 @@ fn apply(conn: &Connection, op: &Op) -> Result<(), WriteError> {
     match op {
         Op::Binding(op) => Ok(bindings::apply(conn, op)?),
         Op::Call(op) => calls::apply(conn, op),
+        Op::Api(op) => api::apply(conn, op),
     }
+}
+
+#[cfg(test)]
+pub(super) fn tests_apply(conn: &Connection, op: &Op) -> Result<(), WriteError> {
+    apply(conn, op)
 }
 
 /// Write `ops` in one transaction, all or nothing.

@@ -163,6 +163,11 @@ impl TestEnv {
         )
         .unwrap();
         writeln!(t, "\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"").unwrap();
+        writeln!(
+            t,
+            "\n[[api.tokens]]\ntoken = {SUPERVISOR_TOKEN:?}\nrole = \"supervisor\""
+        )
+        .unwrap();
         writeln!(t, "\n[registrar]").unwrap();
         writeln!(t, "min_expires = {}", s.min_expires).unwrap();
         writeln!(t, "max_expires = {}", s.max_expires).unwrap();
@@ -1849,11 +1854,32 @@ pub fn sipp_call_number(sip_call_id: &str) -> Option<u64> {
     sip_call_id.split('-').next()?.parse().ok()
 }
 
-/// `GET path` on the admin listener of `env`; the status and body.
+/// The supervisor API token every test config carries.
+pub const SUPERVISOR_TOKEN: &str = "test-supervisor-token-0001";
+
+/// `GET path` on the admin listener of `env` as a supervisor; the status and body.
 pub fn http_get(env: &TestEnv, path: &str) -> (u16, String) {
+    http_request(env, "GET", path, Some(SUPERVISOR_TOKEN), None)
+}
+
+/// An HTTP/1.1 request to the admin listener of `env`; the status and body.
+pub fn http_request(
+    env: &TestEnv,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json: Option<&str>,
+) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", env.admin_port)).expect("connect admin");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body = json.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     s.write_all(req.as_bytes()).unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).expect("read admin response");

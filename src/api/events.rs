@@ -1,0 +1,349 @@
+//! The live event feed: sequence numbers, a bounded replay buffer, and `GET /api/v1/events`.
+//!
+//! Every published [`CallEvent`] gets the next sequence number (from 1) and is kept, already
+//! rendered as an SSE frame (`id`, `event`, JSON `data`), in a ring of [`super::REPLAY_BUFFER`]
+//! frames. A client names the last id it has seen (`Last-Event-ID`, or `?since=N`); one whose
+//! next event has already left the ring (or that names an id from the future, e.g. from before a
+//! restart) gets `event: resync` carrying the current id, and must reload its state.
+//!
+//! Delivery is SSE in long-poll form: a request answers at once with everything after its id
+//! (at most [`MAX_BATCH`] frames), or waits up to [`HOLD`] for the next event; the response then
+//! ends, and the `retry:` field makes an `EventSource` reconnect with its `Last-Event-ID` at once.
+//! (The crate has no `Stream` implementation to build an endless body from — `futures-core` is
+//! not a direct dependency and `tokio-util`'s `io` feature is off — so each response is finite;
+//! no event is lost between responses, as the ids chain them.)
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::watch;
+
+use super::auth::Authed;
+use super::{parse_query, ApiError, ApiState};
+use crate::call::control::CallEvent;
+use crate::store::ApiOp;
+
+/// How long a request with nothing to send waits for the next event.
+pub const HOLD: Duration = Duration::from_secs(25);
+
+/// After the first event is ready, gather what follows it this briefly (bursts go together).
+const COALESCE: Duration = Duration::from_millis(20);
+
+/// Most frames in one response; the client comes back for the rest.
+pub const MAX_BATCH: usize = 1000;
+
+/// Milliseconds an `EventSource` waits before reconnecting.
+const RETRY_MS: u32 = 100;
+
+pub(super) struct Hub {
+    ring: Mutex<Ring>,
+    /// The id of the newest event (0 = none yet).
+    latest: watch::Sender<u64>,
+}
+
+struct Ring {
+    cap: usize,
+    /// Oldest first; ids are consecutive.
+    frames: VecDeque<(u64, Arc<str>)>,
+    last_id: u64,
+    /// Last known state per agent, to derive login/pause sessions.
+    agent_states: HashMap<String, (String, Option<String>)>,
+}
+
+/// What a client at a given id is owed.
+#[derive(Debug, PartialEq)]
+enum Owed {
+    Frames(Vec<Arc<str>>, u64),
+    Resync(u64),
+}
+
+impl Hub {
+    pub(super) fn new(cap: usize) -> Hub {
+        Hub {
+            ring: Mutex::new(Ring {
+                cap: cap.max(1),
+                frames: VecDeque::new(),
+                last_id: 0,
+                agent_states: HashMap::new(),
+            }),
+            latest: watch::channel(0).0,
+        }
+    }
+
+    /// Number `ev`, keep it, wake waiting clients. Returns the agent-session rows it implies.
+    pub(super) fn publish(&self, ev: CallEvent, now_ms: u64) -> Vec<ApiOp> {
+        let (id, sessions) = {
+            let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+            let sessions = match &ev {
+                CallEvent::AgentState {
+                    agent,
+                    state,
+                    reason,
+                } => {
+                    let prev = ring
+                        .agent_states
+                        .insert(agent.clone(), (state.clone(), reason.clone()));
+                    session_ops(agent, prev, state, reason, now_ms)
+                }
+                _ => vec![],
+            };
+            ring.last_id += 1;
+            let id = ring.last_id;
+            let frame: Arc<str> = render(id, &ev).into();
+            ring.frames.push_back((id, frame));
+            while ring.frames.len() > ring.cap {
+                ring.frames.pop_front();
+            }
+            (id, sessions)
+        };
+        self.latest.send_replace(id);
+        sessions
+    }
+
+    fn latest(&self) -> u64 {
+        *self.latest.borrow()
+    }
+
+    /// Frames after `since` (at most `max`), or a resync when the client cannot catch up.
+    fn owed(&self, since: u64, max: usize) -> Owed {
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        if since > ring.last_id {
+            return Owed::Resync(ring.last_id);
+        }
+        if since == ring.last_id {
+            return Owed::Frames(vec![], since);
+        }
+        let oldest = ring.frames.front().map_or(ring.last_id + 1, |f| f.0);
+        if since + 1 < oldest {
+            return Owed::Resync(ring.last_id);
+        }
+        let skip = (since + 1 - oldest) as usize;
+        let frames: Vec<Arc<str>> = ring
+            .frames
+            .iter()
+            .skip(skip)
+            .take(max)
+            .map(|f| f.1.clone())
+            .collect();
+        let last = since + frames.len() as u64;
+        Owed::Frames(frames, last)
+    }
+}
+
+/// `id`, `event` (the variant's snake_case name) and the event as JSON `data` (one line).
+fn render(id: u64, ev: &CallEvent) -> String {
+    let data = serde_json::to_string(ev).unwrap_or_else(|_| "{}".into());
+    let kind = serde_json::to_value(ev)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
+        .unwrap_or_else(|| "event".into());
+    format!("id: {id}\nevent: {kind}\ndata: {data}\n\n")
+}
+
+/// Login and pause sessions opened/closed by an agent's move from `prev` to `state`.
+fn session_ops(
+    agent: &str,
+    prev: Option<(String, Option<String>)>,
+    state: &str,
+    reason: &Option<String>,
+    now_ms: u64,
+) -> Vec<ApiOp> {
+    let (prev_state, prev_reason) = prev.unwrap_or_else(|| ("logged_out".into(), None));
+    let mut ops = vec![];
+    let end = |kind| ApiOp::SessionEnd {
+        agent: agent.into(),
+        kind,
+        ended_at_ms: now_ms,
+    };
+    let start = |kind, reason: Option<String>| ApiOp::SessionStart {
+        agent: agent.into(),
+        kind,
+        reason,
+        started_at_ms: now_ms,
+    };
+    let was_paused = prev_state == "paused";
+    let is_paused = state == "paused";
+    if was_paused && (!is_paused || prev_reason != *reason) {
+        ops.push(end("pause"));
+    }
+    if prev_state != "logged_out" && state == "logged_out" {
+        ops.push(end("login"));
+    }
+    if prev_state == "logged_out" && state != "logged_out" {
+        ops.push(start("login", None));
+    }
+    if is_paused && (!was_paused || prev_reason != *reason) {
+        ops.push(start("pause", reason.clone()));
+    }
+    ops
+}
+
+/// `GET /api/v1/events`.
+pub(super) async fn stream(
+    State(st): State<ApiState>,
+    Authed(_): Authed,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let hub = &st.inner.hub;
+    let mut since = None;
+    for (k, v) in parse_query(q.as_deref()) {
+        match k.as_str() {
+            "since" => since = Some(v),
+            _ => return Err(ApiError::invalid(format!("unknown parameter {k:?}"))),
+        }
+    }
+    if let Some(h) = headers.get("last-event-id") {
+        since = Some(
+            h.to_str()
+                .map_err(|_| ApiError::invalid("Last-Event-ID is not text"))?
+                .trim()
+                .to_string(),
+        );
+    }
+    let since = match since {
+        Some(s) => s
+            .parse::<u64>()
+            .map_err(|_| ApiError::invalid(format!("event id {s:?} is not a number")))?,
+        None => hub.latest(),
+    };
+
+    let mut rx = hub.latest.subscribe();
+    let mut body = format!("retry: {RETRY_MS}\n\n");
+    match hub.owed(since, MAX_BATCH) {
+        Owed::Resync(latest) => body.push_str(&resync(latest)),
+        Owed::Frames(frames, _) if !frames.is_empty() => {
+            frames.iter().for_each(|f| body.push_str(f))
+        }
+        Owed::Frames(..) => {
+            let waited = tokio::time::timeout(HOLD, async {
+                loop {
+                    if *rx.borrow_and_update() > since {
+                        return;
+                    }
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            })
+            .await;
+            if waited.is_ok() {
+                tokio::time::sleep(COALESCE).await;
+            }
+            match hub.owed(since, MAX_BATCH) {
+                Owed::Resync(latest) => body.push_str(&resync(latest)),
+                Owed::Frames(frames, _) if !frames.is_empty() => {
+                    frames.iter().for_each(|f| body.push_str(f))
+                }
+                // Nothing happened: pin the client's position (an `id` without data sets
+                // EventSource's last event id without firing an event).
+                Owed::Frames(..) => body.push_str(&format!(": idle\nid: {since}\n\n")),
+            }
+        }
+    }
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                header::HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn resync(latest: u64) -> String {
+    format!("id: {latest}\nevent: resync\ndata: {{\"latest\":{latest}}}\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(agent: &str, state: &str, reason: Option<&str>) -> CallEvent {
+        CallEvent::AgentState {
+            agent: agent.into(),
+            state: state.into(),
+            reason: reason.map(String::from),
+        }
+    }
+
+    #[test]
+    fn the_ring_replays_and_resyncs() {
+        let hub = Hub::new(3);
+        assert_eq!(hub.owed(0, 10), Owed::Frames(vec![], 0));
+        assert_eq!(hub.owed(5, 10), Owed::Resync(0));
+        for i in 0..5 {
+            hub.publish(
+                CallEvent::CallEnded {
+                    call: i,
+                    by: "caller".into(),
+                },
+                1,
+            );
+        }
+        // Ring holds 3, 4, 5.
+        assert_eq!(hub.owed(1, 10), Owed::Resync(5));
+        let Owed::Frames(f, last) = hub.owed(2, 10) else {
+            panic!()
+        };
+        assert_eq!(last, 5);
+        assert_eq!(f.len(), 3);
+        assert!(
+            f[0].starts_with("id: 3\nevent: call_ended\ndata: {\"type\":\"call_ended\",\"call\":2")
+        );
+        let Owed::Frames(f, last) = hub.owed(3, 1) else {
+            panic!()
+        };
+        assert_eq!((f.len(), last), (1, 4));
+        assert_eq!(hub.owed(5, 10), Owed::Frames(vec![], 5));
+        assert_eq!(hub.owed(6, 10), Owed::Resync(5));
+    }
+
+    #[test]
+    fn agent_states_open_and_close_sessions() {
+        let hub = Hub::new(10);
+        let kinds = |ops: Vec<ApiOp>| -> Vec<String> {
+            ops.into_iter()
+                .map(|o| match o {
+                    ApiOp::SessionStart { kind, reason, .. } => {
+                        format!(
+                            "+{kind}{}",
+                            reason.map(|r| format!(":{r}")).unwrap_or_default()
+                        )
+                    }
+                    ApiOp::SessionEnd { kind, .. } => format!("-{kind}"),
+                    _ => "?".into(),
+                })
+                .collect()
+        };
+        assert_eq!(
+            kinds(hub.publish(state("a", "available", None), 1)),
+            ["+login"]
+        );
+        assert!(hub.publish(state("a", "on_call", None), 2).is_empty());
+        assert_eq!(
+            kinds(hub.publish(state("a", "paused", Some("lunch")), 3)),
+            ["+pause:lunch"]
+        );
+        assert_eq!(
+            kinds(hub.publish(state("a", "paused", Some("break")), 4)),
+            ["-pause", "+pause:break"]
+        );
+        assert_eq!(
+            kinds(hub.publish(state("a", "logged_out", None), 5)),
+            ["-pause", "-login"]
+        );
+        assert!(hub.publish(state("b", "logged_out", None), 6).is_empty());
+    }
+}

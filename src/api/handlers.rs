@@ -1,0 +1,466 @@
+//! The route handlers (see [`super::ROUTES`]).
+//!
+//! Order of checks on every route: 401 (token), 403 (role), 404 (what it names), 422 (input),
+//! then the call manager's own answer (404/409/422). Every POST writes one audit row with the
+//! outcome, whatever it was.
+
+use std::future::Future;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::auth::{Authed, Caller, Role};
+use super::queries::{self, CallFilter};
+use super::{now_ms, parse_query, ApiError, ApiState, CONTROL_TIMEOUT};
+use crate::call::control::{AgentView, Control, ControlError, Reply};
+use crate::store::ApiOp;
+
+/// Most characters of disposition notes.
+pub const MAX_NOTES: usize = 4000;
+
+/// Ask the call manager and await its answer.
+async fn ask<T>(st: &ApiState, make: impl FnOnce(Reply<T>) -> Control) -> Result<T, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    deliver(st, make(tx), rx).await
+}
+
+/// Send `cmd` (whose reply goes to `rx`'s sender) and await the answer.
+async fn deliver<T>(
+    st: &ApiState,
+    cmd: Control,
+    rx: oneshot::Receiver<Result<T, ControlError>>,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(CONTROL_TIMEOUT, st.inner.control.send(cmd)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Err(ApiError::unavailable("the call manager is not running")),
+        Err(_) => return Err(ApiError::unavailable("the call manager is busy")),
+    }
+    match tokio::time::timeout(CONTROL_TIMEOUT, rx).await {
+        Ok(Ok(r)) => r.map_err(ApiError::from),
+        Ok(Err(_)) => Err(ApiError::unavailable(
+            "the call manager dropped the request",
+        )),
+        Err(_) => Err(ApiError::unavailable(
+            "the call manager did not answer in time",
+        )),
+    }
+}
+
+/// Run a state-changing request and write its audit row.
+async fn audited<T: Serialize>(
+    st: &ApiState,
+    caller: &Caller,
+    action: &str,
+    target: String,
+    work: impl Future<Output = Result<T, ApiError>>,
+) -> Response {
+    let outcome = work.await;
+    let principal = caller.auth.as_ref().ok();
+    let op = ApiOp::Audit {
+        at_ms: now_ms(),
+        token_role: principal.map(|p| p.role.as_str().to_string()),
+        agent: principal.and_then(|p| p.agent.clone()),
+        action: action.to_string(),
+        target: Some(target),
+        from_addr: caller.from.map(|a| a.to_string()),
+        result: match &outcome {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.code.to_string(),
+        },
+    };
+    if st.inner.store.send(op.into()).await.is_err() {
+        tracing::warn!(action, "audit row not written: the store writer is gone");
+    }
+    match outcome {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A JSON body; an empty body is `T::default()` when `optional`.
+fn body<T: DeserializeOwned + Default>(bytes: &Bytes, optional: bool) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return if optional {
+            Ok(T::default())
+        } else {
+            Err(ApiError::invalid("a JSON body is required"))
+        };
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("body: {e}")))
+}
+
+fn known_agent(st: &ApiState, id: &str) -> Result<(), ApiError> {
+    if st.agent_exists(id) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("unknown agent {id:?}")))
+    }
+}
+
+fn call_id(s: &str) -> Result<u64, ApiError> {
+    s.parse()
+        .map_err(|_| ApiError::not_found(format!("unknown call {s:?}")))
+}
+
+// ---- reads ----
+
+pub(super) async fn stats(State(st): State<ApiState>, Authed(_): Authed) -> Response {
+    let snapshot = st.inner.stats.borrow().clone();
+    Json(snapshot).into_response()
+}
+
+pub(super) async fn queue(
+    State(st): State<ApiState>,
+    Authed(_): Authed,
+    Path(queue): Path<String>,
+) -> Result<Response, ApiError> {
+    let v = ask(&st, |reply| Control::Queue { queue, reply }).await?;
+    Ok(Json(v).into_response())
+}
+
+pub(super) async fn agents(
+    State(st): State<ApiState>,
+    Authed(_): Authed,
+) -> Result<Response, ApiError> {
+    let v = ask(&st, |reply| Control::Agents { reply }).await?;
+    Ok(Json(v).into_response())
+}
+
+// ---- agent actions ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    queues: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseBody {
+    reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoBody {}
+
+/// The common path of the agent actions: auth, agent exists, then `make` builds the command.
+async fn agent_action(
+    st: ApiState,
+    caller: Caller,
+    id: String,
+    action: &str,
+    make: impl FnOnce(&ApiState, String, Reply<AgentView>) -> Result<Control, ApiError>,
+) -> Response {
+    let target = id.clone();
+    audited(&st, &caller, action, target, async {
+        caller.require_agent_self(&id)?;
+        known_agent(&st, &id)?;
+        // Built before sending: input errors (422) never reach the call manager.
+        let (tx, rx) = oneshot::channel();
+        let cmd = make(&st, id, tx)?;
+        deliver(&st, cmd, rx).await
+    })
+    .await
+}
+
+pub(super) async fn login(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    agent_action(st, caller, id, "agent.login", |_, agent, reply| {
+        let b: LoginBody = body(&bytes, true)?;
+        if b.queues.as_ref().is_some_and(|q| q.is_empty()) {
+            return Err(ApiError::invalid(
+                "queues: name at least one queue, or leave it out",
+            ));
+        }
+        Ok(Control::Login {
+            agent,
+            queues: b.queues,
+            reply,
+        })
+    })
+    .await
+}
+
+pub(super) async fn logout(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    agent_action(st, caller, id, "agent.logout", |_, agent, reply| {
+        body::<NoBody>(&bytes, true)?;
+        Ok(Control::Logout { agent, reply })
+    })
+    .await
+}
+
+pub(super) async fn pause(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    agent_action(st, caller, id, "agent.pause", |st, agent, reply| {
+        let b: PauseBody = body(&bytes, false)?;
+        let reason = b
+            .reason
+            .ok_or_else(|| ApiError::invalid("reason is required"))?;
+        if !st.inner.pause_reasons.contains(&reason) {
+            return Err(ApiError::invalid(format!(
+                "unknown pause reason {reason:?} (one of {})",
+                st.inner.pause_reasons.join(", ")
+            )));
+        }
+        Ok(Control::Pause {
+            agent,
+            reason,
+            reply,
+        })
+    })
+    .await
+}
+
+pub(super) async fn unpause(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    agent_action(st, caller, id, "agent.unpause", |_, agent, reply| {
+        body::<NoBody>(&bytes, true)?;
+        Ok(Control::Unpause { agent, reply })
+    })
+    .await
+}
+
+pub(super) async fn end_wrapup(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    agent_action(st, caller, id, "agent.wrapup_end", |_, agent, reply| {
+        body::<NoBody>(&bytes, true)?;
+        Ok(Control::EndWrapup { agent, reply })
+    })
+    .await
+}
+
+// ---- call actions ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DispositionBody {
+    code: Option<String>,
+    notes: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveBody {
+    to_front: Option<bool>,
+    queue: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
+pub(super) async fn disposition(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    audited(&st, &caller, "call.disposition", id.clone(), async {
+        let p = caller.require(&[Role::Agent, Role::Supervisor])?.clone();
+        let call = call_id(&id)?;
+        let record = queries::run(st.inner.data_dir.clone(), move |c| queries::call(c, call))
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("unknown call {call}")))?;
+        if p.role == Role::Agent && record.agent.is_none_or(|a| Some(a) != p.agent) {
+            return Err(ApiError::forbidden(
+                "an agent may disposition only its own calls",
+            ));
+        }
+        let b: DispositionBody = body(&bytes, false)?;
+        let code = b
+            .code
+            .ok_or_else(|| ApiError::invalid("code is required"))?;
+        if !st.inner.dispositions.contains(&code) {
+            return Err(ApiError::invalid(format!(
+                "unknown disposition {code:?} (one of {})",
+                st.inner.dispositions.join(", ")
+            )));
+        }
+        if b.notes
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_NOTES)
+        {
+            return Err(ApiError::invalid(format!(
+                "notes: at most {MAX_NOTES} characters"
+            )));
+        }
+        st.inner
+            .store
+            .send(
+                ApiOp::Disposition {
+                    call,
+                    code,
+                    notes: b.notes,
+                }
+                .into(),
+            )
+            .await
+            .map_err(|_| ApiError::unavailable("the store is not running"))?;
+        Ok(Empty {})
+    })
+    .await
+}
+
+pub(super) async fn move_call(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    audited(&st, &caller, "call.move", id.clone(), async {
+        caller.require(&[Role::Supervisor])?;
+        let call = call_id(&id)?;
+        let b: MoveBody = body(&bytes, false)?;
+        let to_queue = match (b.to_front, b.queue) {
+            (Some(true), None) => None,
+            (None | Some(false), Some(q)) if !q.is_empty() => Some(q),
+            _ => {
+                return Err(ApiError::invalid(
+                    "give either {\"to_front\": true} or {\"queue\": \"name\"}",
+                ))
+            }
+        };
+        ask(&st, |reply| Control::MoveCall {
+            call,
+            to_queue,
+            reply,
+        })
+        .await?;
+        Ok(Empty {})
+    })
+    .await
+}
+
+// ---- call records ----
+
+/// Most calls in one page.
+pub const MAX_LIMIT: usize = 500;
+pub const DEFAULT_LIMIT: usize = 50;
+
+#[derive(Serialize)]
+struct CallPage {
+    calls: Vec<queries::CallRecord>,
+    next_cursor: Option<String>,
+}
+
+fn parse_filter(q: Option<&str>) -> Result<CallFilter, ApiError> {
+    let mut f = CallFilter {
+        limit: DEFAULT_LIMIT,
+        ..CallFilter::default()
+    };
+    let int = |k: &str, v: &str| {
+        v.parse::<i64>()
+            .map_err(|_| ApiError::invalid(format!("{k}: {v:?} is not an integer")))
+    };
+    for (k, v) in parse_query(q) {
+        match k.as_str() {
+            "from" => f.from = Some(int(&k, &v)?),
+            "to" => f.to = Some(int(&k, &v)?),
+            "queue" => f.queue = Some(v),
+            "agent" => f.agent = Some(v),
+            "outcome" => f.outcome = Some(v),
+            "caller" => f.caller = Some(v),
+            "limit" => {
+                f.limit = match v.parse::<usize>() {
+                    Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                    _ => {
+                        return Err(ApiError::invalid(format!(
+                            "limit: 1 to {MAX_LIMIT}, not {v:?}"
+                        )))
+                    }
+                }
+            }
+            "cursor" => {
+                f.cursor = Some(
+                    queries::decode_cursor(&v)
+                        .ok_or_else(|| ApiError::invalid("cursor: not one this API gave"))?,
+                )
+            }
+            _ => return Err(ApiError::invalid(format!("unknown parameter {k:?}"))),
+        }
+    }
+    Ok(f)
+}
+
+pub(super) async fn calls(
+    State(st): State<ApiState>,
+    Authed(p): Authed,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    if p.role == Role::Wallboard {
+        return Err(ApiError::forbidden(
+            "role wallboard may not read call records",
+        ));
+    }
+    let mut f = parse_filter(q.as_deref())?;
+    if p.role == Role::Agent {
+        if f.agent.is_some() && f.agent != p.agent {
+            return Err(ApiError::forbidden("an agent may read only its own calls"));
+        }
+        f.agent = p.agent.clone();
+    }
+    let (calls, next_cursor) = queries::run(st.inner.data_dir.clone(), move |c| {
+        queries::list_calls(c, &f)
+    })
+    .await?;
+    Ok(Json(CallPage { calls, next_cursor }).into_response())
+}
+
+#[derive(Serialize)]
+struct CallDetail {
+    call: queries::CallRecord,
+    events: Vec<queries::CallEventRow>,
+}
+
+pub(super) async fn call(
+    State(st): State<ApiState>,
+    Authed(p): Authed,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if p.role == Role::Wallboard {
+        return Err(ApiError::forbidden(
+            "role wallboard may not read call records",
+        ));
+    }
+    let id = call_id(&id)?;
+    let found = queries::run(st.inner.data_dir.clone(), move |c| {
+        Ok(match queries::call(c, id)? {
+            Some(call) => Some((call, queries::call_events(c, id)?)),
+            None => None,
+        })
+    })
+    .await?;
+    let Some((call, events)) = found else {
+        return Err(ApiError::not_found(format!("unknown call {id}")));
+    };
+    if p.role == Role::Agent && (call.agent.is_none() || call.agent != p.agent) {
+        return Err(ApiError::forbidden("an agent may read only its own calls"));
+    }
+    Ok(Json(CallDetail { call, events }).into_response())
+}

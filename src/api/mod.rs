@@ -1,0 +1,361 @@
+//! The HTTP API under `/api/v1` (contract: `docs/api.md`), served on the admin listener.
+//!
+//! Owns: bearer-token auth and roles ([`auth`]), the routes ([`handlers`], listed once in
+//! [`ROUTES`], from which both the router and the OpenAPI document are built), the event stream
+//! with its replay buffer ([`events`]), and read-only SQL over the call records ([`queries`]).
+//!
+//! Must not know: call state. Commands go to the call manager as [`Control`] messages and their
+//! replies come back on oneshots; writes (audit rows, dispositions) go through the store writer.
+//!
+//! The client address written to the audit table comes from axum's `ConnectInfo<SocketAddr>`:
+//! serve with `into_make_service_with_connect_info::<SocketAddr>()` to have it.
+
+mod auth;
+pub mod events;
+mod handlers;
+mod openapi;
+mod queries;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post, MethodRouter};
+use axum::Router;
+use tokio::sync::{mpsc, watch};
+
+use crate::call::control::{CallEvent, Control, ControlError};
+use crate::stats::Snapshot;
+use crate::store::Op;
+
+pub use auth::Role;
+
+/// How long the API waits for the call manager to answer a [`Control`].
+pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Events kept for clients that reconnect with `Last-Event-ID`.
+pub const REPLAY_BUFFER: usize = 10_000;
+
+/// Everything the API serves: method, path (axum syntax), who may call it, summary.
+/// The router and the OpenAPI document are both built from this table.
+pub const ROUTES: &[Route] = &[
+    Route::new("GET", "/api/v1/stats", "any", "Live figures per queue"),
+    Route::new(
+        "GET",
+        "/api/v1/queues/{queue}",
+        "any",
+        "A queue's waiting callers",
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/agents",
+        "any",
+        "All agents and their states",
+    ),
+    Route::new(
+        "POST",
+        "/api/v1/agents/{id}/login",
+        "agent(self), supervisor",
+        "Log an agent in",
+    ),
+    Route::new(
+        "POST",
+        "/api/v1/agents/{id}/logout",
+        "agent(self), supervisor",
+        "Log an agent out",
+    ),
+    Route::new(
+        "POST",
+        "/api/v1/agents/{id}/pause",
+        "agent(self), supervisor",
+        "Pause an agent",
+    ),
+    Route::new(
+        "POST",
+        "/api/v1/agents/{id}/unpause",
+        "agent(self), supervisor",
+        "Unpause an agent",
+    ),
+    Route::new(
+        "POST",
+        "/api/v1/agents/{id}/wrapup/end",
+        "agent(self), supervisor",
+        "End an agent's wrap-up",
+    ),
+    Route::new(
+        "POST",
+        "/api/v1/calls/{id}/disposition",
+        "agent(own call), supervisor",
+        "Set a call's disposition",
+    ),
+    Route::new(
+        "POST",
+        "/api/v1/calls/{id}/move",
+        "supervisor",
+        "Move a waiting caller",
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/calls",
+        "agent(own), supervisor",
+        "Call records, newest first",
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/calls/{id}",
+        "agent(own), supervisor",
+        "One call and its timeline",
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/events",
+        "any",
+        "Live events (text/event-stream)",
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/openapi.json",
+        "none",
+        "This API as OpenAPI 3.0",
+    ),
+];
+
+/// One row of [`ROUTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub roles: &'static str,
+    pub summary: &'static str,
+}
+
+impl Route {
+    const fn new(
+        method: &'static str,
+        path: &'static str,
+        roles: &'static str,
+        summary: &'static str,
+    ) -> Route {
+        Route {
+            method,
+            path,
+            roles,
+            summary,
+        }
+    }
+}
+
+/// Shared by every request; cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tokens: auth::Tokens,
+    pause_reasons: Vec<String>,
+    dispositions: Vec<String>,
+    /// (id, name) of every configured agent.
+    agents: Vec<(String, String)>,
+    control: mpsc::Sender<Control>,
+    store: mpsc::Sender<Op>,
+    data_dir: PathBuf,
+    stats: watch::Receiver<Snapshot>,
+    hub: events::Hub,
+}
+
+impl ApiState {
+    pub fn new(
+        cfg: &crate::config::Api,
+        agents: Vec<(String, String)>,
+        control: mpsc::Sender<Control>,
+        store: mpsc::Sender<Op>,
+        data_dir: PathBuf,
+        stats: watch::Receiver<Snapshot>,
+    ) -> ApiState {
+        ApiState {
+            inner: Arc::new(Inner {
+                tokens: auth::Tokens::new(&cfg.tokens),
+                pause_reasons: cfg.pause_reasons.clone(),
+                dispositions: cfg.dispositions.clone(),
+                agents,
+                control,
+                store,
+                data_dir,
+                stats,
+                hub: events::Hub::new(REPLAY_BUFFER),
+            }),
+        }
+    }
+
+    /// Publish a call-layer event to SSE clients: assigns the next sequence number and keeps
+    /// the event in the bounded replay buffer. Never blocks on clients (a short mutex only).
+    ///
+    /// `AgentState` events also open and close the agent's `login`/`pause` rows in
+    /// `agent_sessions` (written through the store writer, dropped with a warning if its queue is
+    /// full).
+    pub fn publish(&self, ev: CallEvent) {
+        let sessions = self.inner.hub.publish(ev, now_ms());
+        for op in sessions {
+            if let Err(e) = self.inner.store.try_send(op.into()) {
+                tracing::warn!(error = %e, "agent session row not written");
+            }
+        }
+    }
+
+    fn agent_exists(&self, id: &str) -> bool {
+        self.inner.agents.iter().any(|(a, _)| a == id)
+    }
+}
+
+/// The `/api/v1` routes, to merge into the admin Router. Sets no fallback of its own (admin's
+/// stays), but unknown paths under `/api/v1/` get a JSON 404 and a known path with the wrong
+/// method a JSON 405.
+pub fn router(state: ApiState) -> Router {
+    let mut r: Router<ApiState> = Router::new();
+    for route in ROUTES {
+        r = r.route(route.path, handler_for(route));
+    }
+    r.route(
+        "/api/v1/{*rest}",
+        any(|| async { ApiError::not_found("no such API route") }),
+    )
+    .method_not_allowed_fallback(|| async {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this path",
+        )
+    })
+    .with_state(state)
+}
+
+/// The handler of one [`ROUTES`] entry (panics on an entry without one: caught by the tests).
+fn handler_for(route: &Route) -> MethodRouter<ApiState> {
+    use handlers as h;
+    match (route.method, route.path) {
+        ("GET", "/api/v1/stats") => get(h::stats),
+        ("GET", "/api/v1/queues/{queue}") => get(h::queue),
+        ("GET", "/api/v1/agents") => get(h::agents),
+        ("POST", "/api/v1/agents/{id}/login") => post(h::login),
+        ("POST", "/api/v1/agents/{id}/logout") => post(h::logout),
+        ("POST", "/api/v1/agents/{id}/pause") => post(h::pause),
+        ("POST", "/api/v1/agents/{id}/unpause") => post(h::unpause),
+        ("POST", "/api/v1/agents/{id}/wrapup/end") => post(h::end_wrapup),
+        ("POST", "/api/v1/calls/{id}/disposition") => post(h::disposition),
+        ("POST", "/api/v1/calls/{id}/move") => post(h::move_call),
+        ("GET", "/api/v1/calls") => get(h::calls),
+        ("GET", "/api/v1/calls/{id}") => get(h::call),
+        ("GET", "/api/v1/events") => get(events::stream),
+        ("GET", "/api/v1/openapi.json") => get(openapi::serve),
+        (m, p) => panic!("no handler for {m} {p}"),
+    }
+}
+
+/// An error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> ApiError {
+        match e {
+            ControlError::NotFound(m) => ApiError::not_found(format!("unknown {m}")),
+            ControlError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            ControlError::Invalid(m) => ApiError::invalid(m),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// `a=1&b=x%20y` → pairs, percent- and `+`-decoded. Invalid UTF-8 is replaced.
+pub(crate) fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
+    let Some(q) = q else { return vec![] };
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    fn hex(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
