@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod app;
 pub mod call;
+pub mod cli;
 pub mod config;
 pub mod media;
 pub mod metrics;

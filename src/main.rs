@@ -1,4 +1,5 @@
-//! The `ctid` command: `ctid run` starts the daemon, `ctid check-config` validates a config.
+//! The `ctid` command: `ctid run` starts the daemon, `ctid check-config` validates a config;
+//! `status`, `agents`, `agent`, `calls` and `top` talk to a running daemon (see `ctid::cli`).
 
 use clap::{Parser, Subcommand};
 use ctid::config::Config;
@@ -30,11 +31,21 @@ enum Cmd {
     },
     /// Check a config file: exit 0 if it is valid, 64 listing every problem.
     CheckConfig { file: PathBuf },
+    #[command(flatten)]
+    Client(ctid::cli::Command),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // Help and version go to stdout and succeed; usage errors exit 64 (EX_USAGE).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EX_USAGE } else { 0 });
+        }
+    };
     match cli.command {
+        Cmd::Client(cmd) => ExitCode::from(ctid::cli::run(cmd)),
         Cmd::CheckConfig { file } => match Config::load(&file) {
             Ok(_) => {
                 println!("{}: ok", file.display());

@@ -6,12 +6,10 @@
 //! next event has already left the ring (or that names an id from the future, e.g. from before a
 //! restart) gets `event: resync` carrying the current id, and must reload its state.
 //!
-//! Delivery is SSE in long-poll form: a request answers at once with everything after its id
-//! (at most [`MAX_BATCH`] frames), or waits up to [`HOLD`] for the next event; the response then
-//! ends, and the `retry:` field makes an `EventSource` reconnect with its `Last-Event-ID` at once.
-//! (The crate has no `Stream` implementation to build an endless body from — `futures-core` is
-//! not a direct dependency and `tokio-util`'s `io` feature is off — so each response is finite;
-//! no event is lost between responses, as the ids chain them.)
+//! Delivery is one endless SSE response per client: first everything after its id, then every
+//! new event as it is published, with a keepalive comment every [`HOLD`] of silence. If the
+//! connection breaks, `retry:` makes an `EventSource` reconnect at once with its
+//! `Last-Event-ID`, and the replay buffer gives it what it missed.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -27,7 +25,7 @@ use super::{parse_query, ApiError, ApiState};
 use crate::call::control::CallEvent;
 use crate::store::ApiOp;
 
-/// How long a request with nothing to send waits for the next event.
+/// Silence longer than this gets a keepalive comment.
 pub const HOLD: Duration = Duration::from_secs(25);
 
 /// After the first event is ready, gather what follows it this briefly (bursts go together).
@@ -189,7 +187,6 @@ pub(super) async fn stream(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let hub = &st.inner.hub;
     let mut since = None;
     for (k, v) in parse_query(q.as_deref()) {
         match k.as_str() {
@@ -209,42 +206,67 @@ pub(super) async fn stream(
         Some(s) => s
             .parse::<u64>()
             .map_err(|_| ApiError::invalid(format!("event id {s:?} is not a number")))?,
-        None => hub.latest(),
+        None => st.inner.hub.latest(),
     };
 
-    let mut rx = hub.latest.subscribe();
-    let mut body = format!("retry: {RETRY_MS}\n\n");
-    match hub.owed(since, MAX_BATCH) {
-        Owed::Resync(latest) => body.push_str(&resync(latest)),
-        Owed::Frames(frames, _) if !frames.is_empty() => {
-            frames.iter().for_each(|f| body.push_str(f))
+    // One endless response: a task writes frames into a pipe whose read end is the body. It
+    // ends when the client goes away (the write fails), on resync, or when ctid stops.
+    let (mut writer, reader) = tokio::io::duplex(64 * 1024);
+    let st = st.clone();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let hub = &st.inner.hub;
+        let mut rx = hub.latest.subscribe();
+        let mut since = since;
+        if writer
+            .write_all(format!("retry: {RETRY_MS}\n\n").as_bytes())
+            .await
+            .is_err()
+        {
+            return;
         }
-        Owed::Frames(..) => {
-            let waited = tokio::time::timeout(HOLD, async {
-                loop {
-                    if *rx.borrow_and_update() > since {
+        loop {
+            match hub.owed(since, MAX_BATCH) {
+                Owed::Resync(latest) => {
+                    let _ = writer.write_all(resync(latest).as_bytes()).await;
+                    return;
+                }
+                Owed::Frames(frames, last) if !frames.is_empty() => {
+                    let mut chunk = String::new();
+                    frames.iter().for_each(|f| chunk.push_str(f));
+                    if writer.write_all(chunk.as_bytes()).await.is_err() {
                         return;
                     }
+                    since = last;
+                    continue;
+                }
+                Owed::Frames(..) => {}
+            }
+            // Wait for the next event; a comment line every HOLD keeps proxies from timing out
+            // and tells us when the client is gone.
+            let next = tokio::time::timeout(HOLD, async {
+                loop {
+                    if *rx.borrow_and_update() > since {
+                        return true;
+                    }
                     if rx.changed().await.is_err() {
-                        std::future::pending::<()>().await;
+                        return false;
                     }
                 }
             })
             .await;
-            if waited.is_ok() {
-                tokio::time::sleep(COALESCE).await;
-            }
-            match hub.owed(since, MAX_BATCH) {
-                Owed::Resync(latest) => body.push_str(&resync(latest)),
-                Owed::Frames(frames, _) if !frames.is_empty() => {
-                    frames.iter().for_each(|f| body.push_str(f))
+            match next {
+                Ok(true) => tokio::time::sleep(COALESCE).await,
+                Ok(false) => return,
+                Err(_) => {
+                    if writer.write_all(b": keepalive\n\n").await.is_err() {
+                        return;
+                    }
                 }
-                // Nothing happened: pin the client's position (an `id` without data sets
-                // EventSource's last event id without firing an event).
-                Owed::Frames(..) => body.push_str(&format!(": idle\nid: {since}\n\n")),
             }
         }
-    }
+    });
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(reader));
     Ok((
         [
             (

@@ -241,17 +241,53 @@ async fn request(
     req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     s.write_all(req.as_bytes()).await.unwrap();
     let mut out = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out))
-        .await
-        .expect("response in time")
-        .unwrap();
+    if path.starts_with("/api/v1/events") {
+        // An endless stream: read until it has been quiet for a moment (or ends).
+        let mut chunk = [0u8; 8192];
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_millis(700), s.read(&mut chunk))
+                .await
+            {
+                Ok(Ok(0)) | Err(_) => break,
+                Ok(Ok(n)) => out.extend_from_slice(&chunk[..n]),
+                Ok(Err(e)) => panic!("reading the event stream: {e}"),
+            }
+        }
+    } else {
+        tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out))
+            .await
+            .expect("response in time")
+            .unwrap();
+    }
     let text = String::from_utf8(out).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let headers = head.to_ascii_lowercase();
+    let body = if headers.contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     Resp {
         status: head[9..12].parse().unwrap(),
-        headers: head.to_ascii_lowercase(),
-        body: body.to_string(),
+        headers,
+        body,
     }
+}
+
+/// The payload of the complete chunks of a chunked body.
+fn dechunk(mut raw: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = raw.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n + 2 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        raw = &rest[n + 2..];
+    }
+    out
 }
 
 async fn get_(h: &Harness, path: &str, token: Option<&str>) -> Resp {
