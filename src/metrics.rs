@@ -102,6 +102,8 @@ const SIP_RESPONSES: &str = "ctid_sip_responses_received_total";
 const SIP_PARSE_ERRORS: &str = "ctid_sip_parse_errors_total";
 const SIP_RETRANSMISSIONS: &str = "ctid_sip_retransmissions_absorbed_total";
 const SIP_STRAY_RESPONSES: &str = "ctid_sip_stray_responses_total";
+const SIP_RESPONSES_SENT: &str = "ctid_sip_responses_sent_total";
+const SIP_TRANSACTIONS: &str = "ctid_sip_transactions_total";
 const SIP_TCP_REJECTED: &str = "ctid_sip_tcp_rejected_total";
 const SIP_TCP_TIMEOUTS: &str = "ctid_sip_tcp_timeouts_total";
 const STORE_WRITE_ERRORS: &str = "ctid_store_write_errors_total";
@@ -220,6 +222,12 @@ pub fn register_all(queues: &[QueueInfo]) {
     for action in PARSE_ERROR_ACTIONS {
         let _ = metrics::counter!(SIP_PARSE_ERRORS, "action" => action);
     }
+    for class in ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"] {
+        let _ = metrics::counter!(SIP_RESPONSES_SENT, "class" => class);
+    }
+    for role in ["server", "client"] {
+        let _ = metrics::counter!(SIP_TRANSACTIONS, "role" => role);
+    }
     for reason in MEDIA_DROP_REASONS {
         let _ = metrics::counter!(MEDIA_PACKETS_DROPPED, "reason" => reason);
     }
@@ -300,6 +308,14 @@ fn describe_all() {
         "SIP TCP connections rejected (connection limit or address not allowed)."
     );
     describe_counter!(SIP_TCP_TIMEOUTS, "SIP TCP connections closed for idleness.");
+    describe_counter!(
+        SIP_RESPONSES_SENT,
+        "SIP responses ctid sent, by class (1xx…6xx)."
+    );
+    describe_counter!(
+        SIP_TRANSACTIONS,
+        "SIP transactions started, by role (server: requests received; client: requests ctid sent)."
+    );
     // Store.
     describe_counter!(STORE_WRITE_ERRORS, "Call-record store writes that failed.");
     describe_gauge!(
@@ -508,7 +524,7 @@ mod tests {
                 "{name} is a {kind}"
             );
         }
-        assert_eq!(families, 27, "{text}");
+        assert_eq!(families, 29, "{text}");
 
         assert_eq!(
             value(&text, r#"ctid_queue_calls_entered_total{queue="hotline"}"#),

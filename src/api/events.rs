@@ -211,12 +211,16 @@ pub(super) async fn stream(
 
     // One endless response: a task writes frames into a pipe whose read end is the body. It
     // ends when the client goes away (the write fails), on resync, or when ctid stops.
+    //
+    // The task holds the API state only weakly (upgraded for a moment per batch, never across
+    // a write): a stream must not keep the state — and with it the store writer's queue, which
+    // ctid's shutdown waits to see closed — alive after the listener is gone. Once the state is
+    // dropped, the hub's `latest` sender goes with it and the wait below ends.
     let (mut writer, reader) = tokio::io::duplex(64 * 1024);
-    let st = st.clone();
+    let weak = Arc::downgrade(&st.inner);
+    let mut rx = st.inner.hub.latest.subscribe();
     tokio::spawn(async move {
         use tokio::io::AsyncWriteExt;
-        let hub = &st.inner.hub;
-        let mut rx = hub.latest.subscribe();
         let mut since = since;
         if writer
             .write_all(format!("retry: {RETRY_MS}\n\n").as_bytes())
@@ -226,7 +230,11 @@ pub(super) async fn stream(
             return;
         }
         loop {
-            match hub.owed(since, MAX_BATCH) {
+            let owed = match weak.upgrade() {
+                Some(inner) => inner.hub.owed(since, MAX_BATCH),
+                None => return,
+            };
+            match owed {
                 Owed::Resync(latest) => {
                     let _ = writer.write_all(resync(latest).as_bytes()).await;
                     return;

@@ -1,8 +1,8 @@
 //! The route handlers (see [`super::ROUTES`]).
 //!
-//! Order of checks on every route: 401 (token), 403 (role), 404 (what it names), 422 (input),
-//! then the call manager's own answer (404/409/422). Every POST writes one audit row with the
-//! outcome, whatever it was.
+//! Order of checks on every route: 401 (token), 403 (role), 404 (what it names), 400 (a body
+//! that is not JSON) or 422 (input), then the call manager's own answer (404/409/422). Every
+//! POST writes one audit row with the outcome, whatever it was.
 
 use std::future::Future;
 
@@ -91,7 +91,19 @@ fn body<T: DeserializeOwned + Default>(bytes: &Bytes, optional: bool) -> Result<
             Err(ApiError::invalid("a JSON body is required"))
         };
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("body: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            // Not JSON at all (or cut short): the request itself is malformed.
+            Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "bad_json",
+                format!("the body is not valid JSON: {e}"),
+            ),
+            // JSON of the wrong shape (unknown field, wrong type): invalid input.
+            Category::Data => ApiError::invalid(format!("body: {e}")),
+        }
+    })
 }
 
 fn known_agent(st: &ApiState, id: &str) -> Result<(), ApiError> {

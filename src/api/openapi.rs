@@ -125,6 +125,7 @@ pub(super) fn document() -> Value {
             op["security"] = json!([]);
         } else {
             for (code, what) in [
+                ("400", "malformed JSON body"),
                 ("401", "no or unknown token"),
                 ("403", "role not allowed"),
                 ("404", "not found"),

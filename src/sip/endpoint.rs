@@ -146,6 +146,10 @@ pub struct Stats {
     pub parse_dropped: u64,
     pub retransmissions_absorbed: u64,
     pub stray_responses: u64,
+    /// Final and provisional responses ctid sent, by class (index 1 = 1xx … 6 = 6xx).
+    pub responses_sent: [u64; 7],
+    pub server_transactions: u64,
+    pub client_transactions: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -508,6 +512,13 @@ impl Endpoint {
             return;
         };
         self.stats.parse_answered += 1;
+        if let Some(n) = self
+            .stats
+            .responses_sent
+            .get_mut(usize::from(reply.status / 100))
+        {
+            *n += 1;
+        }
         tracing::debug!(%flow, reason = %f.reason, status = reply.status, "rejecting malformed request");
         let mut resp = response_from_reply(&reply, &f.reason, &new_tag());
         // Route it like any response: by the top Via when it parses, else to the source.
@@ -597,6 +608,7 @@ impl Endpoint {
             merge_key: merge_key.clone(),
         };
         self.server.insert(id, tx);
+        self.stats.server_transactions += 1;
         self.server_keys.insert(key.clone(), id);
         if merged_with.is_none() {
             if let Some(k) = merge_key {
@@ -864,6 +876,9 @@ impl Endpoint {
             resp.headers.push("Server", self.cfg.user_agent.clone());
         }
         let status = resp.status;
+        if let Some(n) = self.stats.responses_sent.get_mut(usize::from(status / 100)) {
+            *n += 1;
+        }
         let bytes: Bytes = resp.to_bytes().into();
         let actions = stx.machine.respond(now, status, bytes);
         if (200..300).contains(&status) {
@@ -1091,6 +1106,7 @@ impl Endpoint {
         if req.method != Method::Cancel {
             self.client_by_tu.insert(tu, id);
         }
+        self.stats.client_transactions += 1;
         self.client.insert(
             id,
             ClientTx {

@@ -327,4 +327,13 @@ fn export_stats(old: &Stats, new: &Stats) {
     ));
     metrics::counter!("ctid_sip_stray_responses_total")
         .increment(d(old.stray_responses, new.stray_responses));
+    let classes = ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"];
+    for (i, class) in classes.iter().enumerate() {
+        let (a, b) = (old.responses_sent[i + 1], new.responses_sent[i + 1]);
+        metrics::counter!("ctid_sip_responses_sent_total", "class" => *class).increment(d(a, b));
+    }
+    metrics::counter!("ctid_sip_transactions_total", "role" => "server")
+        .increment(d(old.server_transactions, new.server_transactions));
+    metrics::counter!("ctid_sip_transactions_total", "role" => "client")
+        .increment(d(old.client_transactions, new.client_transactions));
 }
