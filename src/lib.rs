@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod media;
 pub mod metrics;
+pub mod report;
 pub mod sip;
 pub mod stats;
 pub mod store;

@@ -31,6 +31,13 @@ enum Cmd {
     },
     /// Check a config file: exit 0 if it is valid, 64 listing every problem.
     CheckConfig { file: PathBuf },
+    /// Queue and agent report for a day, week or month, read from the database.
+    Report(ctid::report::ReportArgs),
+    /// Call detail records (`ctid cdr export`; columns in docs/cdr.md).
+    Cdr {
+        #[command(subcommand)]
+        command: ctid::report::CdrCommand,
+    },
     #[command(flatten)]
     Client(ctid::cli::Command),
 }
@@ -46,6 +53,8 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Cmd::Client(cmd) => ExitCode::from(ctid::cli::run(cmd)),
+        Cmd::Report(args) => ExitCode::from(ctid::report::run_report(args)),
+        Cmd::Cdr { command } => ExitCode::from(ctid::report::run_cdr(command)),
         Cmd::CheckConfig { file } => match Config::load(&file) {
             Ok(_) => {
                 println!("{}: ok", file.display());

@@ -69,39 +69,18 @@ impl CallManager {
             .and_then(|b| legs::binding_target(b).map(|t| (b, t)));
         let Some((binding, (transport, remote))) = target else {
             tracing::warn!(call = %id, agent = %agent, "no reachable registration for the agent");
-            self.engine.handle(
-                now,
-                Input::OfferFailed {
-                    call: id,
-                    agent,
-                    counts_as_miss: false,
-                },
-            );
+            self.offer_failed(now, id, agent, false);
             return;
         };
         let Some(call) = self.calls.get(&id) else {
-            self.engine.handle(
-                now,
-                Input::OfferFailed {
-                    call: id,
-                    agent,
-                    counts_as_miss: false,
-                },
-            );
+            self.offer_failed(now, id, agent, false);
             return;
         };
         let sockets = match self.pool.allocate().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "no RTP port for an agent leg");
-                self.engine.handle(
-                    now,
-                    Input::OfferFailed {
-                        call: id,
-                        agent,
-                        counts_as_miss: false,
-                    },
-                );
+                self.offer_failed(now, id, agent, false);
                 return;
             }
         };
@@ -180,14 +159,7 @@ impl CallManager {
                 self.by_dialog.remove(&d.key);
                 let _ = self.commands.try_send(Command::RemoveDialog(d.key.clone()));
                 let bye = d.request(Method::Bye);
-                let t = self.tu_id();
-                self.send(Command::SendAs {
-                    id: t,
-                    transport: leg.peer.transport,
-                    remote: leg.peer.remote,
-                    request: bye,
-                })
-                .await;
+                self.send_to(leg.peer, bye).await;
             }
             None => self.send(Command::Cancel { tx: leg.tx }).await,
         }
@@ -363,14 +335,7 @@ impl CallManager {
                 .and_then(|c| c.dialog.as_mut().map(|d| (d.request(Method::Bye), c.peer)))
         };
         if let Some((bye, peer)) = agent_bye {
-            let t = self.tu_id();
-            self.send(Command::SendAs {
-                id: t,
-                transport: peer.transport,
-                remote: peer.remote,
-                request: bye,
-            })
-            .await;
+            self.send_to(peer, bye).await;
         }
         self.bye_caller(id, code).await;
         tracing::info!(call = %id, by, "call ended");
@@ -464,14 +429,7 @@ impl CallManager {
         call.caller_ended = true;
         self.by_dialog.remove(&key);
         self.send(Command::RemoveDialog(key)).await;
-        let t = self.tu_id();
-        self.send(Command::SendAs {
-            id: t,
-            transport: peer.transport,
-            remote: peer.remote,
-            request: bye,
-        })
-        .await;
+        self.send_to(peer, bye).await;
     }
 
     /// A waiting call ended by ctid's shutdown: BYE the caller, cancel ringing seats, record

@@ -410,6 +410,30 @@ impl CallManager {
         .await;
     }
 
+    /// Tell the engine an offer ended without an answer.
+    fn offer_failed(&mut self, now: Instant, call: CallId, agent: AgentId, counts_as_miss: bool) {
+        self.engine.handle(
+            now,
+            Input::OfferFailed {
+                call,
+                agent,
+                counts_as_miss,
+            },
+        );
+    }
+
+    /// Send a request (BYE…) on a leg, as a client transaction of the call layer.
+    async fn send_to(&mut self, peer: Peer, request: Request) {
+        let id = self.tu_id();
+        self.send(Command::SendAs {
+            id,
+            transport: peer.transport,
+            remote: peer.remote,
+            request,
+        })
+        .await;
+    }
+
     fn tu_id(&mut self) -> ClientTxId {
         self.next_tu += 1;
         ClientTxId(TU_ID_BASE | self.next_tu)
@@ -449,14 +473,7 @@ impl CallManager {
                         if call.offers.remove(&agent).is_some() {
                             self.event(id, "rejected", Some(&agent), Some(reason.to_string()))
                                 .await;
-                            self.engine.handle(
-                                Instant::now(),
-                                Input::OfferFailed {
-                                    call: id,
-                                    agent,
-                                    counts_as_miss: true,
-                                },
-                            );
+                            self.offer_failed(Instant::now(), id, agent, true);
                         }
                     }
                 } else if tx.0 & TU_ID_BASE == 0 {
@@ -896,14 +913,7 @@ impl CallManager {
                         }
                     }
                 }
-                self.engine.handle(
-                    now,
-                    Input::OfferFailed {
-                        call: id,
-                        agent,
-                        counts_as_miss: false,
-                    },
-                );
+                self.offer_failed(now, id, agent, false);
             }
         }
     }
@@ -946,14 +956,7 @@ impl CallManager {
                     Some(format!("{} {}", resp.status, resp.reason)),
                 )
                 .await;
-                self.engine.handle(
-                    now,
-                    Input::OfferFailed {
-                        call: id,
-                        agent,
-                        counts_as_miss: false,
-                    },
-                );
+                self.offer_failed(now, id, agent, false);
             }
             return;
         }
@@ -1012,28 +1015,14 @@ impl CallManager {
             Err(e) => {
                 tracing::warn!(call = %id, agent = %agent, error = %e, "seat answered with unusable SDP; hanging up on it");
                 let bye = dialog.request(Method::Bye);
-                let t = self.tu_id();
-                self.send(Command::SendAs {
-                    id: t,
-                    transport: peer.transport,
-                    remote: peer.remote,
-                    request: bye,
-                })
-                .await;
+                self.send_to(peer, bye).await;
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.offers.remove(&agent);
                 }
                 self.by_client_tx.remove(&tx);
                 self.event(id, "rejected", Some(&agent), Some(format!("bad SDP: {e}")))
                     .await;
-                self.engine.handle(
-                    now,
-                    Input::OfferFailed {
-                        call: id,
-                        agent,
-                        counts_as_miss: false,
-                    },
-                );
+                self.offer_failed(now, id, agent, false);
             }
         }
     }
@@ -1053,14 +1042,7 @@ impl CallManager {
             })
             .await;
             let bye = d.request(Method::Bye);
-            let t = self.tu_id();
-            self.send(Command::SendAs {
-                id: t,
-                transport: peer.transport,
-                remote: peer.remote,
-                request: bye,
-            })
-            .await;
+            self.send_to(peer, bye).await;
         }
     }
 }
