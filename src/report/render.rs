@@ -101,16 +101,18 @@ pub fn table(r: &Report, md: bool) -> String {
         &mut out,
         1,
         &format!(
-            "Report {:?} {}..{} ({}, {} to {})",
-            r.period.kind,
+            "Report: {} {}..{} ({}, {} to {})",
+            match r.period.kind {
+                PeriodKind::Day => "day",
+                PeriodKind::Week => "week",
+                PeriodKind::Month => "month",
+            },
             r.period.first_day,
             r.period.last_day,
             r.period.time_zone,
             r.period.start,
             r.period.end
-        )
-        .to_lowercase()
-        .replacen("report", "Report", 1),
+        ),
     );
     // Queues: the totals.
     h(&mut out, 2, "Queues");
