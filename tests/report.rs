@@ -63,7 +63,11 @@ fn generate() -> Vec<Call> {
             e
         };
         let wait = (rng.next() % 60_000) as i64;
-        let agent = if rng.next().is_multiple_of(2) { "1001" } else { "1002" };
+        let agent = if rng.next().is_multiple_of(2) {
+            "1001"
+        } else {
+            "1002"
+        };
         let (outcome, answered_at, talk, ag) = match rng.next() % 10 {
             0..=5 => {
                 let talk = 30_000 + (rng.next() % 570_000) as i64;
