@@ -26,18 +26,13 @@ pub struct AgentReport {
     pub occupancy: Option<f64>,
 }
 
+/// One row per answered call of the period, aggregated per agent in Rust (no SQL sort).
 const CALLS_SQL: &str = "
-SELECT agent, COUNT(*),
-       SUM(CASE WHEN talk_ms IS NOT NULL THEN MAX(talk_ms, 0) ELSE 0 END),
-       SUM(talk_ms IS NOT NULL),
-       SUM(CASE WHEN talk_ms IS NOT NULL
-                THEN MAX(0, MIN(answered_at_ms + MAX(talk_ms, 0), ?2) - MAX(answered_at_ms, ?1))
-                ELSE 0 END)
+SELECT agent, talk_ms, answered_at_ms
 FROM calls INDEXED BY calls_entered
 WHERE entered_at_ms >= ?1 AND entered_at_ms < ?2
   AND agent IS NOT NULL AND answered_at_ms IS NOT NULL
-  AND (?3 IS NULL OR agent = ?3) AND (?4 IS NULL OR queue = ?4)
-GROUP BY agent";
+  AND (?3 IS NULL OR agent = ?3) AND (?4 IS NULL OR queue = ?4)";
 
 const SESSIONS_SQL: &str = "
 SELECT agent, kind, COALESCE(reason, ''),
@@ -78,11 +73,21 @@ pub fn agent_report(
         queue_filter
     ])?;
     while let Some(r) = rows.next()? {
-        let a = acc.entry(r.get(0)?).or_default();
-        a.answered = u(r.get(1)?);
-        a.talk_ms = u(r.get(2)?);
-        a.talked = u(r.get(3)?);
-        a.talk_in_period_ms = u(r.get(4)?);
+        let agent = r.get_ref(0)?.as_str().unwrap_or_default();
+        let a = match acc.get_mut(agent) {
+            Some(a) => a,
+            None => acc.entry(agent.to_owned()).or_default(),
+        };
+        a.answered += 1;
+        if let Some(talk) = r.get::<_, Option<i64>>(1)? {
+            let talk = talk.max(0);
+            let answered_at: i64 = r.get(2)?;
+            a.talk_ms += talk as u64;
+            a.talked += 1;
+            let in_period =
+                (answered_at + talk).min(period.end_ms) - answered_at.max(period.start_ms);
+            a.talk_in_period_ms += in_period.max(0) as u64;
+        }
     }
     let mut stmt = conn.prepare_cached(SESSIONS_SQL)?;
     let mut rows = stmt.query(params![

@@ -212,8 +212,31 @@ pub fn build(
         60
     };
     let tz = crate::stats::time_zone(&cfg.reports.time_zone)?;
-    let queues = queue::queue_report(conn, cfg, &period, interval_minutes, queue_filter, &tz)?;
-    let agents = agent::agent_report(conn, &period, queue_filter, agent_filter, now_ms)?;
+    // The queue and agent figures are two independent scans: run them side by side on two
+    // read-only connections when the database is a file (a month of a big center halves).
+    let second = conn
+        .path()
+        .filter(|p| !p.is_empty())
+        .and_then(|p| open_read_only(Path::new(p).parent()?).ok());
+    let (queues, agents) = match second {
+        Some(conn2) => std::thread::scope(|s| {
+            let period2 = period.clone();
+            let agents = s.spawn(move || {
+                agent::agent_report(&conn2, &period2, queue_filter, agent_filter, now_ms)
+            });
+            let queues =
+                queue::queue_report(conn, cfg, &period, interval_minutes, queue_filter, &tz);
+            let agents = agents
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("agent report thread failed")));
+            (queues, agents)
+        }),
+        None => (
+            queue::queue_report(conn, cfg, &period, interval_minutes, queue_filter, &tz),
+            agent::agent_report(conn, &period, queue_filter, agent_filter, now_ms),
+        ),
+    };
+    let (queues, agents) = (queues?, agents?);
     Ok(Report {
         period,
         interval_minutes,

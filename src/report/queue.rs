@@ -154,35 +154,53 @@ pub struct QueueReport {
     pub intervals: Vec<Interval>,
 }
 
-/// The per-queue, per-interval aggregate. Rows whose outcome is NULL (still live) or
-/// 'interrupted' count as answered if they were answered (without talk time), else not at all,
-/// as in the live figures.
+/// One row per call of the period; aggregated in Rust (a SQL `GROUP BY queue, bucket` makes
+/// SQLite sort every row through a temporary B-tree, which costs seconds over a month of a big
+/// call center; this single ordered index range scan does not). Rows whose outcome is NULL
+/// (still live) or 'interrupted' count as answered if they were answered (without talk time),
+/// else not at all, as in the live figures.
 const QUEUE_SQL: &str = "
-SELECT queue, (entered_at_ms - ?1) / ?3 AS bucket,
-       COUNT(*),
-       SUM(o = 'answered'),
-       SUM(o = 'abandoned'),
-       SUM(o = 'abandoned' AND COALESCE(short_abandon, 0) <> 0),
-       SUM(o = 'timeout'),
-       SUM(o = 'overflow'),
-       SUM(o = 'rejected'),
-       SUM(o = 'answered' AND COALESCE(answered_in_target, 0) <> 0),
-       SUM(CASE WHEN o = 'answered' THEN MAX(COALESCE(wait_ms, 0), 0) ELSE 0 END),
-       MAX(MAX(COALESCE(wait_ms, 0), 0)),
-       SUM(CASE WHEN outcome = 'answered' AND talk_ms IS NOT NULL THEN MAX(talk_ms, 0) ELSE 0 END),
-       SUM(outcome = 'answered' AND talk_ms IS NOT NULL)
-FROM (SELECT queue, entered_at_ms, outcome, wait_ms, talk_ms, answered_in_target, short_abandon,
-             CASE WHEN outcome IN ('answered', 'abandoned', 'timeout', 'overflow', 'rejected')
-                  THEN outcome
-                  WHEN answered_at_ms IS NOT NULL THEN 'answered' END AS o
-      FROM calls INDEXED BY calls_entered
-      WHERE entered_at_ms >= ?1 AND entered_at_ms < ?2 AND queue IS NOT NULL
-        AND (?4 IS NULL OR queue = ?4))
-WHERE o IS NOT NULL
-GROUP BY queue, bucket";
+SELECT queue, (entered_at_ms - ?1) / ?3,
+       CASE WHEN outcome IN ('answered', 'abandoned', 'timeout', 'overflow', 'rejected')
+            THEN outcome
+            WHEN answered_at_ms IS NOT NULL THEN 'answered' END,
+       wait_ms, talk_ms, outcome = 'answered', answered_in_target, short_abandon
+FROM calls INDEXED BY calls_entered
+WHERE entered_at_ms >= ?1 AND entered_at_ms < ?2 AND queue IS NOT NULL
+  AND (?4 IS NULL OR queue = ?4)";
 
-fn u(v: Option<i64>) -> u64 {
-    v.unwrap_or(0).max(0) as u64
+/// Add one call (a row of [`QUEUE_SQL`]) to its interval's aggregate.
+fn add_row(raw: &mut Raw, outcome: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
+    let wait = r.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0) as u64;
+    let talk = r.get::<_, Option<i64>>(4)?;
+    let really_answered = r.get::<_, Option<bool>>(5)?.unwrap_or(false);
+    let flag = |i| -> rusqlite::Result<bool> { Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0) != 0) };
+    raw.offered += 1;
+    raw.max_wait_ms = Some(raw.max_wait_ms.map_or(wait, |m| m.max(wait)));
+    match outcome {
+        "answered" => {
+            raw.answered += 1;
+            raw.wait_answered_ms += wait;
+            if flag(6)? {
+                raw.answered_in_target += 1;
+            }
+            if let (true, Some(t)) = (really_answered, talk) {
+                raw.talk_ms += t.max(0) as u64;
+                raw.talked += 1;
+            }
+        }
+        "abandoned" => {
+            raw.abandoned += 1;
+            if flag(7)? {
+                raw.short_abandons += 1;
+            }
+        }
+        "timeout" => raw.timeouts += 1,
+        "overflow" => raw.overflows += 1,
+        "rejected" => raw.rejected += 1,
+        _ => {}
+    }
+    Ok(())
 }
 
 pub fn queue_report(
@@ -198,23 +216,17 @@ pub fn queue_report(
     let mut rows = stmt.query(params![period.start_ms, period.end_ms, step, queue_filter])?;
     let mut per_queue: BTreeMap<String, BTreeMap<i64, Raw>> = BTreeMap::new();
     while let Some(r) = rows.next()? {
-        let queue: String = r.get(0)?;
-        let bucket: i64 = r.get(1)?;
-        let raw = Raw {
-            offered: u(r.get(2)?),
-            answered: u(r.get(3)?),
-            abandoned: u(r.get(4)?),
-            short_abandons: u(r.get(5)?),
-            timeouts: u(r.get(6)?),
-            overflows: u(r.get(7)?),
-            rejected: u(r.get(8)?),
-            answered_in_target: u(r.get(9)?),
-            wait_answered_ms: u(r.get(10)?),
-            max_wait_ms: r.get::<_, Option<i64>>(11)?.map(|v| v.max(0) as u64),
-            talk_ms: u(r.get(12)?),
-            talked: u(r.get(13)?),
+        let outcome = match r.get_ref(2)?.as_str_or_null() {
+            Ok(Some(o)) => o,
+            _ => continue,
         };
-        per_queue.entry(queue).or_default().insert(bucket, raw);
+        let queue = r.get_ref(0)?.as_str().unwrap_or_default();
+        let bucket: i64 = r.get(1)?;
+        let buckets = match per_queue.get_mut(queue) {
+            Some(b) => b,
+            None => per_queue.entry(queue.to_owned()).or_default(),
+        };
+        add_row(buckets.entry(bucket).or_default(), outcome, r)?;
     }
     // Configured queues first (in config order, even without calls), then any others found.
     let mut names: Vec<String> = cfg
