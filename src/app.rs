@@ -70,6 +70,43 @@ fn endpoint_config(cfg: &Config) -> EndpointConfig {
     }
 }
 
+/// The retention thread: at start and then hourly, purge call records older than
+/// `[reports] retention_days` in batches of 500 with a pause between them, on its own
+/// connection (off the async executor; the writer waits at most one short batch).
+fn start_retention(
+    cfg: &Config,
+) -> Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
+    let days = cfg.reports.retention_days;
+    if days == 0 {
+        return None;
+    }
+    let dir = cfg.daemon.data_dir.clone();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("ctid-retention".into())
+        .spawn(move || loop {
+            let cutoff = unix_ms().saturating_sub(u64::from(days) * 86_400_000);
+            match store::open(&dir).and_then(|c| {
+                store::purge(&c, cutoff, 500, Duration::from_millis(20)).map_err(|source| {
+                    store::StoreError::Sqlite {
+                        path: dir.join("ctid.db"),
+                        source,
+                    }
+                })
+            }) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(calls = n, days, "purged call records past retention"),
+                Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+            }
+            match stopped.recv_timeout(Duration::from_secs(3600)) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                _ => return,
+            }
+        })
+        .ok()?;
+    Some((stop, handle))
+}
+
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -145,6 +182,7 @@ pub async fn run(
         })
         .await??;
     let writer = store::Writer::start(conn, 16_384)?;
+    let retention = start_retention(&cfg);
     tracing::info!(bindings = bindings.len(), dir = %cfg.daemon.data_dir.display(), "store open");
     let live_bindings = bindings.clone();
 
@@ -295,6 +333,10 @@ pub async fn run(
         .is_err()
     {
         tracing::warn!("some tasks did not stop in time");
+    }
+    if let Some((stop, handle)) = retention {
+        let _ = stop.send(());
+        let _ = tokio::task::spawn_blocking(move || handle.join()).await;
     }
     tokio::task::spawn_blocking(move || writer.join()).await?;
     tracing::info!("ctid stopped");

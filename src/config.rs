@@ -322,6 +322,9 @@ pub struct Reports {
     pub time_zone: String,
     /// Length of the live-figure interval: 15, 30 or 60 minutes.
     pub interval_minutes: u32,
+    /// Call records older than this many days are purged (hourly, in small batches);
+    /// 0 keeps them forever.
+    pub retention_days: u32,
 }
 
 impl Default for Reports {
@@ -329,6 +332,7 @@ impl Default for Reports {
         Reports {
             time_zone: "UTC".into(),
             interval_minutes: 15,
+            retention_days: 0,
         }
     }
 }

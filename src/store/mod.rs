@@ -14,11 +14,13 @@
 mod api;
 mod bindings;
 mod calls;
+mod retention;
 mod writer;
 
 pub use api::ApiOp;
 pub use bindings::load_bindings;
 pub use calls::{interrupt_live_calls, next_call_id, CallOp};
+pub use retention::{purge, purge_batch};
 pub use writer::{Op, Writer};
 
 use rusqlite::Connection;

@@ -1,0 +1,107 @@
+//! Retention: call records older than the configured number of days are deleted in small
+//! batches, each its own short transaction, so the writer thread (and call handling behind it)
+//! never waits more than one batch. Live calls (not yet ended) are never touched.
+
+use rusqlite::{params, Connection};
+
+/// Delete at most `batch` ended calls that entered before `cutoff_ms`, with their events.
+/// Returns how many calls were deleted (0 when nothing is left to purge).
+pub fn purge_batch(
+    conn: &Connection,
+    cutoff_ms: u64,
+    batch: usize,
+) -> Result<usize, rusqlite::Error> {
+    let cutoff = i64::try_from(cutoff_ms).unwrap_or(i64::MAX);
+    let tx = conn.unchecked_transaction()?;
+    let ids: Vec<i64> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id FROM calls INDEXED BY calls_entered
+             WHERE entered_at_ms < ?1 AND ended_at_ms IS NOT NULL
+             ORDER BY entered_at_ms LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![cutoff, batch as i64], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for id in &ids {
+        tx.prepare_cached("DELETE FROM call_events WHERE call_id = ?1")?
+            .execute([id])?;
+        tx.prepare_cached("DELETE FROM calls WHERE id = ?1")?
+            .execute([id])?;
+    }
+    tx.commit()?;
+    Ok(ids.len())
+}
+
+/// Purge everything older than `cutoff_ms`, batch by batch, pausing `pause` between batches.
+pub fn purge(
+    conn: &Connection,
+    cutoff_ms: u64,
+    batch: usize,
+    pause: std::time::Duration,
+) -> Result<usize, rusqlite::Error> {
+    let mut total = 0;
+    loop {
+        let n = purge_batch(conn, cutoff_ms, batch.max(1))?;
+        total += n;
+        if n == 0 {
+            return Ok(total);
+        }
+        std::thread::sleep(pause);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insert(conn: &Connection, id: i64, entered: i64, ended: Option<i64>) {
+        conn.execute(
+            "INSERT INTO calls (id, sip_call_id, direction, entered_at_ms, ended_at_ms, outcome)
+             VALUES (?1, 'c', 'inbound', ?2, ?3, 'answered')",
+            params![id, entered, ended],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO call_events (call_id, at_ms, kind) VALUES (?1, ?2, 'entered')",
+            params![id, entered],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn removes_exactly_what_is_older_than_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(dir.path()).unwrap();
+        let day = 86_400_000i64;
+        for i in 0..25 {
+            insert(&conn, i + 1, i * day, Some(i * day + 1000));
+        }
+        // A live call from long ago (never ended) is not purged.
+        insert(&conn, 100, 0, None);
+        let cutoff = (10 * day) as u64;
+        let n = purge(&conn, cutoff, 3, std::time::Duration::ZERO).unwrap();
+        assert_eq!(n, 10, "calls entered on days 0..=9 go");
+        let left: Vec<i64> = conn
+            .prepare("SELECT id FROM calls ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut expected: Vec<i64> = (11..=25).collect();
+        expected.push(100);
+        assert_eq!(left, expected);
+        let orphans: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM call_events WHERE call_id NOT IN (SELECT id FROM calls)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(orphans, 0);
+        assert_eq!(
+            purge(&conn, cutoff, 3, std::time::Duration::ZERO).unwrap(),
+            0
+        );
+    }
+}
