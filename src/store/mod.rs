@@ -113,6 +113,28 @@ const MIGRATIONS: &[&str] = &[
         ended_at_ms INTEGER
     );
     CREATE INDEX agent_sessions_agent ON agent_sessions(agent, started_at_ms);",
+    // 4: media: recordings, survey scores, RTP quality per leg, queue callback requests
+    "ALTER TABLE calls ADD COLUMN recording_path TEXT;
+    ALTER TABLE calls ADD COLUMN recording_error TEXT;
+    ALTER TABLE calls ADD COLUMN survey_score INTEGER;
+    ALTER TABLE calls ADD COLUMN caller_rtp_lost INTEGER;
+    ALTER TABLE calls ADD COLUMN caller_jitter_ms REAL;
+    ALTER TABLE calls ADD COLUMN agent_rtp_lost INTEGER;
+    ALTER TABLE calls ADD COLUMN agent_jitter_ms REAL;
+    CREATE TABLE callback_requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_id INTEGER NOT NULL,
+        queue TEXT NOT NULL,
+        caller_number TEXT NOT NULL,
+        caller_name TEXT,
+        entered_at_ms INTEGER NOT NULL,
+        position INTEGER,
+        requested_at_ms INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        done_at_ms INTEGER
+    );
+    CREATE INDEX callback_requests_pending ON callback_requests(queue, entered_at_ms)
+        WHERE status = 'pending';",
 ];
 
 /// Open (creating if needed) the database under `data_dir` and bring its schema up to date.
@@ -166,7 +188,7 @@ mod tests {
         drop(open(dir.path()).unwrap());
         let conn = open(dir.path()).unwrap();
         assert_eq!(user_version(&conn), MIGRATIONS.len() as i64);
-        assert_eq!(MIGRATIONS.len(), 3);
+        assert_eq!(MIGRATIONS.len(), 4);
     }
 
     #[test]
@@ -184,7 +206,7 @@ mod tests {
             .unwrap();
         }
         let conn = open(dir.path()).unwrap();
-        assert_eq!(user_version(&conn), 3);
+        assert_eq!(user_version(&conn), MIGRATIONS.len() as i64);
         assert_eq!(
             load_bindings(&conn).unwrap(),
             vec![Binding {
@@ -215,6 +237,8 @@ mod tests {
                 "bindings",
                 "call_events",
                 "call_events_call",
+                "callback_requests",
+                "callback_requests_pending",
                 "calls",
                 "calls_agent_entered",
                 "calls_entered",
