@@ -64,8 +64,13 @@ fn hundred_calls_are_answered_and_spread_over_five_seats() {
         .collect();
     assert!(
         pbx.ok() && pbx.successful == Some(CALLS as u64),
-        "the PBX's {CALLS} calls (INVITE, 200 with SDP, ACK, then ctid's BYE when the agent hangs up) did not all succeed:\n{}",
-        pbx.report
+        "the PBX's {CALLS} calls (INVITE, 200 with SDP, ACK, then ctid's BYE when the agent hangs up) did not all succeed:\n{}\n{}\n{}",
+        pbx.report,
+        daemon.story_of_failed_calls(&pbx.report),
+        seat_runs
+            .iter()
+            .map(|(id, r)| format!("--- seat {id}: {:?} successful, {:?} failed ---\n{}", r.successful, r.failed, tail(&r.report, 3000)))
+            .collect::<String>()
     );
 
     let rows = wait_for_calls(&env, Duration::from_secs(5), |r| {

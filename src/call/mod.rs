@@ -713,7 +713,7 @@ impl CallManager {
             .get(&self.settings.priority_header)
             .and_then(|p| p.trim().parse::<i32>().ok())
             .unwrap_or(0);
-        tracing::info!(call = %id, queue, caller = ?number, priority, "call entered the queue");
+        tracing::info!(call = %id, queue, caller = ?number, priority, sip_call_id = %sip_call_id, "call entered the queue");
         self.record(CallOp::Started {
             id: id.0,
             sip_call_id,
@@ -988,6 +988,9 @@ impl CallManager {
             tracing::warn!(call = %id, agent = %agent, "seat answered without a usable To tag/Contact");
             return self.stray_answer(tx, &resp).await;
         };
+        // The endpoint must know the dialog before the seat can send anything in it: once the
+        // ACK is out, a BYE may follow at once (and a 481 to it would leave the caller hanging).
+        self.send(Command::AddDialog(dialog.key.clone())).await;
         self.send(Command::SendStateless {
             transport: peer.transport,
             remote: peer.remote,
@@ -1000,7 +1003,6 @@ impl CallManager {
             Ok(n) => {
                 self.by_dialog
                     .insert(dialog.key.clone(), (id, LegRef::Agent(agent.clone())));
-                self.send(Command::AddDialog(dialog.key.clone())).await;
                 if let Some(leg) = self
                     .calls
                     .get_mut(&id)
@@ -1016,6 +1018,7 @@ impl CallManager {
                 tracing::warn!(call = %id, agent = %agent, error = %e, "seat answered with unusable SDP; hanging up on it");
                 let bye = dialog.request(Method::Bye);
                 self.send_to(peer, bye).await;
+                self.send(Command::RemoveDialog(dialog.key.clone())).await;
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.offers.remove(&agent);
                 }

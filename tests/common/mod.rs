@@ -282,6 +282,43 @@ impl Daemon {
         tail(&self.log(), max)
     }
 
+    /// What ctid logged about the calls SIPp reported as failed (`Call-Id: X, …` lines of a
+    /// SIPp report): for assertion messages, so a failure seen once in CI can be explained.
+    pub fn story_of_failed_calls(&self, sipp_report: &str) -> String {
+        let log = self.log();
+        let mut out = String::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for part in sipp_report.split("Call-Id: ").skip(1) {
+            let sip_id: String = part
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != ',')
+                .collect();
+            if sip_id.is_empty() || !seen.insert(sip_id.clone()) {
+                continue;
+            }
+            let needle = format!("sip_call_id={sip_id}");
+            let Some(call) = log.lines().find(|l| l.contains(&needle)).and_then(|l| {
+                l.split("call=")
+                    .nth(1)
+                    .map(|r| r.chars().take_while(char::is_ascii_digit).collect::<String>())
+            }) else {
+                out.push_str(&format!("--- ctid log: nothing about SIP call {sip_id} ---\n"));
+                continue;
+            };
+            out.push_str(&format!("--- ctid log about SIP call {sip_id} (call={call}) ---\n"));
+            let key = format!("call={call}");
+            for l in log.lines().filter(|l| {
+                l.match_indices(&key).any(|(i, _)| {
+                    !l[i + key.len()..].starts_with(|c: char| c.is_ascii_digit())
+                }) || l.contains(&sip_id)
+            }) {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        tail(&out, 30_000)
+    }
+
     /// Whether the process is still running; panics with the log if it is gone.
     pub fn assert_alive(&mut self, context: &str) {
         if let Some(st) = self.child.try_wait().expect("try_wait") {
