@@ -261,7 +261,8 @@ pub async fn run(
         writer.sender.clone(),
         cfg.daemon.data_dir.clone(),
         stats_rx,
-    );
+    )
+    .with_reports(&cfg);
     let (call_events_tx, mut call_events_rx) = mpsc::channel(8192);
     let publisher = api.clone();
     tasks.spawn(async move {
@@ -279,6 +280,24 @@ pub async fn run(
     }
     let (call_settings, engine) = CallSettings::from_config(&cfg, bound.udp.clone())
         .map_err(|e| anyhow::anyhow!("queues: {e}"))?;
+    // Recordings cut short by a crash get a valid WAV header again (off the executor).
+    let rec_dir = call_settings.media.recordings_dir().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        if !rec_dir.is_dir() {
+            return;
+        }
+        for r in crate::media::recorder::repair_partial_recordings(&rec_dir) {
+            match r.outcome {
+                crate::media::recorder::RepairOutcome::Repaired { data_bytes, .. } => {
+                    tracing::warn!(path = %r.path.display(), data_bytes, "partial recording repaired")
+                }
+                crate::media::recorder::RepairOutcome::Failed(e) => {
+                    tracing::error!(path = %r.path.display(), error = %e, "partial recording could not be repaired")
+                }
+            }
+        }
+    })
+    .await?;
     let calls = CallManager::new(
         call_settings,
         engine,

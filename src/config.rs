@@ -337,6 +337,123 @@ impl Default for Reports {
     }
 }
 
+/// `[outbound]`: callback lists (outbound dialing). The dialer and the API read it as
+/// `cfg.outbound`; see docs/config.md.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Outbound {
+    /// `false`: nothing is dialed (lists, imports and the do-not-call list can still be managed
+    /// through the API, to prepare a campaign).
+    pub enabled: bool,
+    /// Country calling code for numbers written in national form (`020 7946 0958` with `"44"`
+    /// is `+442079460958`): 1–3 digits, not starting with 0; a leading `+` is accepted.
+    pub default_country_code: String,
+    /// Default for new lists that do not set `dedupe_period_secs`: a customer answered on any
+    /// list within this many days is not called again (0 = no such rule).
+    pub duplicate_period_days: u32,
+    /// The list complaint follow-ups go to (created on the first complaint).
+    pub complaint_list: String,
+    /// The queue whose agents work the complaint list when it is created; absent: the queue of
+    /// the call the complaint was made on.
+    pub complaint_queue: Option<String>,
+    /// A complaint must get a reply (an answered follow-up call) within this many hours …
+    pub complaint_reply_hours: u32,
+    /// … and be resolved (its follow-up dispositioned done) within this many hours.
+    pub complaint_resolve_hours: u32,
+    /// Blending: outbound dialing for an agent holds back while any inbound queue the agent
+    /// serves has this many callers waiting or more (0 = this rule is off).
+    pub blend_hold_back_waiting: u32,
+    /// … or while the longest wait of such a queue has reached this percentage of the queue's
+    /// service-level target (`sl_target_secs`; 0 = this rule is off).
+    pub blend_hold_back_wait_percent: u32,
+    /// A customer call not answered within this many seconds ends as `no_answer`.
+    pub dial_timeout_secs: u64,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Outbound {
+            enabled: true,
+            default_country_code: "44".into(),
+            duplicate_period_days: 30,
+            complaint_list: "complaints".into(),
+            complaint_queue: None,
+            complaint_reply_hours: 12,
+            complaint_resolve_hours: 48,
+            blend_hold_back_waiting: 1,
+            blend_hold_back_wait_percent: 80,
+            dial_timeout_secs: 30,
+        }
+    }
+}
+
+/// Longest accepted `[outbound] duplicate_period_days` (the lists accept at most 400 days).
+pub const MAX_DUPLICATE_PERIOD_DAYS: u32 = 400;
+
+impl Outbound {
+    /// `default_country_code` as the import and the dialer take it (validated at load; the
+    /// default `44` if it is not valid, which `Config::parse` never lets through).
+    pub fn country_code(&self) -> crate::outbound::CountryCode {
+        crate::outbound::CountryCode::new(&self.default_country_code).unwrap_or_else(|_| {
+            crate::outbound::CountryCode::new("44").expect("44 is a country code")
+        })
+    }
+
+    /// `duplicate_period_days` in seconds (a list's `dedupe_period_secs`).
+    pub fn duplicate_period_secs(&self) -> u64 {
+        u64::from(self.duplicate_period_days) * 86_400
+    }
+
+    /// `complaint_reply_hours` in milliseconds.
+    pub fn complaint_reply_ms(&self) -> u64 {
+        u64::from(self.complaint_reply_hours) * 3_600_000
+    }
+
+    /// `complaint_resolve_hours` in milliseconds.
+    pub fn complaint_resolve_ms(&self) -> u64 {
+        u64::from(self.complaint_resolve_hours) * 3_600_000
+    }
+
+    /// How long the dialer lets a customer's phone ring.
+    pub fn dial_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.dial_timeout_secs)
+    }
+
+    /// The blending rule for one inbound queue an agent serves: should outbound dialing for
+    /// that agent hold back, with `waiting` callers in the queue, the longest waiting
+    /// `longest_wait_secs`, and the queue's SL target `sl_target_secs`?
+    pub fn hold_back(&self, waiting: usize, longest_wait_secs: f64, sl_target_secs: u64) -> bool {
+        let by_count =
+            self.blend_hold_back_waiting > 0 && waiting >= self.blend_hold_back_waiting as usize;
+        let by_wait = self.blend_hold_back_wait_percent > 0
+            && waiting > 0
+            && longest_wait_secs * 100.0
+                >= f64::from(self.blend_hold_back_wait_percent) * sl_target_secs as f64;
+        by_count || by_wait
+    }
+
+    /// Where complaint follow-ups go: the complaint list (created with these settings on the
+    /// first complaint) worked by `complaint_queue`, else by `call_queue` (the queue of the
+    /// complaint call), in `time_zone` (the list's calling windows are local to it).
+    pub fn complaint_settings(
+        &self,
+        time_zone: &str,
+        call_queue: Option<&str>,
+    ) -> crate::outbound::ComplaintSettings {
+        let queue = self
+            .complaint_queue
+            .clone()
+            .or_else(|| call_queue.map(str::to_string));
+        crate::outbound::ComplaintSettings::new(
+            &self.complaint_list,
+            time_zone,
+            queue,
+            Vec::new(),
+            self.country_code(),
+        )
+    }
+}
+
 /// `[media]`: where ctid anchors RTP.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -345,6 +462,18 @@ pub struct Media {
     pub rtp_ip: IpAddr,
     pub rtp_port_min: u16,
     pub rtp_port_max: u16,
+    /// No RTP from a leg (not on hold) for this long ends the call, cause `media_timeout`
+    /// (0 = never).
+    pub media_timeout_secs: u64,
+    /// `relay`: the caller's RFC 4733 key presses reach the agent (IVRs behind the agent, card
+    /// numbers); `consume`: ctid keeps them (nobody hears or sees the keys).
+    pub dtmf: String,
+    /// Where relative prompt file names of the queues are looked up (relative to the working
+    /// directory, like `daemon.data_dir`). Holds the position prompts too (`position-intro.wav`,
+    /// `position-outro.wav`, `numbers/<word>.wav`).
+    pub prompts_dir: PathBuf,
+    /// Where call recordings go; relative to `daemon.data_dir`.
+    pub recordings_dir: PathBuf,
 }
 
 impl Default for Media {
@@ -353,6 +482,10 @@ impl Default for Media {
             rtp_ip: IpAddr::from([127, 0, 0, 1]),
             rtp_port_min: 20_000,
             rtp_port_max: 29_999,
+            media_timeout_secs: 30,
+            dtmf: "relay".into(),
+            prompts_dir: PathBuf::from("prompts/en"),
+            recordings_dir: PathBuf::from("recordings"),
         }
     }
 }
@@ -412,6 +545,40 @@ pub struct Queue {
     /// agent answers, so the PBX starts billing at the agent's answer.
     #[serde(default)]
     pub early_media: bool,
+    /// Played once when the caller enters the queue (a WAV file; relative to
+    /// `media.prompts_dir`). Absent: none.
+    pub greeting: Option<String>,
+    /// Played in a loop while the caller waits. Absent: silence.
+    pub hold_music: Option<String>,
+    /// Played every `announce_every_secs` while waiting (before the position, if announced).
+    pub announcement: Option<String>,
+    /// Period of the announcements (0 = none).
+    #[serde(default)]
+    pub announce_every_secs: u64,
+    /// Tell the caller their position ("you are number 3 in the queue") with each announcement.
+    #[serde(default)]
+    pub announce_position: bool,
+    /// The key a waiting caller presses to be called back instead (absent = no callback offer).
+    pub callback_key: Option<String>,
+    /// Offered with each announcement when `callback_key` is set.
+    pub callback_offer: Option<String>,
+    /// Played to confirm a callback request before ctid hangs up.
+    pub callback_confirm: Option<String>,
+    /// After the agent hangs up, ask the caller to rate the call (keys 1–5).
+    #[serde(default)]
+    pub survey: bool,
+    pub survey_prompt: Option<String>,
+    pub survey_thanks: Option<String>,
+    /// No key within this many seconds after the survey prompt: no score.
+    #[serde(default = "default_survey_timeout")]
+    pub survey_timeout_secs: u64,
+    /// Record bridged calls (stereo WAV: caller left, agent right) under `media.recordings_dir`.
+    #[serde(default)]
+    pub record: bool,
+}
+
+fn default_survey_timeout() -> u64 {
+    10
 }
 
 fn default_strategy() -> String {
@@ -460,6 +627,7 @@ pub struct Config {
     pub admin: Admin,
     pub reports: Reports,
     pub api: Api,
+    pub outbound: Outbound,
 }
 
 impl Config {
@@ -503,10 +671,11 @@ impl Config {
                 "registrar" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.registrar),
                 "trunk" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.trunk),
                 "calls" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.calls),
-                                "media" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.media),
-                                "admin" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.admin),
+                "media" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.media),
+                "admin" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.admin),
                 "reports" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.reports),
                 "api" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.api),
+                "outbound" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.outbound),
                 "queues" => read(v.clone(), &key, &lines, &mut problems, &mut cfg.queues),
                 "agents" => match v.get_ref() {
                     DeValue::Array(items) => {
@@ -528,7 +697,7 @@ impl Config {
                 _ => problems.push(Problem {
                     key: key.clone(),
                     line: Some(line),
-                    message: "unknown section (expected daemon, sip, registrar, agents, trunk, calls, media, queues, admin, reports, api)"
+                    message: "unknown section (expected daemon, sip, registrar, agents, trunk, calls, media, queues, admin, reports, api, outbound)"
                         .into(),
                 }),
             }
@@ -701,6 +870,7 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
     }
     validate_queues(cfg, &mut add);
     validate_api(cfg, &mut add);
+    validate_outbound(cfg, &mut add);
     let m = &cfg.media;
     if m.rtp_port_min == 0 || m.rtp_port_max <= m.rtp_port_min {
         add(
@@ -708,6 +878,13 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
             "need 0 < rtp_port_min < rtp_port_max".into(),
         );
     }
+    if m.dtmf != "relay" && m.dtmf != "consume" {
+        add(
+            "media.dtmf",
+            format!("{:?}: expected \"relay\" or \"consume\"", m.dtmf),
+        );
+    }
+    validate_prompts(cfg, &mut add);
     if let Err(e) = crate::stats::time_zone(&cfg.reports.time_zone) {
         add(
             "reports.time_zone",
@@ -733,6 +910,68 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
         if t.username.is_some() != t.password.is_some() {
             add("trunk.username", "username and password go together".into());
         }
+    }
+}
+
+/// Every prompt a queue names must load (exists, readable, a WAV ctid can convert): found by
+/// `ctid check-config`, not by a caller hearing silence.
+fn validate_prompts(cfg: &Config, add: &mut impl FnMut(&str, String)) {
+    let mut position_needed = false;
+    for (i, q) in cfg.queues.iter().enumerate() {
+        for (field, name) in q.prompt_fields() {
+            if let Some(name) = name {
+                if let Err(e) = crate::media::prompt::load(&cfg.media.prompt_path(name)) {
+                    add(&format!("queues[{i}].{field}"), e.to_string());
+                }
+            }
+        }
+        if let Some(k) = &q.callback_key {
+            if k.chars().count() != 1 || !k.chars().all(|c| "0123456789*#".contains(c)) {
+                add(
+                    &format!("queues[{i}].callback_key"),
+                    format!("{k:?}: expected one key of 0-9, * or #"),
+                );
+            }
+        }
+        position_needed |= q.announce_position;
+    }
+    if position_needed {
+        for name in crate::media::prompts::position_files() {
+            if let Err(e) = crate::media::prompt::load(&cfg.media.prompt_path(&name)) {
+                add(
+                    "media.prompts_dir",
+                    format!("position announcements need it: {e}"),
+                );
+                break;
+            }
+        }
+    }
+}
+
+impl Media {
+    /// A prompt file name from the config: absolute, or relative to `prompts_dir`.
+    pub fn prompt_path(&self, name: &str) -> PathBuf {
+        let p = Path::new(name);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.prompts_dir.join(p)
+        }
+    }
+}
+
+impl Queue {
+    /// The prompt files this queue names, by config key.
+    pub fn prompt_fields(&self) -> [(&'static str, Option<&str>); 7] {
+        [
+            ("greeting", self.greeting.as_deref()),
+            ("hold_music", self.hold_music.as_deref()),
+            ("announcement", self.announcement.as_deref()),
+            ("callback_offer", self.callback_offer.as_deref()),
+            ("callback_confirm", self.callback_confirm.as_deref()),
+            ("survey_prompt", self.survey_prompt.as_deref()),
+            ("survey_thanks", self.survey_thanks.as_deref()),
+        ]
     }
 }
 
@@ -877,6 +1116,59 @@ fn validate_api(cfg: &Config, add: &mut impl FnMut(&str, String)) {
             ),
             _ => {}
         }
+    }
+}
+
+fn validate_outbound(cfg: &Config, add: &mut impl FnMut(&str, String)) {
+    let o = &cfg.outbound;
+    if let Err(e) = crate::outbound::CountryCode::new(&o.default_country_code) {
+        add("outbound.default_country_code", e);
+    }
+    if o.duplicate_period_days > MAX_DUPLICATE_PERIOD_DAYS {
+        add(
+            "outbound.duplicate_period_days",
+            format!("must be at most {MAX_DUPLICATE_PERIOD_DAYS}"),
+        );
+    }
+    let name = o.complaint_list.as_str();
+    if name.trim().is_empty()
+        || name.trim() != name
+        || name.chars().count() > 100
+        || name.chars().any(char::is_control)
+    {
+        add(
+            "outbound.complaint_list",
+            format!("{name:?}: 1 to 100 characters, no leading or trailing spaces"),
+        );
+    }
+    if let Some(q) = &o.complaint_queue {
+        if !cfg.queues.iter().any(|c| &c.name == q) {
+            add(
+                "outbound.complaint_queue",
+                format!("queue {q:?} is not defined in [[queues]]"),
+            );
+        }
+    }
+    if o.complaint_reply_hours == 0 {
+        add(
+            "outbound.complaint_reply_hours",
+            "must be at least 1".into(),
+        );
+    }
+    if o.complaint_resolve_hours < o.complaint_reply_hours {
+        add(
+            "outbound.complaint_resolve_hours",
+            "must be at least complaint_reply_hours".into(),
+        );
+    }
+    if o.blend_hold_back_wait_percent > 100 {
+        add(
+            "outbound.blend_hold_back_wait_percent",
+            "a percentage (0-100; 0 = off)".into(),
+        );
+    }
+    if !(5..=300).contains(&o.dial_timeout_secs) {
+        add("outbound.dial_timeout_secs", "must be 5 to 300".into());
     }
 }
 
@@ -1034,6 +1326,126 @@ mod tests {
         assert!(
             bad[0].to_string().contains("api: unknown field `bogus`"),
             "{bad:?}"
+        );
+    }
+
+    #[test]
+    fn outbound_defaults_and_helpers() {
+        let cfg = Config::parse("").unwrap();
+        let o = &cfg.outbound;
+        assert!(o.enabled);
+        assert_eq!(o.complaint_list, "complaints");
+        assert_eq!(
+            (o.complaint_reply_hours, o.complaint_resolve_hours),
+            (12, 48)
+        );
+        assert_eq!(o.complaint_reply_ms(), 12 * 3_600_000);
+        assert_eq!(o.complaint_resolve_ms(), 48 * 3_600_000);
+        assert_eq!(o.dial_timeout(), std::time::Duration::from_secs(30));
+        assert_eq!(o.duplicate_period_secs(), 30 * 86_400);
+        assert_eq!(
+            o.country_code(),
+            crate::outbound::CountryCode::new("44").unwrap()
+        );
+        // Blending: 1 caller waiting holds back; so does a wait at 80 % of a 15 s target.
+        assert!(o.hold_back(1, 0.0, 15));
+        let mut relaxed = o.clone();
+        relaxed.blend_hold_back_waiting = 3;
+        assert!(!relaxed.hold_back(2, 11.9, 15));
+        assert!(relaxed.hold_back(2, 12.0, 15));
+        assert!(relaxed.hold_back(3, 0.0, 15));
+        assert!(!relaxed.hold_back(0, 0.0, 15));
+        relaxed.blend_hold_back_waiting = 0;
+        relaxed.blend_hold_back_wait_percent = 0;
+        assert!(!relaxed.hold_back(50, 500.0, 15), "0 turns both rules off");
+
+        let text = "[[agents]]\nid = \"1\"\nname = \"A\"\nusername = \"a\"\npassword = \"p\"\n\n[[queues]]\nname = \"support\"\nnumbers = [\"4000\"]\nmembers = [{ agent = \"1\" }]\n\n[outbound]\nenabled = false\ndefault_country_code = \"+33\"\nduplicate_period_days = 7\ncomplaint_list = \"plaintes\"\ncomplaint_queue = \"support\"\ncomplaint_reply_hours = 4\ncomplaint_resolve_hours = 24\nblend_hold_back_waiting = 2\nblend_hold_back_wait_percent = 50\ndial_timeout_secs = 25\n";
+        let cfg = Config::parse(text).unwrap();
+        let o = &cfg.outbound;
+        assert!(!o.enabled);
+        assert_eq!(
+            o.country_code(),
+            crate::outbound::CountryCode::new("33").unwrap()
+        );
+        assert_eq!(o.duplicate_period_secs(), 7 * 86_400);
+        assert_eq!(o.dial_timeout_secs, 25);
+        let s = o.complaint_settings("Europe/Paris", Some("sales"));
+        assert_eq!(s.list.name, "plaintes");
+        assert_eq!(
+            s.list.queue.as_deref(),
+            Some("support"),
+            "complaint_queue wins"
+        );
+        assert_eq!(s.list.time_zone, "Europe/Paris");
+        s.list.validate().unwrap();
+        let mut o = o.clone();
+        o.complaint_queue = None;
+        assert_eq!(
+            o.complaint_settings("UTC", Some("sales"))
+                .list
+                .queue
+                .as_deref(),
+            Some("sales")
+        );
+    }
+
+    #[test]
+    fn outbound_mistakes_are_named() {
+        let text = "[outbound]\ndefault_country_code = \"0044\"\nduplicate_period_days = 401\ncomplaint_list = \" \"\ncomplaint_queue = \"nowhere\"\ncomplaint_reply_hours = 0\nblend_hold_back_wait_percent = 150\ndial_timeout_secs = 1\n";
+        let p = Config::parse(text).unwrap_err();
+        let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        let find = |needle: &str| shown.iter().any(|s| s.contains(needle));
+        assert!(find("line 2: outbound.default_country_code:"), "{shown:#?}");
+        assert!(
+            find("line 3: outbound.duplicate_period_days: must be at most 400"),
+            "{shown:#?}"
+        );
+        assert!(find("line 4: outbound.complaint_list:"), "{shown:#?}");
+        assert!(
+            find("line 5: outbound.complaint_queue: queue \"nowhere\""),
+            "{shown:#?}"
+        );
+        assert!(
+            find("line 6: outbound.complaint_reply_hours: must be at least 1"),
+            "{shown:#?}"
+        );
+        assert!(
+            find("line 7: outbound.blend_hold_back_wait_percent"),
+            "{shown:#?}"
+        );
+        assert!(
+            find("line 8: outbound.dial_timeout_secs: must be 5 to 300"),
+            "{shown:#?}"
+        );
+        assert_eq!(shown.len(), 7, "{shown:#?}");
+        for (text, needle) in [
+            (
+                "[outbound]\ncomplaint_reply_hours = 24\ncomplaint_resolve_hours = 12\n",
+                "outbound.complaint_resolve_hours: must be at least complaint_reply_hours",
+            ),
+            (
+                "[outbound]\ndefault_country_code = \"4a\"\n",
+                "outbound.default_country_code",
+            ),
+            (
+                "[outbound]\nduplicate_period = 3\n",
+                "outbound: unknown field `duplicate_period`",
+            ),
+            (
+                "[outbound]\ndial_timeout_secs = \"30\"\n",
+                "outbound.dial_timeout_secs: invalid type",
+            ),
+        ] {
+            let p = Config::parse(text).unwrap_err();
+            assert!(
+                p.iter().any(|p| p.to_string().contains(needle)),
+                "{needle}: {p:#?}"
+            );
+        }
+        let unknown = Config::parse("[outbond]\n").unwrap_err();
+        assert!(
+            unknown[0].to_string().contains("reports, api, outbound)"),
+            "{unknown:?}"
         );
     }
 

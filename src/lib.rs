@@ -9,6 +9,8 @@ pub mod cli;
 pub mod config;
 pub mod media;
 pub mod metrics;
+pub mod outbound;
+pub mod outbound_metrics;
 pub mod report;
 pub mod sip;
 pub mod stats;

@@ -6,8 +6,8 @@
 //! `rate()` see it before the first event.
 //!
 //! Rules (see DESIGN): counters end in `_total`, times are in seconds (`_seconds`), label values
-//! come only from small configured sets (queue names, [`AGENT_STATES`], [`OUTCOMES`], fixed
-//! reasons) — never caller numbers or call ids.
+//! come only from small configured sets (queue names, callback list names, [`AGENT_STATES`],
+//! [`OUTCOMES`], fixed reasons) — never caller numbers or call ids.
 //!
 //! Call [`install`] once at start-up, before anything records; the recording helpers below
 //! (and the `metrics::counter!`/`gauge!`/`histogram!` calls elsewhere in the crate) then go to the
@@ -41,7 +41,14 @@ pub enum MetricsError {
 }
 
 /// How a call left its queue (`outcome` label).
-pub const OUTCOMES: [&str; 5] = ["answered", "abandoned", "timeout", "overflow", "rejected"];
+pub const OUTCOMES: [&str; 6] = [
+    "answered",
+    "abandoned",
+    "timeout",
+    "overflow",
+    "rejected",
+    "callback_requested",
+];
 
 /// Agent states (`state` label).
 pub const AGENT_STATES: [&str; 6] = [
@@ -111,8 +118,25 @@ const STORE_QUEUE_DEPTH: &str = "ctid_store_queue_depth";
 const STORE_WRITE: &str = "ctid_store_write_seconds";
 const MEDIA_RELAYS_ACTIVE: &str = "ctid_media_relays_active";
 const MEDIA_PACKETS_RELAYED: &str = "ctid_media_packets_relayed_total";
+const MEDIA_SESSIONS_ACTIVE: &str = "ctid_media_sessions_active";
+const MEDIA_OWN_FRAMES: &str = "ctid_media_own_frames_total";
+const MEDIA_FRAMES_SKIPPED: &str = "ctid_media_frames_skipped_total";
+const MEDIA_TIMEOUTS: &str = "ctid_media_timeouts_total";
+const RECORDING_FAILURES: &str = "ctid_recording_failures_total";
+const SURVEY_ANSWERS: &str = "ctid_survey_answers_total";
 const MEDIA_PACKETS_DROPPED: &str = "ctid_media_packets_dropped_total";
 const TRUNK_UP: &str = "ctid_trunk_up";
+// Callback lists (outbound): counters the dialer records, gauges refreshed from the store
+// (`crate::outbound_metrics`).
+const CALLBACK_ATTEMPTS: &str = "ctid_callback_attempts_total";
+const CALLBACK_DIALS: &str = "ctid_callback_dials_total";
+const CALLBACK_QUOTA: &str = "ctid_callback_quota";
+const CALLBACK_QUOTA_USED: &str = "ctid_callback_quota_used";
+const CALLBACK_PENDING: &str = "ctid_callback_contacts_pending";
+const CALLBACK_LIST_ACTIVE: &str = "ctid_callback_list_active";
+const COMPLAINTS_OPEN: &str = "ctid_complaints_open";
+const COMPLAINTS_PAST_REPLY: &str = "ctid_complaints_past_reply";
+const COMPLAINTS_PAST_RESOLVE: &str = "ctid_complaints_past_resolve";
 
 /// A handle on the installed recorder: renders the exposition text.
 #[derive(Clone, Debug)]
@@ -198,6 +222,9 @@ pub fn register_all(queues: &[QueueInfo]) {
         for state in AGENT_STATES {
             let _ = metrics::gauge!(QUEUE_AGENTS, "queue" => queue.clone(), "state" => state);
         }
+        for score in SURVEY_SCORES {
+            let _ = metrics::counter!(SURVEY_ANSWERS, "queue" => queue.clone(), "score" => score);
+        }
     }
 
     for state in AGENT_STATES {
@@ -216,6 +243,10 @@ pub fn register_all(queues: &[QueueInfo]) {
         SIP_TCP_TIMEOUTS,
         STORE_WRITE_ERRORS,
         MEDIA_PACKETS_RELAYED,
+        MEDIA_OWN_FRAMES,
+        MEDIA_FRAMES_SKIPPED,
+        MEDIA_TIMEOUTS,
+        RECORDING_FAILURES,
     ] {
         let _ = metrics::counter!(name);
     }
@@ -231,7 +262,15 @@ pub fn register_all(queues: &[QueueInfo]) {
     for reason in MEDIA_DROP_REASONS {
         let _ = metrics::counter!(MEDIA_PACKETS_DROPPED, "reason" => reason);
     }
-    for name in [STORE_QUEUE_DEPTH, MEDIA_RELAYS_ACTIVE, TRUNK_UP] {
+    for name in [
+        STORE_QUEUE_DEPTH,
+        MEDIA_RELAYS_ACTIVE,
+        MEDIA_SESSIONS_ACTIVE,
+        TRUNK_UP,
+        COMPLAINTS_OPEN,
+        COMPLAINTS_PAST_REPLY,
+        COMPLAINTS_PAST_RESOLVE,
+    ] {
         let _ = metrics::gauge!(name);
     }
     let _ = metrics::histogram!(STORE_WRITE);
@@ -333,8 +372,69 @@ fn describe_all() {
         MEDIA_PACKETS_DROPPED,
         "RTP/RTCP packets dropped by the relay, by reason."
     );
+    describe_gauge!(
+        MEDIA_SESSIONS_ACTIVE,
+        "Calls with a media session (ctid's audio, bridge, recording)."
+    );
+    describe_counter!(
+        MEDIA_OWN_FRAMES,
+        "RTP frames of ctid's own audio (prompts, hold music) sent."
+    );
+    describe_counter!(
+        MEDIA_FRAMES_SKIPPED,
+        "Own-audio frames skipped because ctid fell more than 100 ms behind (timing errors)."
+    );
+    describe_counter!(
+        MEDIA_TIMEOUTS,
+        "Call legs that sent no RTP within the media timeout."
+    );
+    describe_counter!(
+        RECORDING_FAILURES,
+        "Recordings that could not be started or were cut short (disk full, unwritable directory)."
+    );
+    describe_counter!(
+        SURVEY_ANSWERS,
+        "Satisfaction survey answers by queue and score (1 very satisfied … 5 very dissatisfied)."
+    );
     // Trunk.
     describe_gauge!(TRUNK_UP, "1 while the SIP trunk is reachable, 0 otherwise.");
+    // Callback lists and complaints.
+    describe_counter!(
+        CALLBACK_ATTEMPTS,
+        "Callback attempts of a list by final result (answered, busy, no_answer, rejected, failed, skipped by the contact policy or the agent)."
+    );
+    describe_counter!(
+        CALLBACK_DIALS,
+        "Customer calls the dialer started for a list (connect rate = attempts answered / dials)."
+    );
+    describe_gauge!(
+        CALLBACK_QUOTA,
+        "A list's daily quota of successful callbacks (0 = no quota)."
+    );
+    describe_gauge!(
+        CALLBACK_QUOTA_USED,
+        "Successful callbacks of a list in its local day so far."
+    );
+    describe_gauge!(
+        CALLBACK_PENDING,
+        "Contacts of a list waiting to be dialed (due now or scheduled for a retry)."
+    );
+    describe_gauge!(
+        CALLBACK_LIST_ACTIVE,
+        "1 while a list is active, 0 when paused or stopped."
+    );
+    describe_gauge!(
+        COMPLAINTS_OPEN,
+        "Open complaints: complaint follow-ups not yet dispositioned done."
+    );
+    describe_gauge!(
+        COMPLAINTS_PAST_REPLY,
+        "Open complaints with no answered follow-up call within the reply time ([outbound] complaint_reply_hours)."
+    );
+    describe_gauge!(
+        COMPLAINTS_PAST_RESOLVE,
+        "Open complaints past the resolution time ([outbound] complaint_resolve_hours)."
+    );
 }
 
 fn known(set: &[&str], value: &str, what: &str) -> bool {
@@ -343,6 +443,17 @@ fn known(set: &[&str], value: &str, what: &str) -> bool {
         tracing::warn!(value, "metrics: unknown {what}; not recorded");
     }
     ok
+}
+
+/// Survey scores (`score` label).
+pub const SURVEY_SCORES: [&str; 5] = ["1", "2", "3", "4", "5"];
+
+/// A caller rated a call of `queue` with `score` (1–5).
+pub fn survey_answered(queue: &str, score: u8) {
+    let s = score.to_string();
+    if known(&SURVEY_SCORES, &s, "survey score") {
+        metrics::counter!(SURVEY_ANSWERS, "queue" => queue.to_string(), "score" => s).increment(1);
+    }
 }
 
 /// A call entered `queue`.
@@ -423,6 +534,65 @@ pub fn agent_state_seconds(state: &str, secs: f64) {
     if whole > 0 {
         metrics::counter!(AGENT_STATE_SECONDS, "state" => AGENT_STATES[i]).increment(whole);
     }
+}
+
+/// Final results of a callback attempt (`result` label of `ctid_callback_attempts_total`).
+pub const CALLBACK_RESULTS: [&str; 6] = [
+    "answered",
+    "busy",
+    "no_answer",
+    "rejected",
+    "failed",
+    "skipped",
+];
+
+/// Create every series of callback list `list` at 0 (those that exist keep their values).
+/// The gauge refresher calls it for every stored list; the API when a list is created.
+pub fn register_callback_list(list: &str) {
+    for result in CALLBACK_RESULTS {
+        let _ = metrics::counter!(CALLBACK_ATTEMPTS, "list" => list.to_owned(), "result" => result);
+    }
+    let _ = metrics::counter!(CALLBACK_DIALS, "list" => list.to_owned());
+    for name in [
+        CALLBACK_QUOTA,
+        CALLBACK_QUOTA_USED,
+        CALLBACK_PENDING,
+        CALLBACK_LIST_ACTIVE,
+    ] {
+        let _ = metrics::gauge!(name, "list" => list.to_owned());
+    }
+}
+
+/// The dialer: an attempt of `list` ended with `result` (one of [`CALLBACK_RESULTS`]: call it
+/// once per attempt with its final result, `answered` when the customer answered; a skip by
+/// the contact policy or by the agent in preview is `skipped`).
+pub fn outbound_attempt(list: &str, result: &str) {
+    if known(&CALLBACK_RESULTS, result, "callback result") {
+        metrics::counter!(CALLBACK_ATTEMPTS, "list" => list.to_owned(), "result" => result.to_owned())
+            .increment(1);
+    }
+}
+
+/// The dialer: a customer call of `list` was started (the connect-rate denominator).
+pub fn outbound_dial(list: &str) {
+    metrics::counter!(CALLBACK_DIALS, "list" => list.to_owned()).increment(1);
+}
+
+/// A list's gauges: its daily quota (`None` = no quota, exported as 0), the successful
+/// callbacks of its local day, its pending contacts, and whether it is active.
+pub fn set_callback_list(list: &str, quota: Option<u32>, used: u64, pending: u64, active: bool) {
+    let l = list.to_owned();
+    metrics::gauge!(CALLBACK_QUOTA, "list" => l.clone()).set(f64::from(quota.unwrap_or(0)));
+    metrics::gauge!(CALLBACK_QUOTA_USED, "list" => l.clone()).set(used as f64);
+    metrics::gauge!(CALLBACK_PENDING, "list" => l.clone()).set(pending as f64);
+    metrics::gauge!(CALLBACK_LIST_ACTIVE, "list" => l).set(if active { 1.0 } else { 0.0 });
+}
+
+/// Open complaints, those past the reply time and those past the resolution time.
+pub fn set_complaints(open: u64, past_reply: u64, past_resolve: u64) {
+    metrics::gauge!(COMPLAINTS_OPEN).set(open as f64);
+    metrics::gauge!(COMPLAINTS_PAST_REPLY).set(past_reply as f64);
+    metrics::gauge!(COMPLAINTS_PAST_RESOLVE).set(past_resolve as f64);
 }
 
 /// `ctid_build_info{version}` = 1.
@@ -524,7 +694,25 @@ mod tests {
                 "{name} is a {kind}"
             );
         }
-        assert_eq!(families, 29, "{text}");
+        // 35 before the callback lists; +3 complaint gauges (no list is registered here: the
+        // six per-list families appear with the first list, see callback_list_series).
+        assert_eq!(families, 38, "{text}");
+        assert_eq!(value(&text, "ctid_complaints_past_reply"), 0.0);
+        assert_eq!(
+            value(
+                &text,
+                r#"ctid_survey_answers_total{queue="hotline",score="5"}"#
+            ),
+            0.0
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"ctid_queue_calls_left_total{queue="hotline",outcome="callback_requested"}"#
+            ),
+            0.0
+        );
+        assert_eq!(value(&text, "ctid_media_timeouts_total"), 0.0);
 
         assert_eq!(
             value(&text, r#"ctid_queue_calls_entered_total{queue="hotline"}"#),
@@ -669,6 +857,58 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn callback_list_series() {
+        let text = render_with(|| {
+            register_callback_list("follow-up");
+            register_callback_list("survey");
+            outbound_attempt("follow-up", "answered");
+            outbound_attempt("follow-up", "busy");
+            outbound_attempt("follow-up", "busy");
+            outbound_attempt("follow-up", "ringing");
+            outbound_dial("follow-up");
+            outbound_dial("follow-up");
+            outbound_dial("follow-up");
+            set_callback_list("follow-up", Some(30), 1, 97, true);
+            set_callback_list("survey", None, 0, 5, false);
+            set_complaints(4, 2, 1);
+            // Registering again keeps what was recorded.
+            register_callback_list("follow-up");
+        });
+        let mut families = 0;
+        for l in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let name = l.split_whitespace().nth(2).unwrap();
+            assert!(line(&text, &format!("# HELP {name} ")).is_some(), "{name}");
+            families += 1;
+        }
+        assert_eq!(families, 38 + 6, "{text}");
+        let v = |s: &str| value(&text, s);
+        assert_eq!(
+            v(r#"ctid_callback_attempts_total{list="follow-up",result="busy"}"#),
+            2.0
+        );
+        assert_eq!(
+            v(r#"ctid_callback_attempts_total{list="follow-up",result="answered"}"#),
+            1.0
+        );
+        assert_eq!(
+            v(r#"ctid_callback_attempts_total{list="survey",result="no_answer"}"#),
+            0.0
+        );
+        assert!(!text.contains(r#"result="ringing""#), "not a final result");
+        assert_eq!(v(r#"ctid_callback_dials_total{list="follow-up"}"#), 3.0);
+        assert_eq!(v(r#"ctid_callback_dials_total{list="survey"}"#), 0.0);
+        assert_eq!(v(r#"ctid_callback_quota{list="follow-up"}"#), 30.0);
+        assert_eq!(v(r#"ctid_callback_quota_used{list="follow-up"}"#), 1.0);
+        assert_eq!(v(r#"ctid_callback_contacts_pending{list="follow-up"}"#), 97.0);
+        assert_eq!(v(r#"ctid_callback_list_active{list="follow-up"}"#), 1.0);
+        assert_eq!(v(r#"ctid_callback_quota{list="survey"}"#), 0.0);
+        assert_eq!(v(r#"ctid_callback_list_active{list="survey"}"#), 0.0);
+        assert_eq!(v("ctid_complaints_open"), 4.0);
+        assert_eq!(v("ctid_complaints_past_reply"), 2.0);
+        assert_eq!(v("ctid_complaints_past_resolve"), 1.0);
     }
 
     #[test]

@@ -605,8 +605,19 @@ impl Bridged {
     }
 }
 
+/// How packets must arrive after the relay.
+#[derive(Clone, Copy, PartialEq)]
+enum Relayed {
+    /// Byte-identical (caller → agent: the agent sees the caller's own stream).
+    AsSent,
+    /// Same payload type and payload, in ctid's own stream towards the caller: ctid's SSRC, its
+    /// sequence numbers (consecutive) and timestamps (RFC 3550: one stream per direction, so
+    /// the caller's phone sees no jump when hold music turns into the agent's voice).
+    IntoCtidStream,
+}
+
 /// Send `PACKETS` packets (20 ms apart) from `from` to `to`; `rx` must get every one of them
-/// byte-identical, each from `expect_src`, and nothing else.
+/// (as `how` says), each from `expect_src`, and nothing else.
 #[allow(clippy::too_many_arguments)]
 fn relay_one_way(
     from: &UdpSocket,
@@ -616,7 +627,15 @@ fn relay_one_way(
     ssrc: u32,
     dir: &str,
     d: &Daemon,
+    how: Relayed,
 ) {
+    let same = |a: &[u8], b: &[u8]| match how {
+        Relayed::AsSent => a == b,
+        Relayed::IntoCtidStream => {
+            a.len() == b.len() && a.len() >= 12 && a[1] & 0x7f == b[1] & 0x7f && a[12..] == b[12..]
+        }
+    };
+    let mut headers: Vec<(u16, u32)> = Vec::new();
     rx.set_read_timeout(Some(Duration::from_millis(2))).unwrap();
     let sent: Vec<Vec<u8>> = (0..PACKETS).map(|s| rtp_from(ssrc, dir, s)).collect();
     let mut got: Vec<Option<Vec<u8>>> = vec![None; usize::from(PACKETS)];
@@ -634,8 +653,14 @@ fn relay_one_way(
         match rx.recv_from(&mut buf) {
             Ok((n, src)) => {
                 let p = &buf[..n];
-                match sent.iter().position(|s| s.as_slice() == p) {
-                    Some(i) if src == expect_src => got[i] = Some(p.to_vec()),
+                match sent.iter().position(|s| same(s, p)) {
+                    Some(i) if src == expect_src => {
+                        got[i] = Some(p.to_vec());
+                        headers.push((
+                            u16::from_be_bytes([p[2], p[3]]),
+                            u32::from_be_bytes([p[8], p[9], p[10], p[11]]),
+                        ));
+                    }
                     Some(i) => strays.push(format!("packet {i} from {src}")),
                     None => strays.push(format!("{n} unknown bytes from {src}")),
                 }
@@ -661,6 +686,15 @@ fn relay_one_way(
         usize::from(PACKETS) - missing.len(),
         d.log_tail(6_000)
     );
+    if how == Relayed::IntoCtidStream {
+        assert!(
+            headers
+                .windows(2)
+                .all(|w| w[1].1 == w[0].1 && w[1].0 == w[0].0.wrapping_add(1)),
+            "{dir}: one SSRC and consecutive sequence numbers expected: {headers:?}"
+        );
+        assert_ne!(headers[0].1, ssrc, "{dir}: ctid's SSRC, not the seat's");
+    }
 }
 
 fn media_queue_env() -> TestEnv {
@@ -700,6 +734,7 @@ fn rtp_is_relayed_both_ways_between_caller_and_seat() {
         0x0a0a_0001,
         "caller-to-seat",
         &daemon,
+        Relayed::AsSent,
     );
     // Seat → (back where the packets came from) → caller, from ctid's caller-leg port.
     relay_one_way(
@@ -710,6 +745,7 @@ fn rtp_is_relayed_both_ways_between_caller_and_seat() {
         0x0b0b_0002,
         "seat-to-caller",
         &daemon,
+        Relayed::IntoCtidStream,
     );
 
     b.caller_hangs_up(2, &daemon);
@@ -809,6 +845,7 @@ fn hold_reinvite_is_answered_with_recvonly() {
         0x0c0c_0003,
         "caller-to-seat after resume",
         &daemon,
+        Relayed::AsSent,
     );
 
     b.caller_hangs_up(4, &daemon);

@@ -2,7 +2,8 @@
 //!
 //! Owns: bearer-token auth and roles ([`auth`]), the routes ([`handlers`], listed once in
 //! [`ROUTES`], from which both the router and the OpenAPI document are built), the event stream
-//! with its replay buffer ([`events`]), and read-only SQL over the call records ([`queries`]).
+//! with its replay buffer ([`events`]), read-only SQL over the call records ([`queries`]), and
+//! the period reports ([`reports`], built by `crate::report` off the executor).
 //!
 //! Must not know: call state. Commands go to the call manager as [`Control`] messages and their
 //! replies come back on oneshots; writes (audit rows, dispositions) go through the store writer.
@@ -15,6 +16,7 @@ pub mod events;
 mod handlers;
 mod openapi;
 mod queries;
+mod reports;
 
 #[cfg(test)]
 mod tests;
@@ -113,6 +115,18 @@ pub const ROUTES: &[Route] = &[
     ),
     Route::new(
         "GET",
+        "/api/v1/reports/queues",
+        "supervisor, wallboard",
+        "Queue report for a day, week or month",
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/reports/agents",
+        "agent(self), supervisor, wallboard",
+        "Agent report for a day, week or month",
+    ),
+    Route::new(
+        "GET",
         "/api/v1/events",
         "any",
         "Live events (text/event-stream)",
@@ -167,7 +181,19 @@ struct Inner {
     data_dir: PathBuf,
     stats: watch::Receiver<Snapshot>,
     hub: events::Hub,
+    /// Time zone, queue goals and agents for the reports; unset = the report routes answer 503.
+    reports: std::sync::OnceLock<crate::report::Settings>,
+    /// Reports running at once (each a scan of a period's calls on a blocking thread).
+    report_permits: Arc<tokio::sync::Semaphore>,
 }
+
+/// Reports built at the same time: half the CPU cores, at least one, so call handling always
+/// keeps a core; more wait their turn (at most [`REPORT_WAIT`]).
+pub fn max_concurrent_reports() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+/// How long a report request waits for a free slot before answering 503.
+pub const REPORT_WAIT: Duration = Duration::from_secs(30);
 
 impl ApiState {
     pub fn new(
@@ -189,8 +215,22 @@ impl ApiState {
                 data_dir,
                 stats,
                 hub: events::Hub::new(REPLAY_BUFFER),
+                reports: std::sync::OnceLock::new(),
+                report_permits: Arc::new(tokio::sync::Semaphore::new(max_concurrent_reports())),
             }),
         }
+    }
+
+    /// Serve the report routes with the time zone, queue goals and agents of `cfg` (without
+    /// this they answer 503). Set once; later calls change nothing.
+    pub fn with_reports(self, cfg: &crate::config::Config) -> ApiState {
+        match crate::report::Settings::from_config(cfg) {
+            Ok(settings) => {
+                let _ = self.inner.reports.set(settings);
+            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "API reports disabled"),
+        }
+        self
     }
 
     /// Publish a call-layer event to SSE clients: assigns the next sequence number and keeps
@@ -251,18 +291,22 @@ fn handler_for(route: &Route) -> MethodRouter<ApiState> {
         ("POST", "/api/v1/calls/{id}/move") => post(h::move_call),
         ("GET", "/api/v1/calls") => get(h::calls),
         ("GET", "/api/v1/calls/{id}") => get(h::call),
+        ("GET", "/api/v1/reports/queues") => get(reports::queues),
+        ("GET", "/api/v1/reports/agents") => get(reports::agents),
         ("GET", "/api/v1/events") => get(events::stream),
         ("GET", "/api/v1/openapi.json") => get(openapi::serve),
         (m, p) => panic!("no handler for {m} {p}"),
     }
 }
 
-/// An error answer: `{"error": {"code", "message"}}`.
+/// An error answer: `{"error": {"code", "message"}}`, plus `"parameter"` naming the query
+/// parameter at fault for a `bad_parameter`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    pub parameter: Option<String>,
 }
 
 impl ApiError {
@@ -271,6 +315,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            parameter: None,
+        }
+    }
+    /// 400 `bad_parameter`: the query parameter `name` is unknown, repeated or invalid.
+    pub fn bad_parameter(name: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            parameter: Some(name.to_string()),
+            ..ApiError::new(StatusCode::BAD_REQUEST, "bad_parameter", message)
         }
     }
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -305,7 +357,10 @@ impl From<ControlError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let mut body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        if let Some(p) = self.parameter {
+            body["error"]["parameter"] = p.into();
+        }
         let mut resp = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(

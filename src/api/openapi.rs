@@ -29,6 +29,21 @@ fn answer(method: &str, path: &str) -> Value {
         ("POST", p) if p.starts_with("/api/v1/agents/") => schema_ref("AgentView"),
         ("POST", _) => json!({"type": "object"}),
         ("GET", "/api/v1/queues/{queue}") => schema_ref("QueueView"),
+        ("GET", "/api/v1/reports/queues") => json!({
+            "type": "object",
+            "properties": {
+                "period": schema_ref("ReportPeriod"),
+                "interval_minutes": {"type": "integer", "enum": [15, 30, 60]},
+                "queues": {"type": "array", "items": schema_ref("QueueReport")}
+            }
+        }),
+        ("GET", "/api/v1/reports/agents") => json!({
+            "type": "object",
+            "properties": {
+                "period": schema_ref("ReportPeriod"),
+                "agents": {"type": "array", "items": schema_ref("AgentReport")}
+            }
+        }),
         ("GET", "/api/v1/calls") => json!({
             "type": "object",
             "properties": {
@@ -96,7 +111,54 @@ fn query_params(path: &str) -> Vec<Value> {
             "integer",
             "last event id seen (or the Last-Event-ID header)",
         )],
+        "/api/v1/reports/queues" | "/api/v1/reports/agents" => {
+            let mut v = vec![
+                q("period", "string", "day (default), week (Monday to Sunday) or month"),
+                q(
+                    "date",
+                    "string",
+                    "YYYY-MM-DD, a local day inside the period; default today ([reports] time_zone)",
+                ),
+                q("queue", "string", "only this queue"),
+            ];
+            if path.ends_with("/queues") {
+                v.push(q(
+                    "interval",
+                    "integer",
+                    "15, 30 or 60 minutes; default [reports] interval_minutes for a day, 60 otherwise",
+                ));
+            } else {
+                v.push(q(
+                    "agent",
+                    "string",
+                    "only this agent (an agent token: its own, the default)",
+                ));
+            }
+            v.push(q(
+                "format",
+                "string",
+                "json (default), csv, md or table; without it the Accept header decides",
+            ));
+            v
+        }
         _ => vec![],
+    }
+}
+
+/// The success answer's content: JSON, an event stream, or a report in any of its formats.
+fn content(path: &str, schema: Value) -> Value {
+    if path.ends_with("/events") {
+        json!({"text/event-stream": {"schema": schema}})
+    } else if path.starts_with("/api/v1/reports/") {
+        let text = json!({"schema": {"type": "string"}});
+        json!({
+            "application/json": {"schema": schema},
+            "text/csv": text,
+            "text/markdown": text,
+            "text/plain": text,
+        })
+    } else {
+        json!({"application/json": {"schema": schema}})
     }
 }
 
@@ -108,29 +170,28 @@ pub(super) fn document() -> Value {
             .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
         params.extend(query_params(r.path));
-        let content_type = if r.path.ends_with("/events") {
-            "text/event-stream"
-        } else {
-            "application/json"
-        };
         let mut op = json!({
             "summary": r.summary,
             "description": format!("Roles: {}", r.roles),
             "parameters": params,
             "responses": {
-                "200": {"description": "OK", "content": {content_type: {"schema": answer(r.method, r.path)}}},
+                "200": {"description": "OK", "content": content(r.path, answer(r.method, r.path))},
             }
         });
         if r.roles == "none" {
             op["security"] = json!([]);
         } else {
             for (code, what) in [
-                ("400", "malformed JSON body"),
+                (
+                    "400",
+                    "malformed JSON body, or a bad query parameter (named in error.parameter)",
+                ),
                 ("401", "no or unknown token"),
                 ("403", "role not allowed"),
                 ("404", "not found"),
                 ("409", "state does not allow it"),
                 ("422", "invalid input"),
+                ("503", "the call manager or the reports are not available"),
             ] {
                 op["responses"][code] = json!({"description": what, "content": {"application/json": {"schema": schema_ref("Error")}}});
             }
@@ -152,7 +213,28 @@ pub(super) fn document() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-                    "code": s("string"), "message": s("string")}}}},
+                    "code": s("string"), "message": s("string"), "parameter": s("string")}}}},
+                "ReportPeriod": {"type": "object", "properties": {
+                    "kind": {"type": "string", "enum": ["day", "week", "month"]},
+                    "first_day": s("string"), "last_day": s("string"), "time_zone": s("string"),
+                    "start_ms": s("integer"), "end_ms": s("integer"), "start": s("string"),
+                    "end": s("string")}},
+                "ReportFigures": report_figures(),
+                "QueueReport": {"type": "object", "properties": {
+                    "queue": s("string"),
+                    "goals": {"type": "object", "nullable": true, "properties": {
+                        "sl_target_secs": s("integer"), "sl_goal": s("number"),
+                        "answer_rate_goal": s("number")}},
+                    "totals": schema_ref("ReportFigures"),
+                    "intervals": {"type": "array", "items": {"allOf": [
+                        schema_ref("ReportFigures"),
+                        {"type": "object", "properties": {
+                            "start": s("string"), "start_ms": s("integer"), "end_ms": s("integer")}}]}}}},
+                "AgentReport": {"type": "object", "properties": {
+                    "agent": s("string"), "answered": s("integer"), "aht_secs": ns("number"),
+                    "talk_secs": s("number"), "logged_in_secs": s("number"), "paused_secs": s("number"),
+                    "pause_by_reason": {"type": "object", "additionalProperties": s("number")},
+                    "occupancy": ns("number")}},
                 "AgentView": {"type": "object", "properties": {
                     "id": s("string"), "name": s("string"), "state": s("string"),
                     "reason": ns("string"), "pending_pause": ns("string"), "since_ms": s("integer"),
@@ -173,4 +255,39 @@ pub(super) fn document() -> Value {
             }
         }
     })
+}
+
+/// A report's figures of one queue over a period or an interval (`crate::report::queue::Figures`).
+fn report_figures() -> Value {
+    let mut props = Map::new();
+    for k in [
+        "offered",
+        "answered",
+        "short_abandons",
+        "timeouts",
+        "overflows",
+        "rejected",
+        "answered_in_target",
+    ] {
+        props.insert(k.into(), json!({"type": "integer"}));
+    }
+    props.insert(
+        "abandoned".into(),
+        json!({"type": "integer", "description": "short abandons NOT included (unlike /api/v1/stats)"}),
+    );
+    for k in [
+        "answer_rate",
+        "sl_offered",
+        "sl_answered",
+        "asa_secs",
+        "longest_wait_secs",
+        "aht_secs",
+    ] {
+        props.insert(k.into(), json!({"type": "number", "nullable": true}));
+    }
+    for k in ["answer_rate_met", "sl_offered_met", "sl_answered_met"] {
+        props.insert(k.into(), json!({"type": "boolean", "nullable": true}));
+    }
+    props.insert("missed".into(), json!({"type": "boolean"}));
+    json!({"type": "object", "properties": props})
 }

@@ -4,7 +4,6 @@
 use super::legs::{self, AgentOffer, Peer};
 use super::{unix_ms, AgentLeg, CallManager};
 use crate::acd::{Action, AgentId, CallId, CancelReason, Input, Outcome};
-use crate::media::start_relay;
 use crate::sip::build::new_tag;
 use crate::sip::message::Method;
 use crate::store::CallOp;
@@ -94,8 +93,8 @@ impl CallManager {
         let local_rtp = SocketAddr::new(self.pool.ip(), sockets.local_rtp.port());
         let (number, name) = (call.caller_number.clone(), call.caller_name.clone());
         let offer = AgentOffer {
-            codec: call.caller.negotiated.codec,
-            dtmf: call.caller.negotiated.dtmf,
+            law: call.caller.negotiated.law,
+            dtmf: Some(super::AGENT_DTMF_PT),
             local_rtp,
             session: unix_ms(),
         };
@@ -137,7 +136,7 @@ impl CallManager {
                     sockets: Some(sockets),
                     local_rtp,
                     dialog: None,
-                    remote_rtp: None,
+                    answer: None,
                     sdp_version: 1,
                 },
             );
@@ -182,15 +181,7 @@ impl CallManager {
                 .commands
                 .try_send(Command::Respond { tx, response: ok });
         }
-        if let (Some(a), Some(b)) = (call.caller.sockets.take(), leg.sockets.take()) {
-            call.relay = Some(start_relay(
-                a,
-                b,
-                call.caller.negotiated.remote,
-                leg.remote_rtp,
-                self.cancel.child_token(),
-            ));
-        }
+        let agent_media = (leg.sockets.take(), leg.answer.take());
         let in_target = wait
             <= self
                 .settings
@@ -230,6 +221,7 @@ impl CallManager {
         })
         .await;
         self.event(id, "answered", Some(&agent), None).await;
+        self.bridge_media(id, agent_media.0, agent_media.1).await;
     }
 
     /// The call left the queue without being answered (or was answered: nothing to do here).
@@ -252,10 +244,18 @@ impl CallManager {
             return;
         };
         let caller_gone = call.caller_ended;
+        let end_cause = call.end_cause;
+        let callback = end_cause == Some("callback_requested");
+        let (kind, name) = if callback {
+            ("callback_requested", "callback_requested")
+        } else {
+            (kind, name)
+        };
         tracing::info!(call = %id, queue, outcome = name, wait_ms = wait.as_millis() as u64, "call left the queue");
         self.event(id, kind, None, cause.map(|c| format!("SIP {c}")))
             .await;
-        let short = (outcome == Outcome::Abandoned).then(|| wait <= self.settings.short_abandon);
+        let short = (outcome == Outcome::Abandoned && !callback)
+            .then(|| wait <= self.settings.short_abandon);
         crate::metrics::call_left(&queue, name, wait.as_secs_f64(), short == Some(true));
         self.stats.record_left(
             &queue,
@@ -271,7 +271,11 @@ impl CallManager {
             outcome: name.to_string(),
             wait_secs: wait.as_secs_f64(),
         });
-        let by = if caller_gone { "caller" } else { "ctid" };
+        let by = if end_cause.is_some() || !caller_gone {
+            "ctid"
+        } else {
+            "caller"
+        };
         self.end_record(
             id,
             name,
@@ -280,10 +284,13 @@ impl CallManager {
             None,
             short,
             by,
-            None,
+            end_cause.map(str::to_string),
             cause,
         )
         .await;
+        if callback && self.confirm_callback(id) {
+            return;
+        }
         if !caller_gone {
             self.bye_caller(id, cause).await;
         }
@@ -301,7 +308,10 @@ impl CallManager {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
-        if call.connected.is_some() {
+        if call.phase != super::media::Phase::Live {
+            // Survey or callback confirmation: the call itself is already recorded.
+            self.end_post_call(id).await;
+        } else if call.connected.is_some() {
             self.finish(id, by, reason, code).await;
             self.engine
                 .handle(Instant::now(), Input::CallEnded { call: id });
@@ -337,7 +347,10 @@ impl CallManager {
         if let Some((bye, peer)) = agent_bye {
             self.send_to(peer, bye).await;
         }
-        self.bye_caller(id, code).await;
+        let survey = by == "agent" && self.start_survey(id);
+        if !survey {
+            self.bye_caller(id, code).await;
+        }
         tracing::info!(call = %id, by, "call ended");
         self.publish(super::control::CallEvent::CallEnded {
             call: id.0,
@@ -363,7 +376,18 @@ impl CallManager {
             code,
         )
         .await;
-        self.drop_call(id);
+        if survey {
+            // The agent's leg is over; the caller stays for the survey.
+            if let Some(leg) = self.calls.get_mut(&id).and_then(|c| c.connected.take()) {
+                self.by_client_tx.remove(&leg.tx);
+                if let Some(d) = &leg.dialog {
+                    self.by_dialog.remove(&d.key);
+                    self.send(Command::RemoveDialog(d.key.clone())).await;
+                }
+            }
+        } else {
+            self.drop_call(id);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -395,7 +419,7 @@ impl CallManager {
     }
 
     /// BYE to the caller (ctid ends the call), with a Reason header carrying `cause`.
-    async fn bye_caller(&mut self, id: CallId, cause: Option<u16>) {
+    pub(super) async fn bye_caller(&mut self, id: CallId, cause: Option<u16>) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -463,7 +487,7 @@ impl CallManager {
     }
 
     /// Forget a call: its maps, its dialogs, its relay (dropping the handle stops it).
-    fn drop_call(&mut self, id: CallId) {
+    pub(super) fn drop_call(&mut self, id: CallId) {
         let Some(call) = self.calls.remove(&id) else {
             return;
         };

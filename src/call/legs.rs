@@ -1,7 +1,7 @@
 //! Building the SIP messages of a call's two legs: the caller's `200 OK` with ctid's SDP, the
 //! INVITE to an agent's seat, and small helpers shared by the call manager.
 
-use crate::media::sdp::{self, Direction, Negotiated};
+use crate::media::sdp::{self, Negotiated};
 use crate::sip::build::{new_call_id, response_to};
 use crate::sip::endpoint::{Flow, Transport};
 use crate::sip::header::NameAddr;
@@ -78,9 +78,11 @@ pub fn binding_target(b: &Binding) -> Option<(Transport, SocketAddr)> {
     Some((transport, addr.parse().ok()?))
 }
 
-/// What ctid offers an agent: the codec agreed with the caller (plus telephone-event).
+/// What ctid offers an agent: the caller's G.711 law first, then the other (ctid transcodes),
+/// plus telephone-event.
 pub struct AgentOffer {
-    pub codec: u8,
+    /// The caller's law: 0 (PCMU) or 8 (PCMA).
+    pub law: u8,
     pub dtmf: Option<u8>,
     pub local_rtp: SocketAddr,
     pub session: u64,
@@ -118,11 +120,11 @@ pub fn invite_agent(
         format!("<{}>", contact_uri(local_sip, transport)),
     );
     r.headers.push("Content-Type", "application/sdp");
-    r.body = sdp::build(
+    let other = if offer.law == 8 { 0 } else { 8 };
+    r.body = sdp::build_offer(
         offer.local_rtp,
-        offer.codec,
+        &[offer.law, other],
         offer.dtmf,
-        Direction::SendRecv,
         20,
         offer.session,
         1,

@@ -13,11 +13,15 @@ mod actions;
 mod board;
 pub mod control;
 mod legs;
+mod media;
+
+pub use media::MediaSettings;
 
 use crate::acd::{AgentId, CallId, Engine, Input, Member, QueueId, QueueSettings, Strategy};
 use crate::config::{self, Config};
 use crate::media::sdp::{self, Negotiated};
-use crate::media::{LegSockets, PortPool, RelayHandle, Side};
+use crate::media::session::{Command as MediaCommand, Notice, SessionHandle, Side};
+use crate::media::{LegSockets, PortPool};
 use crate::sip::build::{new_tag, response_to};
 use crate::sip::dialog::Dialog;
 use crate::sip::endpoint::{ClientTxId, DialogKey, Event, Flow, ServerTxId};
@@ -66,7 +70,8 @@ struct AgentLeg {
     sockets: Option<LegSockets>,
     local_rtp: SocketAddr,
     dialog: Option<Dialog>,
-    remote_rtp: Option<SocketAddr>,
+    /// What the seat's answer agreed.
+    answer: Option<Negotiated>,
     sdp_version: u64,
 }
 
@@ -85,7 +90,11 @@ struct Call {
     answered: Option<Instant>,
     /// The wait the ACD measured when the agent answered (the one recorded and reported).
     answer_wait: Option<Duration>,
-    relay: Option<RelayHandle>,
+    /// The call's media session (from answer to hang-up).
+    media: Option<SessionHandle>,
+    phase: media::Phase,
+    /// Why ctid ended the call, when it was not the caller or an agent (media_timeout, …).
+    end_cause: Option<&'static str>,
     /// The caller's dialog is over (it sent BYE, or ctid did).
     caller_ended: bool,
     /// Early media: the 200 OK still owed to the caller, sent when an agent answers.
@@ -106,6 +115,7 @@ pub struct CallSettings {
     pub local_sip: Vec<SocketAddr>,
     pub agents: Vec<AgentId>,
     pub agent_names: HashMap<AgentId, String>,
+    pub media: MediaSettings,
 }
 
 impl CallSettings {
@@ -174,6 +184,7 @@ impl CallSettings {
                     .map(|a| (AgentId(a.id.clone()), a.name.clone()))
                     .collect(),
                 agents,
+                media: MediaSettings::from_config(cfg)?,
             },
             engine,
         ))
@@ -182,6 +193,9 @@ impl CallSettings {
 
 /// Ids the call layer gives its requests: top bit set, so they never meet the endpoint's own.
 const TU_ID_BASE: u64 = 1 << 63;
+
+/// The telephone-event payload type ctid offers seats.
+const AGENT_DTMF_PT: u8 = 101;
 
 pub struct CallManager {
     settings: CallSettings,
@@ -212,6 +226,9 @@ pub struct CallManager {
     board: HashMap<AgentId, board::BoardEntry>,
     /// The API's live event stream, if any.
     events_out: Option<mpsc::Sender<control::CallEvent>>,
+    /// Media sessions report here (DTMF, prompts played, media timeouts, recordings).
+    notices: mpsc::Sender<Notice>,
+    notices_rx: Option<mpsc::Receiver<Notice>>,
 }
 
 impl CallManager {
@@ -229,7 +246,10 @@ impl CallManager {
         stats: LiveStats,
         stats_out: watch::Sender<Snapshot>,
     ) -> CallManager {
+        let (notices, notices_rx) = mpsc::channel(8192);
         let mut m = CallManager {
+            notices,
+            notices_rx: Some(notices_rx),
             settings,
             engine,
             pool,
@@ -276,6 +296,7 @@ impl CallManager {
         mut controls: mpsc::Receiver<control::Control>,
         shutdown: CancellationToken,
     ) {
+        let mut notices = self.notices_rx.take().unwrap_or_else(|| mpsc::channel(1).1);
         let mut gauges = tokio::time::interval(Duration::from_secs(1));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -298,6 +319,7 @@ impl CallManager {
                 }
                                 _ = gauges.tick() => self.export_gauges(),
                 Some(cmd) = controls.recv() => self.control(cmd).await,
+                Some(n) = notices.recv() => self.media_notice(n).await,
             }
             self.apply_actions().await;
         }
@@ -748,11 +770,14 @@ impl CallManager {
                 connected: None,
                 answered: None,
                 answer_wait: None,
-                relay: None,
+                media: None,
+                phase: media::Phase::Live,
+                end_cause: None,
                 caller_ended: false,
                 pending_answer,
             },
         );
+        self.start_media(id);
         crate::metrics::call_entered(&queue);
         self.publish(control::CallEvent::CallEntered {
             call: id.0,
@@ -812,6 +837,26 @@ impl CallManager {
             Method::Invite | Method::Update if !req.body.is_empty() => {
                 self.reoffer(tx, id, leg, req).await
             }
+            Method::Info => {
+                let key = crate::media::dtmf::parse_info(
+                    req.headers.get("Content-Type").unwrap_or(""),
+                    &req.body,
+                );
+                let status = if key.is_some() || req.body.is_empty() {
+                    200
+                } else {
+                    415
+                };
+                self.send(Command::Respond {
+                    tx,
+                    response: response_to(&req, status, None),
+                })
+                .await;
+                if let (Some(k), LegRef::Caller) = (key, &leg) {
+                    tracing::debug!(call = %id, key = %k, "DTMF by SIP INFO");
+                    self.key_pressed(id, k).await;
+                }
+            }
             _ => {
                 self.send(Command::Respond {
                     tx,
@@ -865,8 +910,15 @@ impl CallManager {
                 (c.local_rtp, contact, c.sdp_version, Side::B)
             }
         };
-        if let (Some(relay), Some(remote)) = (&call.relay, n.remote) {
-            relay.update_remote(side, remote);
+        if let Some(m) = &call.media {
+            m.send(MediaCommand::Remote {
+                side,
+                addr: n.remote,
+            });
+            m.send(MediaCommand::Hold {
+                side,
+                held: n.direction != sdp::Direction::SendRecv || n.remote.is_none(),
+            });
         }
         let kind = if n.direction == sdp::Direction::SendRecv {
             "resumed"
@@ -889,6 +941,12 @@ impl CallManager {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
+        if call.phase != media::Phase::Live {
+            // Hung up during the survey or the callback confirmation.
+            self.bye_sent_by_caller(id);
+            self.drop_call(id);
+            return;
+        }
         if call.connected.is_some() {
             // Talking: end the other leg too.
             if by == "caller" {
@@ -964,7 +1022,7 @@ impl CallManager {
         let Some(call) = self.calls.get(&id) else {
             return self.stray_answer(tx, &resp).await;
         };
-        let codec = call.caller.negotiated.codec;
+
         let Some(leg) = call.offers.get(&agent) else {
             // Already cancelled, or a retransmitted 2xx of the connected leg: ACK it again.
             let again = call
@@ -998,7 +1056,8 @@ impl CallManager {
         })
         .await;
         self.sent_invites.remove(&tx);
-        let answer = sdp::parse(&resp.body).and_then(|a| sdp::read_answer(&a, &[codec]));
+        let answer =
+            sdp::parse(&resp.body).and_then(|a| sdp::read_answer(&a, &[0, 8, AGENT_DTMF_PT]));
         match answer {
             Ok(n) => {
                 self.by_dialog
@@ -1008,7 +1067,7 @@ impl CallManager {
                     .get_mut(&id)
                     .and_then(|c| c.offers.get_mut(&agent))
                 {
-                    leg.remote_rtp = n.remote;
+                    leg.answer = Some(n);
                     leg.dialog = Some(dialog);
                 }
                 self.engine

@@ -181,6 +181,13 @@ impl Latches {
     }
 }
 
+impl Latches {
+    /// Where `side`'s peer currently gets packets of `kind` (latched source, else from SDP).
+    pub(super) fn dest_of(&self, side: Side, kind: Kind) -> Option<SocketAddr> {
+        self.peers[side.index()].dest(kind).addr
+    }
+}
+
 impl Peer {
     fn dest(&self, kind: Kind) -> &Dest {
         match kind {

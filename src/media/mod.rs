@@ -8,10 +8,18 @@
 //! Must not know: SIP, SDP parsing, dialogs, queues or agents. The call layer reads addresses out
 //! of SDP and hands them in as plain [`std::net::SocketAddr`]s.
 
+pub mod dtmf;
+pub mod g711;
 mod latch;
+pub mod pacer;
 pub mod ports;
+pub mod prompt;
+pub mod prompts;
+pub mod recorder;
 pub mod relay;
+pub mod rtcp;
 pub mod sdp;
+pub mod session;
 
 pub use ports::{LegSockets, PortPool};
 pub use relay::{

@@ -348,6 +348,8 @@ pub struct Negotiated {
     /// The payload type of the voice codec: 0 (PCMU), 8 (PCMA), or a dynamic PT the peer mapped to
     /// PCMU/PCMA at 8000 Hz (kept as the peer numbered it).
     pub codec: u8,
+    /// Which G.711 law `codec` is: 0 (PCMU) or 8 (PCMA), whatever PT the peer numbered it with.
+    pub law: u8,
     /// The telephone-event/8000 PT, if both sides have it.
     pub dtmf: Option<u8>,
     /// Where to send RTP; None when c=0.0.0.0 / `::` (RFC 2543 hold) or port 0.
@@ -381,6 +383,7 @@ fn negotiated_from(sdp: &Sdp, index: usize, codec: u8, dtmf: Option<u8>) -> Nego
     Negotiated {
         index,
         codec,
+        law: m.codec_kind(codec).unwrap_or(codec),
         dtmf,
         remote,
         remote_rtcp,
@@ -546,6 +549,44 @@ pub fn build(
         direction,
         ptime,
     );
+    out
+}
+
+/// ctid's offer to a seat: the G.711 laws in `laws` (static PTs 0/8, in ctid's order of
+/// preference) plus telephone-event as `dtmf`, so a seat that only does the other law still
+/// connects (ctid transcodes).
+pub fn build_offer(
+    local: SocketAddr,
+    laws: &[u8],
+    dtmf: Option<u8>,
+    ptime: u32,
+    session_id: u64,
+    version: u64,
+) -> String {
+    let mut out = String::with_capacity(320);
+    session_header(&mut out, local.ip(), session_id, version);
+    let laws: Vec<u8> = laws
+        .iter()
+        .copied()
+        .filter(|l| *l == 0 || *l == 8)
+        .collect();
+    let dtmf = dtmf.filter(|d| !laws.contains(d));
+    let mut m = format!("m=audio {} RTP/AVP", local.port());
+    for pt in laws.iter().copied().chain(dtmf) {
+        m.push_str(&format!(" {pt}"));
+    }
+    push_line(&mut out, &m);
+    for pt in &laws {
+        if let Some(name) = static_name(*pt) {
+            push_line(&mut out, &format!("a=rtpmap:{pt} {name}/8000"));
+        }
+    }
+    if let Some(d) = dtmf {
+        push_line(&mut out, &format!("a=rtpmap:{d} telephone-event/8000"));
+        push_line(&mut out, &format!("a=fmtp:{d} 0-16"));
+    }
+    push_line(&mut out, &format!("a=ptime:{ptime}"));
+    push_line(&mut out, "a=sendrecv");
     out
 }
 

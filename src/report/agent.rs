@@ -57,11 +57,15 @@ fn u(v: Option<i64>) -> u64 {
     v.unwrap_or(0).max(0) as u64
 }
 
+/// Figures per agent: without a queue filter, every configured agent (`configured`, in order,
+/// zeros when idle) that matches the agent filter; then any others found in the data, by id.
+/// With a queue filter, only the agents who took that queue's calls.
 pub fn agent_report(
     conn: &Connection,
     period: &Period,
     queue_filter: Option<&str>,
     agent_filter: Option<&str>,
+    configured: &[String],
     now_ms: i64,
 ) -> Result<Vec<AgentReport>> {
     let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
@@ -115,9 +119,20 @@ pub fn agent_report(
             _ => {}
         }
     }
-    Ok(acc
+    let mut order: Vec<String> = Vec::with_capacity(acc.len() + configured.len());
+    let mut listed = std::collections::BTreeSet::new();
+    let wanted = configured
+        .iter()
+        .filter(|id| queue_filter.is_none() && agent_filter.is_none_or(|f| f == *id));
+    for id in wanted.chain(acc.keys()) {
+        if listed.insert(id.as_str()) {
+            order.push(id.clone());
+        }
+    }
+    Ok(order
         .into_iter()
-        .map(|(agent, a)| {
+        .map(|agent| {
+            let a = acc.remove(&agent).unwrap_or_default();
             let available = a.login_ms.saturating_sub(a.pause_ms);
             AgentReport {
                 agent,

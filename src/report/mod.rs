@@ -1,17 +1,22 @@
 //! Offline reports read straight from the database: `ctid report` (queue and agent figures for a
-//! day, week or month) and `ctid cdr export` (call detail records, streamed).
+//! day, week or month), the same figures on the API (`GET /api/v1/reports/…`, see `docs/api.md`)
+//! and `ctid cdr export` (call detail records, streamed).
 //!
-//! Opens `<data_dir>/ctid.db` read-only, so it runs while the daemon writes (WAL). Periods are
-//! cut in `[reports] time_zone`: a day is a local calendar day (23 or 25 hours on DST change
-//! days), a week starts on Monday, a month is a calendar month. Calls belong to the period (and
-//! interval) in which they *entered* (`entered_at_ms`), so every query is a range scan on the
-//! `calls_entered` index, aggregated in SQL.
+//! [`generate`] is the one entry point the CLI and the API share: it opens `<data_dir>/ctid.db`
+//! read-only (so it runs while the daemon writes, WAL) and returns the [`Report`]; [`render`]
+//! turns it into JSON, CSV, Markdown or a table. It blocks: the API calls it through
+//! `spawn_blocking`. Periods are cut in `[reports] time_zone`: a day is a local calendar day (23
+//! or 25 hours on DST change days), a week starts on Monday, a month is a calendar month. Calls
+//! belong to the period (and interval) in which they *entered* (`entered_at_ms`), so every query
+//! is a range scan on the `calls_entered` index.
 //!
-//! Definitions match the live figures (`crate::stats`): SL % of offered =
-//! answered_in_target / (offered − short abandons); SL % of answered = answered_in_target /
-//! answered; answer rate = answered / (offered − short abandons); ASA = mean wait of answered
-//! calls; AHT = mean talk time of answered calls that ended. Ratios are `None` when their
-//! denominator is 0.
+//! Definitions (docs/reports.md): SL % of offered = answered_in_target / (offered − short
+//! abandons); SL % of answered = answered_in_target / answered; answer rate = answered /
+//! (offered − short abandons); ASA = mean wait of answered calls; AHT = mean talk time of answered
+//! calls that ended. Ratios are `None` when their denominator is 0. Unlike the live figures
+//! (`crate::stats`, `GET /api/v1/stats`), whose `abandoned` *includes* the short abandons and
+//! which count a call when it leaves the queue, a report's `abandoned` *excludes* them (they are
+//! in `short_abandons` only) and calls count by the time they entered.
 
 pub mod agent;
 pub mod export;
@@ -32,12 +37,32 @@ use crate::config::Config;
 /// Exit code for usage errors (bad dates, bad config), as elsewhere in the CLI.
 pub const EXIT_USAGE: u8 = 64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PeriodKind {
+    #[default]
     Day,
     Week,
     Month,
+}
+
+impl PeriodKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeriodKind::Day => "day",
+            PeriodKind::Week => "week",
+            PeriodKind::Month => "month",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PeriodKind> {
+        match s {
+            "day" => Some(PeriodKind::Day),
+            "week" => Some(PeriodKind::Week),
+            "month" => Some(PeriodKind::Month),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -46,6 +71,48 @@ pub enum ReportFormat {
     Csv,
     Json,
     Md,
+}
+
+impl ReportFormat {
+    pub fn parse(s: &str) -> Option<ReportFormat> {
+        match s {
+            "table" => Some(ReportFormat::Table),
+            "csv" => Some(ReportFormat::Csv),
+            "json" => Some(ReportFormat::Json),
+            "md" => Some(ReportFormat::Md),
+            _ => None,
+        }
+    }
+}
+
+/// Which half of a report to build and show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Parts {
+    /// Queues and agents (`ctid report`'s default).
+    All,
+    /// Queue totals and intervals (`GET /api/v1/reports/queues`).
+    Queues,
+    /// Agent figures (`GET /api/v1/reports/agents`).
+    Agents,
+}
+
+impl Parts {
+    pub fn queues(self) -> bool {
+        self != Parts::Agents
+    }
+    pub fn agents(self) -> bool {
+        self != Parts::Queues
+    }
+}
+
+/// Interval lengths a report can break a period into (minutes).
+pub const INTERVALS: [u32; 3] = [15, 30, 60];
+
+fn parse_interval(s: &str) -> Result<u32, String> {
+    s.parse::<u32>()
+        .ok()
+        .filter(|m| INTERVALS.contains(m))
+        .ok_or_else(|| format!("{s:?}: 15, 30 or 60"))
 }
 
 /// `ctid report`: queue and agent figures for one period, from the database.
@@ -63,6 +130,14 @@ pub struct ReportArgs {
     /// Only this agent.
     #[arg(long)]
     pub agent: Option<String>,
+    /// Interval breakdown in minutes: 15, 30 or 60 (default: `[reports] interval_minutes` for
+    /// a day, 60 for a week or a month).
+    #[arg(long, value_parser = parse_interval)]
+    pub interval: Option<u32>,
+    /// Which figures: all, queues (totals and intervals) or agents. CSV holds one table: the
+    /// queues' for `all` and `queues`, the agents' for `agents`.
+    #[arg(long, value_enum, default_value = "all")]
+    pub part: Parts,
     #[arg(long, value_enum, default_value = "table")]
     pub format: ReportFormat,
     /// Config file (for data_dir, the time zone, the queues' targets).
@@ -184,82 +259,175 @@ fn now_ms() -> i64 {
     Timestamp::now().as_millisecond()
 }
 
+/// What a report needs from the config, resolved once (by the daemon at start for the API, by
+/// the CLI per run).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `[reports] time_zone` as configured ("Europe/Berlin").
+    pub time_zone: String,
+    pub tz: TimeZone,
+    /// Default interval of a day report: `[reports] interval_minutes` (60 if not 15/30/60).
+    pub day_interval_minutes: u32,
+    /// The configured queues and their goals, in config order.
+    pub queues: Vec<(String, queue::Goals)>,
+    /// The configured agent ids, in config order.
+    pub agents: Vec<String>,
+}
+
+impl Settings {
+    pub fn from_config(cfg: &Config) -> Result<Settings> {
+        let tz = crate::stats::time_zone(&cfg.reports.time_zone)
+            .with_context(|| format!("reports.time_zone {:?}", cfg.reports.time_zone))?;
+        let m = cfg.reports.interval_minutes;
+        Ok(Settings {
+            time_zone: cfg.reports.time_zone.clone(),
+            tz,
+            day_interval_minutes: if INTERVALS.contains(&m) { m } else { 60 },
+            queues: cfg
+                .queues
+                .iter()
+                .map(|q| {
+                    let goals = queue::Goals {
+                        sl_target_secs: q.sl_target_secs,
+                        sl_goal: q.sl_goal_percent as f64 / 100.0,
+                        answer_rate_goal: q.answer_rate_target_percent as f64 / 100.0,
+                    };
+                    (q.name.clone(), goals)
+                })
+                .collect(),
+            agents: cfg.agents.iter().map(|a| a.id.clone()).collect(),
+        })
+    }
+
+    /// Today's local date in the report time zone.
+    pub fn today(&self) -> Date {
+        Timestamp::now().to_zoned(self.tz.clone()).date()
+    }
+
+    /// The period of `kind` containing `date`.
+    pub fn period(&self, kind: PeriodKind, date: Date) -> Result<Period> {
+        period(kind, date, &self.tz, &self.time_zone)
+    }
+}
+
+/// One report asked for: `ctid report`'s flags, or the API's query parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub kind: PeriodKind,
+    /// A local date inside the period.
+    pub date: Date,
+    pub queue: Option<String>,
+    pub agent: Option<String>,
+    /// 15, 30 or 60; `None`: the configured one for a day, 60 for a week or a month.
+    pub interval_minutes: Option<u32>,
+    pub parts: Parts,
+}
+
 /// The whole report, as `--format json` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub period: Period,
     pub interval_minutes: u32,
+    /// Empty when only the agents were asked for.
     pub queues: Vec<queue::QueueReport>,
+    /// Empty when only the queues were asked for.
     pub agents: Vec<agent::AgentReport>,
+    /// What was built (and is rendered).
+    #[serde(skip)]
+    pub parts: Parts,
 }
 
-/// Build the report for a config, a period and the filters.
-pub fn build(
-    conn: &Connection,
-    cfg: &Config,
-    period: Period,
-    queue_filter: Option<&str>,
-    agent_filter: Option<&str>,
+/// The one way to a report, shared by `ctid report` and the API: open `<data_dir>/ctid.db`
+/// read-only and build. Blocking (SQLite): run it off the async executor.
+pub fn generate(
+    data_dir: &Path,
+    settings: &Settings,
+    req: &Request,
     now_ms: i64,
 ) -> Result<Report> {
-    let interval_minutes = match period.kind {
-        PeriodKind::Day => cfg.reports.interval_minutes,
-        _ => 60,
+    let conn = open_read_only(data_dir)?;
+    build(&conn, settings, req, now_ms)
+}
+
+/// Build the report of `req` on an open connection.
+pub fn build(conn: &Connection, settings: &Settings, req: &Request, now_ms: i64) -> Result<Report> {
+    let period = settings.period(req.kind, req.date)?;
+    let interval_minutes = match (req.interval_minutes, req.kind) {
+        (Some(m), _) if INTERVALS.contains(&m) => m,
+        (Some(m), _) => bail!("interval {m}: 15, 30 or 60"),
+        (None, PeriodKind::Day) => settings.day_interval_minutes,
+        (None, _) => 60,
     };
-    let interval_minutes = if crate::stats::INTERVAL_MINUTES.contains(&interval_minutes) {
-        interval_minutes
-    } else {
-        60
+    let (queue_filter, agent_filter) = (req.queue.as_deref(), req.agent.as_deref());
+    let queues = |conn: &Connection| {
+        queue::queue_report(
+            conn,
+            &settings.queues,
+            &period,
+            interval_minutes,
+            queue_filter,
+            &settings.tz,
+        )
     };
-    let tz = crate::stats::time_zone(&cfg.reports.time_zone)?;
-    // The queue and agent figures are two independent scans: run them side by side on two
-    // read-only connections when the database is a file (a month of a big center halves).
-    let second = conn
-        .path()
-        .filter(|p| !p.is_empty())
-        .and_then(|p| open_read_only(Path::new(p).parent()?).ok());
-    let (queues, agents) = match second {
-        Some(conn2) => std::thread::scope(|s| {
-            let period2 = period.clone();
-            let agents = s.spawn(move || {
-                agent::agent_report(&conn2, &period2, queue_filter, agent_filter, now_ms)
-            });
-            let queues =
-                queue::queue_report(conn, cfg, &period, interval_minutes, queue_filter, &tz);
-            let agents = agents
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("agent report thread failed")));
-            (queues, agents)
-        }),
-        None => (
-            queue::queue_report(conn, cfg, &period, interval_minutes, queue_filter, &tz),
-            agent::agent_report(conn, &period, queue_filter, agent_filter, now_ms),
-        ),
+    let agents = |conn: &Connection| {
+        agent::agent_report(
+            conn,
+            &period,
+            queue_filter,
+            agent_filter,
+            &settings.agents,
+            now_ms,
+        )
     };
-    let (queues, agents) = (queues?, agents?);
+    let (queues, agents) = match req.parts {
+        Parts::Queues => (queues(conn)?, vec![]),
+        Parts::Agents => (vec![], agents(conn)?),
+        Parts::All => {
+            // The queue and agent figures are two independent scans: run them side by side on
+            // two read-only connections when the database is a file (a month of a big center
+            // halves).
+            let second = conn
+                .path()
+                .filter(|p| !p.is_empty())
+                .and_then(|p| open_read_only(Path::new(p).parent()?).ok());
+            let (q, a) = match second {
+                Some(conn2) => std::thread::scope(|s| {
+                    let a = s.spawn(move || agents(&conn2));
+                    let q = queues(conn);
+                    let a = a
+                        .join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("agent report thread failed")));
+                    (q, a)
+                }),
+                None => (queues(conn), agents(conn)),
+            };
+            (q?, a?)
+        }
+    };
     Ok(Report {
         period,
         interval_minutes,
         queues,
         agents,
+        parts: req.parts,
     })
 }
 
-fn load(config: &Path) -> Result<(Config, TimeZone), u8> {
+fn load(config: &Path) -> Result<(Config, Settings), u8> {
     let cfg = Config::load(config).map_err(|e| {
         eprint!("{e}");
         EXIT_USAGE
     })?;
-    let tz = crate::stats::time_zone(&cfg.reports.time_zone).map_err(|e| {
-        eprintln!("ctid: reports.time_zone: {e}");
+    let settings = Settings::from_config(&cfg).map_err(|e| {
+        eprintln!("ctid: {e:#}");
         EXIT_USAGE
     })?;
-    Ok((cfg, tz))
+    Ok((cfg, settings))
 }
 
 /// `ctid report`: returns the exit code.
 pub fn run_report(args: ReportArgs) -> u8 {
-    let (cfg, tz) = match load(&args.config) {
+    let (cfg, settings) = match load(&args.config) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -271,26 +439,18 @@ pub fn run_report(args: ReportArgs) -> u8 {
                 return EXIT_USAGE;
             }
         },
-        None => Timestamp::now().to_zoned(tz.clone()).date(),
+        None => settings.today(),
     };
-    let result = (|| -> Result<String> {
-        let p = period(args.period, date, &tz, &cfg.reports.time_zone)?;
-        let conn = open_read_only(&cfg.daemon.data_dir)?;
-        let report = build(
-            &conn,
-            &cfg,
-            p,
-            args.queue.as_deref(),
-            args.agent.as_deref(),
-            now_ms(),
-        )?;
-        Ok(match args.format {
-            ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
-            ReportFormat::Table => render::table(&report, false),
-            ReportFormat::Md => render::table(&report, true),
-            ReportFormat::Csv => render::csv(&report),
-        })
-    })();
+    let req = Request {
+        kind: args.period,
+        date,
+        queue: args.queue,
+        agent: args.agent,
+        interval_minutes: args.interval,
+        parts: args.part,
+    };
+    let result = generate(&cfg.daemon.data_dir, &settings, &req, now_ms())
+        .and_then(|report| render::render(&report, args.format));
     match result {
         Ok(text) => {
             use std::io::Write;
@@ -310,10 +470,11 @@ pub fn run_report(args: ReportArgs) -> u8 {
 pub fn run_cdr(cmd: CdrCommand) -> u8 {
     match cmd {
         CdrCommand::Export(args) => {
-            let (cfg, tz) = match load(&args.config) {
+            let (cfg, settings) = match load(&args.config) {
                 Ok(x) => x,
                 Err(code) => return code,
             };
+            let tz = settings.tz;
             let range = (|| -> Result<(i64, i64)> {
                 let from = parse_date(&args.from).context("--from")?;
                 let to = parse_date(&args.to).context("--to")?;

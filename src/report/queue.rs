@@ -1,7 +1,6 @@
 //! Queue figures for a period and its intervals, aggregated in SQL.
 
 use super::{local, Period};
-use crate::config::Config;
 use anyhow::Result;
 use jiff::tz::TimeZone;
 use rusqlite::{params, Connection};
@@ -203,9 +202,11 @@ fn add_row(raw: &mut Raw, outcome: &str, r: &rusqlite::Row<'_>) -> rusqlite::Res
     Ok(())
 }
 
+/// Figures per queue: the configured ones (`configured`, in order, even without calls) that
+/// match the filter, then any others found in the data.
 pub fn queue_report(
     conn: &Connection,
-    cfg: &Config,
+    configured: &[(String, Goals)],
     period: &Period,
     interval_minutes: u32,
     queue_filter: Option<&str>,
@@ -229,10 +230,9 @@ pub fn queue_report(
         add_row(buckets.entry(bucket).or_default(), outcome, r)?;
     }
     // Configured queues first (in config order, even without calls), then any others found.
-    let mut names: Vec<String> = cfg
-        .queues
+    let mut names: Vec<String> = configured
         .iter()
-        .map(|q| q.name.clone())
+        .map(|(name, _)| name.clone())
         .filter(|n| queue_filter.is_none_or(|f| f == n))
         .collect();
     for n in per_queue.keys() {
@@ -242,11 +242,7 @@ pub fn queue_report(
     }
     let mut out = Vec::with_capacity(names.len());
     for name in names {
-        let goals = cfg.queues.iter().find(|q| q.name == name).map(|q| Goals {
-            sl_target_secs: q.sl_target_secs,
-            sl_goal: q.sl_goal_percent as f64 / 100.0,
-            answer_rate_goal: q.answer_rate_target_percent as f64 / 100.0,
-        });
+        let goals = configured.iter().find(|(n, _)| *n == name).map(|(_, g)| *g);
         let buckets = per_queue.remove(&name).unwrap_or_default();
         let mut total = Raw::default();
         let mut intervals = Vec::with_capacity(buckets.len());

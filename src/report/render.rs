@@ -1,8 +1,55 @@
-//! Text renderings of a [`Report`]: an aligned table, Markdown tables, CSV.
+//! Renderings of a [`Report`]: JSON, an aligned table, Markdown tables, CSV. The CLI prints
+//! them and the API serves them, byte for byte the same.
 
-use super::queue::Figures;
-use super::{PeriodKind, Report};
+use anyhow::Result;
+use serde::Serialize;
+
+use super::agent::AgentReport;
+use super::queue::{Figures, QueueReport};
+use super::{Parts, Period, PeriodKind, Report, ReportFormat};
 use crate::cli::format::{dur_secs, pct, Align, Table};
+
+/// The report in `format`, showing the parts it was built with.
+pub fn render(r: &Report, format: ReportFormat) -> Result<String> {
+    Ok(match format {
+        ReportFormat::Json => json(r)?,
+        ReportFormat::Table => table(r, false),
+        ReportFormat::Md => table(r, true),
+        ReportFormat::Csv if r.parts == Parts::Agents => agents_csv(r),
+        ReportFormat::Csv => csv(r),
+    })
+}
+
+#[derive(Serialize)]
+struct QueuesView<'a> {
+    period: &'a Period,
+    interval_minutes: u32,
+    queues: &'a [QueueReport],
+}
+
+#[derive(Serialize)]
+struct AgentsView<'a> {
+    period: &'a Period,
+    agents: &'a [AgentReport],
+}
+
+/// Pretty JSON and a newline: the whole report, or the period with the queues
+/// (`{period, interval_minutes, queues}`) or with the agents (`{period, agents}`).
+pub fn json(r: &Report) -> Result<String> {
+    let text = match r.parts {
+        Parts::All => serde_json::to_string_pretty(r)?,
+        Parts::Queues => serde_json::to_string_pretty(&QueuesView {
+            period: &r.period,
+            interval_minutes: r.interval_minutes,
+            queues: &r.queues,
+        })?,
+        Parts::Agents => serde_json::to_string_pretty(&AgentsView {
+            period: &r.period,
+            agents: &r.agents,
+        })?,
+    };
+    Ok(text + "\n")
+}
 
 fn mark(v: Option<f64>, met: Option<bool>) -> String {
     let p = pct(v);
@@ -87,26 +134,25 @@ fn emit(out: &mut String, headers: &[(&str, Align)], rows: Vec<Vec<String>>, md:
     }
 }
 
-/// The report as text tables (`md` = Markdown).
+fn heading(out: &mut String, md: bool, level: usize, s: &str) {
+    if md {
+        out.push_str(&format!("{} {s}\n\n", "#".repeat(level)));
+    } else {
+        out.push_str(&format!("{s}\n"));
+    }
+}
+
+/// The report as text tables (`md` = Markdown): the queues' totals and intervals, then the
+/// agents (the parts the report was built with).
 pub fn table(r: &Report, md: bool) -> String {
     let mut out = String::new();
-    let h = |out: &mut String, level: usize, s: &str| {
-        if md {
-            out.push_str(&format!("{} {s}\n\n", "#".repeat(level)));
-        } else {
-            out.push_str(&format!("{s}\n"));
-        }
-    };
-    h(
+    heading(
         &mut out,
+        md,
         1,
         &format!(
             "Report: {} {}..{} ({}, {} to {})",
-            match r.period.kind {
-                PeriodKind::Day => "day",
-                PeriodKind::Week => "week",
-                PeriodKind::Month => "month",
-            },
+            r.period.kind.as_str(),
             r.period.first_day,
             r.period.last_day,
             r.period.time_zone,
@@ -114,8 +160,18 @@ pub fn table(r: &Report, md: bool) -> String {
             r.period.end
         ),
     );
+    if r.parts.queues() {
+        queue_tables(&mut out, r, md);
+    }
+    if r.parts.agents() {
+        agent_table(&mut out, r, md);
+    }
+    out
+}
+
+fn queue_tables(out: &mut String, r: &Report, md: bool) {
     // Queues: the totals.
-    h(&mut out, 2, "Queues");
+    heading(out, md, 2, "Queues");
     let mut cols = vec![("QUEUE", Align::Left), ("GOALS", Align::Left)];
     cols.extend_from_slice(FIG_COLS);
     let rows = r
@@ -135,12 +191,13 @@ pub fn table(r: &Report, md: bool) -> String {
             row
         })
         .collect();
-    emit(&mut out, &cols, rows, md);
+    emit(out, &cols, rows, md);
     out.push('\n');
     // Intervals: every interval with calls for a day; only the missed ones for longer periods.
     let only_missed = r.period.kind != PeriodKind::Day;
-    h(
-        &mut out,
+    heading(
+        out,
+        md,
         2,
         &format!(
             "Intervals ({} min{})",
@@ -167,9 +224,14 @@ pub fn table(r: &Report, md: bool) -> String {
             rows.push(row);
         }
     }
-    emit(&mut out, &cols, rows, md);
-    out.push('\n');
-    h(&mut out, 2, "Agents");
+    emit(out, &cols, rows, md);
+    if r.parts.agents() {
+        out.push('\n');
+    }
+}
+
+fn agent_table(out: &mut String, r: &Report, md: bool) {
+    heading(out, md, 2, "Agents");
     let cols = [
         ("AGENT", Align::Left),
         ("ANSWERED", Align::Right),
@@ -212,8 +274,7 @@ pub fn table(r: &Report, md: bool) -> String {
             ]
         })
         .collect();
-    emit(&mut out, &cols, rows, md);
-    out
+    emit(out, &cols, rows, md);
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -268,6 +329,39 @@ sl_answered_met,asa_secs,longest_wait_secs,aht_secs\r\n",
         for i in &q.intervals {
             row(&q.queue, &i.start, &i.figures);
         }
+    }
+    out
+}
+
+/// CSV of the agents: one row per agent. `pause_by_reason` is `reason=seconds` pairs joined by
+/// `;` (`-` for a pause without a reason).
+pub fn agents_csv(r: &Report) -> String {
+    let mut out = String::from(
+        "agent,answered,aht_secs,talk_secs,logged_in_secs,paused_secs,pause_by_reason,occupancy\r\n",
+    );
+    for a in &r.agents {
+        let reasons = a
+            .pause_by_reason
+            .iter()
+            .map(|(k, v)| format!("{}={v:.3}", if k.is_empty() { "-" } else { k }))
+            .collect::<Vec<_>>()
+            .join(";");
+        super::export::csv_field(&a.agent, &mut out);
+        for c in [
+            a.answered.to_string(),
+            opt(a.aht_secs),
+            format!("{:.3}", a.talk_secs),
+            format!("{:.3}", a.logged_in_secs),
+            format!("{:.3}", a.paused_secs),
+        ] {
+            out.push(',');
+            out.push_str(&c);
+        }
+        out.push(',');
+        super::export::csv_field(&reasons, &mut out);
+        out.push(',');
+        out.push_str(&opt(a.occupancy));
+        out.push_str("\r\n");
     }
     out
 }

@@ -57,6 +57,33 @@ pub enum CallOp {
         hangup_cause: Option<String>,
         sip_code: Option<u16>,
     },
+    /// The call's recording: its path when it starts, and an error if it failed.
+    Recording {
+        id: u64,
+        path: Option<String>,
+        error: Option<String>,
+    },
+    /// The caller's answer to the satisfaction survey (1 very satisfied … 5 very dissatisfied).
+    Survey { id: u64, score: u8 },
+    /// RTP receive figures per leg, when the call's media ended.
+    Quality {
+        id: u64,
+        caller_lost: u64,
+        /// Interarrival jitter in microseconds (stored in ms).
+        caller_jitter_us: u64,
+        agent_lost: Option<u64>,
+        agent_jitter_us: Option<u64>,
+    },
+    /// A waiting caller asked to be called back (queue callback).
+    CallbackRequested {
+        id: u64,
+        queue: String,
+        caller_number: String,
+        caller_name: Option<String>,
+        entered_at_ms: u64,
+        position: Option<u32>,
+        requested_at_ms: u64,
+    },
 }
 
 impl CallOp {
@@ -65,7 +92,11 @@ impl CallOp {
             CallOp::Started { id, .. }
             | CallOp::Event { id, .. }
             | CallOp::Answered { id, .. }
-            | CallOp::Ended { id, .. } => *id,
+            | CallOp::Ended { id, .. }
+            | CallOp::Recording { id, .. }
+            | CallOp::Survey { id, .. }
+            | CallOp::Quality { id, .. }
+            | CallOp::CallbackRequested { id, .. } => *id,
         }
     }
 
@@ -76,6 +107,10 @@ impl CallOp {
             CallOp::Event { .. } => "event",
             CallOp::Answered { .. } => "answered",
             CallOp::Ended { .. } => "ended",
+            CallOp::Recording { .. } => "recording",
+            CallOp::Survey { .. } => "survey",
+            CallOp::Quality { .. } => "quality",
+            CallOp::CallbackRequested { .. } => "callback_requested",
         }
     }
 }
@@ -180,6 +215,74 @@ pub(super) fn apply(conn: &Connection, op: &CallOp) -> Result<(), WriteError> {
             if n == 0 {
                 return Err(WriteError::UnknownCall(*id));
             }
+        }
+        CallOp::Recording { id, path, error } => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE calls SET recording_path = COALESCE(?2, recording_path),
+                       recording_error = COALESCE(?3, recording_error)
+                     WHERE id = ?1",
+                )?
+                .execute(params![int(*id)?, path, error])?;
+            if n == 0 {
+                return Err(WriteError::UnknownCall(*id));
+            }
+        }
+        CallOp::Survey { id, score } => {
+            let n = conn
+                .prepare_cached("UPDATE calls SET survey_score = ?2 WHERE id = ?1")?
+                .execute(params![int(*id)?, score])?;
+            if n == 0 {
+                return Err(WriteError::UnknownCall(*id));
+            }
+        }
+        CallOp::Quality {
+            id,
+            caller_lost,
+            caller_jitter_us,
+            agent_lost,
+            agent_jitter_us,
+        } => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE calls SET caller_rtp_lost = ?2, caller_jitter_ms = ?3 / 1000.0,
+                       agent_rtp_lost = ?4, agent_jitter_ms = ?5 / 1000.0
+                     WHERE id = ?1",
+                )?
+                .execute(params![
+                    int(*id)?,
+                    int(*caller_lost)?,
+                    int(*caller_jitter_us)?,
+                    agent_lost.map(int).transpose()?,
+                    agent_jitter_us.map(int).transpose()?
+                ])?;
+            if n == 0 {
+                return Err(WriteError::UnknownCall(*id));
+            }
+        }
+        CallOp::CallbackRequested {
+            id,
+            queue,
+            caller_number,
+            caller_name,
+            entered_at_ms,
+            position,
+            requested_at_ms,
+        } => {
+            conn.prepare_cached(
+                "INSERT INTO callback_requests (call_id, queue, caller_number, caller_name,
+                   entered_at_ms, position, requested_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                int(*id)?,
+                queue,
+                caller_number,
+                caller_name,
+                int(*entered_at_ms)?,
+                position,
+                int(*requested_at_ms)?
+            ])?;
         }
     }
     Ok(())

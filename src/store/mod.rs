@@ -135,6 +135,115 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX callback_requests_pending ON callback_requests(queue, entered_at_ms)
         WHERE status = 'pending';",
+    // 5: outbound callback lists (src/outbound): lists with their agents, calling windows and
+    // holidays; contacts with their numbers; attempts (also the record of skips); do-not-call.
+    // Daily quotas are counted from the attempts, so they are right after a restart. No foreign
+    // keys to calls(id): retention purges calls.
+    "CREATE TABLE outbound_lists (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        purpose TEXT NOT NULL
+            CHECK (purpose IN ('follow_up', 'complaint', 'survey', 'queue_callback', 'custom')),
+        queue TEXT,
+        mode TEXT NOT NULL CHECK (mode IN ('preview', 'progressive')),
+        time_zone TEXT NOT NULL,
+        quota_per_day INTEGER,
+        agent_quota_per_day INTEGER,
+        max_attempts INTEGER NOT NULL,
+        retry_busy_s INTEGER NOT NULL,
+        retry_no_answer_s INTEGER NOT NULL,
+        retry_failed_s INTEGER NOT NULL,
+        dedupe_period_s INTEGER NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'paused', 'stopped')),
+        created_at_ms INTEGER NOT NULL,
+        state_changed_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE outbound_list_agents (
+        list_id INTEGER NOT NULL REFERENCES outbound_lists(id),
+        agent TEXT NOT NULL,
+        PRIMARY KEY (list_id, agent)
+    );
+    CREATE INDEX outbound_list_agents_agent ON outbound_list_agents(agent);
+    CREATE TABLE outbound_list_windows (
+        list_id INTEGER NOT NULL REFERENCES outbound_lists(id),
+        position INTEGER NOT NULL,
+        days INTEGER NOT NULL,
+        start_min INTEGER NOT NULL,
+        end_min INTEGER NOT NULL,
+        PRIMARY KEY (list_id, position)
+    );
+    CREATE TABLE outbound_list_holidays (
+        list_id INTEGER NOT NULL REFERENCES outbound_lists(id),
+        date TEXT NOT NULL,
+        PRIMARY KEY (list_id, date)
+    );
+    CREATE TABLE outbound_contacts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        list_id INTEGER NOT NULL REFERENCES outbound_lists(id),
+        customer_id TEXT,
+        name TEXT,
+        fields TEXT NOT NULL DEFAULT '{}',
+        due_at_ms INTEGER,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'in_progress', 'done', 'unreachable', 'skipped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at_ms INTEGER,
+        last_result TEXT,
+        done_reason TEXT,
+        call_id INTEGER,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX outbound_contacts_pending ON outbound_contacts(list_id, due_at_ms, id)
+        WHERE state = 'pending';
+    CREATE INDEX outbound_contacts_customer ON outbound_contacts(list_id, customer_id);
+    CREATE UNIQUE INDEX outbound_contacts_call ON outbound_contacts(list_id, call_id)
+        WHERE call_id IS NOT NULL;
+    CREATE TABLE outbound_contact_phones (
+        contact_id INTEGER NOT NULL REFERENCES outbound_contacts(id),
+        position INTEGER NOT NULL,
+        number TEXT NOT NULL,
+        PRIMARY KEY (contact_id, position)
+    );
+    CREATE INDEX outbound_contact_phones_number ON outbound_contact_phones(number);
+    CREATE TABLE outbound_attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        list_id INTEGER NOT NULL REFERENCES outbound_lists(id),
+        contact_id INTEGER NOT NULL REFERENCES outbound_contacts(id),
+        attempt_no INTEGER,
+        customer_id TEXT,
+        agent TEXT,
+        number TEXT,
+        call_id INTEGER,
+        started_at_ms INTEGER NOT NULL,
+        answered_at_ms INTEGER,
+        ended_at_ms INTEGER,
+        result TEXT CHECK (result IN
+            ('ringing', 'answered', 'busy', 'no_answer', 'rejected', 'failed', 'skipped')),
+        sip_code INTEGER,
+        disposition TEXT,
+        notes TEXT,
+        survey_score INTEGER,
+        reason TEXT
+    );
+    CREATE UNIQUE INDEX outbound_attempts_no ON outbound_attempts(contact_id, attempt_no);
+    CREATE UNIQUE INDEX outbound_attempts_one_live ON outbound_attempts(contact_id)
+        WHERE ended_at_ms IS NULL;
+    CREATE INDEX outbound_attempts_contact ON outbound_attempts(contact_id, id);
+    CREATE INDEX outbound_attempts_live ON outbound_attempts(list_id, agent)
+        WHERE ended_at_ms IS NULL;
+    CREATE INDEX outbound_attempts_answered ON outbound_attempts(list_id, answered_at_ms)
+        WHERE answered_at_ms IS NOT NULL;
+    CREATE INDEX outbound_attempts_customer ON outbound_attempts(customer_id, answered_at_ms)
+        WHERE answered_at_ms IS NOT NULL;
+    CREATE INDEX outbound_attempts_number ON outbound_attempts(number, answered_at_ms)
+        WHERE answered_at_ms IS NOT NULL;
+    CREATE TABLE do_not_call (
+        number TEXT PRIMARY KEY,
+        added_at_ms INTEGER NOT NULL,
+        source TEXT NOT NULL
+    );",
 ];
 
 /// Open (creating if needed) the database under `data_dir` and bring its schema up to date.
@@ -188,7 +297,7 @@ mod tests {
         drop(open(dir.path()).unwrap());
         let conn = open(dir.path()).unwrap();
         assert_eq!(user_version(&conn), MIGRATIONS.len() as i64);
-        assert_eq!(MIGRATIONS.len(), 4);
+        assert_eq!(MIGRATIONS.len(), 5);
     }
 
     #[test]
@@ -243,7 +352,27 @@ mod tests {
                 "calls_agent_entered",
                 "calls_entered",
                 "calls_live",
-                "calls_queue_entered"
+                "calls_queue_entered",
+                "do_not_call",
+                "outbound_attempts",
+                "outbound_attempts_answered",
+                "outbound_attempts_contact",
+                "outbound_attempts_customer",
+                "outbound_attempts_live",
+                "outbound_attempts_no",
+                "outbound_attempts_number",
+                "outbound_attempts_one_live",
+                "outbound_contact_phones",
+                "outbound_contact_phones_number",
+                "outbound_contacts",
+                "outbound_contacts_call",
+                "outbound_contacts_customer",
+                "outbound_contacts_pending",
+                "outbound_list_agents",
+                "outbound_list_agents_agent",
+                "outbound_list_holidays",
+                "outbound_list_windows",
+                "outbound_lists"
             ]
         );
         assert_eq!(next_call_id(&conn).unwrap(), 1);

@@ -298,19 +298,25 @@ impl Daemon {
             }
             let needle = format!("sip_call_id={sip_id}");
             let Some(call) = log.lines().find(|l| l.contains(&needle)).and_then(|l| {
-                l.split("call=")
-                    .nth(1)
-                    .map(|r| r.chars().take_while(char::is_ascii_digit).collect::<String>())
+                l.split("call=").nth(1).map(|r| {
+                    r.chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect::<String>()
+                })
             }) else {
-                out.push_str(&format!("--- ctid log: nothing about SIP call {sip_id} ---\n"));
+                out.push_str(&format!(
+                    "--- ctid log: nothing about SIP call {sip_id} ---\n"
+                ));
                 continue;
             };
-            out.push_str(&format!("--- ctid log about SIP call {sip_id} (call={call}) ---\n"));
+            out.push_str(&format!(
+                "--- ctid log about SIP call {sip_id} (call={call}) ---\n"
+            ));
             let key = format!("call={call}");
             for l in log.lines().filter(|l| {
-                l.match_indices(&key).any(|(i, _)| {
-                    !l[i + key.len()..].starts_with(|c: char| c.is_ascii_digit())
-                }) || l.contains(&sip_id)
+                l.match_indices(&key)
+                    .any(|(i, _)| !l[i + key.len()..].starts_with(|c: char| c.is_ascii_digit()))
+                    || l.contains(&sip_id)
             }) {
                 out.push_str(l);
                 out.push('\n');
@@ -1182,6 +1188,20 @@ pub fn scenario(name: &str) -> PathBuf {
     Path::new(MANIFEST_DIR).join("tests/sipp").join(name)
 }
 
+/// A copy of the template `tests/sipp/<name>` under `dir` with each `(placeholder, value)`
+/// substituted (timings SIPp cannot take from the command line); its absolute path works as a
+/// scenario name for [`sipp`] and friends.
+pub fn scenario_with(dir: &Path, name: &str, subst: &[(&str, &str)]) -> String {
+    let mut text =
+        std::fs::read_to_string(scenario(name)).unwrap_or_else(|e| panic!("scenario {name}: {e}"));
+    for (k, v) in subst {
+        text = text.replace(k, v);
+    }
+    let out = dir.join(unique(name.trim_end_matches(".xml")) + ".xml");
+    std::fs::write(&out, text).unwrap();
+    out.display().to_string()
+}
+
 /// Run SIPp as UAC against `target` with `tests/sipp/<scenario_name>` and `args`
 /// (e.g. `-t u1 -m 1 -s 1001`). SIPp binds 127.0.0.1 on its own free ports; its logs go to
 /// `dir`. Unless `args` says otherwise, `-timeout 30s -timeout_error` bound the run; the
@@ -1199,7 +1219,12 @@ pub fn sipp_at(
     scenario_name: &str,
     args: &[&str],
 ) -> SippRun {
-    let tag = unique(scenario_name.trim_end_matches(".xml"));
+    let tag = unique(
+        Path::new(scenario_name)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("sipp"),
+    );
     let err_file = dir.join(format!("sipp-{tag}-errors.log"));
     let stat_file = dir.join(format!("sipp-{tag}-stats.csv"));
     let screen_file = dir.join(format!("sipp-{tag}-screen.log"));
@@ -1370,7 +1395,12 @@ pub fn sipp_spawn(
     scenario_name: &str,
     args: &[&str],
 ) -> SippBg {
-    let tag = unique(scenario_name.trim_end_matches(".xml"));
+    let tag = unique(
+        Path::new(scenario_name)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("sipp"),
+    );
     let err_file = dir.join(format!("sipp-{tag}-errors.log"));
     let stat_file = dir.join(format!("sipp-{tag}-stats.csv"));
     let screen_file = dir.join(format!("sipp-{tag}-screen.log"));
