@@ -298,7 +298,11 @@ pub async fn run(
         }
     })
     .await?;
-    let calls = CallManager::new(
+    let outbound = cfg
+        .outbound
+        .enabled
+        .then(|| crate::call::OutboundSettings::from_config(&cfg));
+    let mut calls = CallManager::new(
         call_settings,
         engine,
         pool,
@@ -311,6 +315,9 @@ pub async fn run(
         live,
         stats_tx,
     );
+    if let Some(settings) = outbound {
+        calls = calls.with_outbound(settings);
+    }
     tasks.spawn(
         calls
             .with_event_stream(call_events_tx)
@@ -324,6 +331,12 @@ pub async fn run(
             shutdown.clone(),
         ));
     }
+    tasks.spawn(crate::outbound_metrics::refresh_outbound_gauges(
+        cfg.daemon.data_dir.clone(),
+        cfg.outbound.clone(),
+        crate::outbound_metrics::REFRESH_INTERVAL,
+        shutdown.clone(),
+    ));
     drop(cmd_tx);
 
     let driver = SipDriver {

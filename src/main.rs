@@ -1,5 +1,6 @@
 //! The `ctid` command: `ctid run` starts the daemon, `ctid check-config` validates a config;
-//! `status`, `agents`, `agent`, `calls` and `top` talk to a running daemon (see `ctid::cli`).
+//! `status`, `agents`, `agent`, `calls`, `top`, `lists`, `list`, `dnc` and `complaints` talk to a
+//! running daemon (see `ctid::cli`).
 
 use clap::{Parser, Subcommand};
 use ctid::config::Config;
@@ -84,8 +85,12 @@ fn main() -> ExitCode {
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .init();
+            // Timers and sockets are checked every 8 task polls instead of tokio's 61: with
+            // thousands of media tasks waking every 20 ms, 61 polls are several ms of delay
+            // before a due frame's timer is even seen (scripts/bench-media, BENCHMARKS.md).
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
+                .event_interval(8)
                 .build()
             {
                 Ok(r) => r,

@@ -119,6 +119,7 @@ const STORE_WRITE: &str = "ctid_store_write_seconds";
 const MEDIA_RELAYS_ACTIVE: &str = "ctid_media_relays_active";
 const MEDIA_PACKETS_RELAYED: &str = "ctid_media_packets_relayed_total";
 const MEDIA_SESSIONS_ACTIVE: &str = "ctid_media_sessions_active";
+const MEDIA_PACE_LATENESS: &str = "ctid_media_pace_lateness_seconds";
 const MEDIA_OWN_FRAMES: &str = "ctid_media_own_frames_total";
 const MEDIA_FRAMES_SKIPPED: &str = "ctid_media_frames_skipped_total";
 const MEDIA_TIMEOUTS: &str = "ctid_media_timeouts_total";
@@ -196,7 +197,16 @@ fn builder(queues: &[QueueInfo]) -> Result<PrometheusBuilder, BuildError> {
         .set_buckets(&DEFAULT_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(QUEUE_WAIT.into()), &wait_buckets(queues))?
         .set_buckets_for_metric(Matcher::Full(CALL_HANDLE.into()), &HANDLE_BUCKETS)?
-        .set_buckets_for_metric(Matcher::Full(STORE_WRITE.into()), &STORE_WRITE_BUCKETS)
+        .set_buckets_for_metric(Matcher::Full(STORE_WRITE.into()), &STORE_WRITE_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(MEDIA_PACE_LATENESS.into()), &PACE_BUCKETS)
+}
+
+/// Buckets of [`MEDIA_PACE_LATENESS`]: the 5 ms limit of the media target is one of them.
+const PACE_BUCKETS: [f64; 8] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1];
+
+/// How late ctid woke up to send a frame of its own audio (hold music, prompts).
+pub fn pace_lateness(secs: f64) {
+    metrics::histogram!(MEDIA_PACE_LATENESS).record(secs);
 }
 
 /// Describes every metric and creates every series at 0 in the current recorder (global, or the
@@ -274,6 +284,7 @@ pub fn register_all(queues: &[QueueInfo]) {
         let _ = metrics::gauge!(name);
     }
     let _ = metrics::histogram!(STORE_WRITE);
+    let _ = metrics::histogram!(MEDIA_PACE_LATENESS);
 }
 
 fn describe_all() {
@@ -375,6 +386,10 @@ fn describe_all() {
     describe_gauge!(
         MEDIA_SESSIONS_ACTIVE,
         "Calls with a media session (ctid's audio, bridge, recording)."
+    );
+    describe_histogram!(
+        MEDIA_PACE_LATENESS,
+        "How late ctid woke to send a frame of its own audio, in seconds (timing error at the source)."
     );
     describe_counter!(
         MEDIA_OWN_FRAMES,
@@ -696,7 +711,7 @@ mod tests {
         }
         // 35 before the callback lists; +3 complaint gauges (no list is registered here: the
         // six per-list families appear with the first list, see callback_list_series).
-        assert_eq!(families, 38, "{text}");
+        assert_eq!(families, 39, "{text}");
         assert_eq!(value(&text, "ctid_complaints_past_reply"), 0.0);
         assert_eq!(
             value(
@@ -883,7 +898,7 @@ mod tests {
             assert!(line(&text, &format!("# HELP {name} ")).is_some(), "{name}");
             families += 1;
         }
-        assert_eq!(families, 38 + 6, "{text}");
+        assert_eq!(families, 39 + 6, "{text}");
         let v = |s: &str| value(&text, s);
         assert_eq!(
             v(r#"ctid_callback_attempts_total{list="follow-up",result="busy"}"#),
@@ -902,7 +917,10 @@ mod tests {
         assert_eq!(v(r#"ctid_callback_dials_total{list="survey"}"#), 0.0);
         assert_eq!(v(r#"ctid_callback_quota{list="follow-up"}"#), 30.0);
         assert_eq!(v(r#"ctid_callback_quota_used{list="follow-up"}"#), 1.0);
-        assert_eq!(v(r#"ctid_callback_contacts_pending{list="follow-up"}"#), 97.0);
+        assert_eq!(
+            v(r#"ctid_callback_contacts_pending{list="follow-up"}"#),
+            97.0
+        );
         assert_eq!(v(r#"ctid_callback_list_active{list="follow-up"}"#), 1.0);
         assert_eq!(v(r#"ctid_callback_quota{list="survey"}"#), 0.0);
         assert_eq!(v(r#"ctid_callback_list_active{list="survey"}"#), 0.0);

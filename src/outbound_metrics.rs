@@ -183,11 +183,17 @@ mod tests {
             assert_eq!(refresh_once(&conn, &cfg, t + 25 * HOUR).unwrap(), 2);
         });
         let v = |s: &str| value(&text, s);
-        assert_eq!(v(r#"ctid_callback_contacts_pending{list="follow-up"}"#), 2.0);
+        assert_eq!(
+            v(r#"ctid_callback_contacts_pending{list="follow-up"}"#),
+            2.0
+        );
         assert_eq!(v(r#"ctid_callback_quota{list="follow-up"}"#), 30.0);
         assert_eq!(v(r#"ctid_callback_quota_used{list="follow-up"}"#), 0.0);
         assert_eq!(v(r#"ctid_callback_list_active{list="follow-up"}"#), 1.0);
-        assert_eq!(v(r#"ctid_callback_contacts_pending{list="complaints"}"#), 1.0);
+        assert_eq!(
+            v(r#"ctid_callback_contacts_pending{list="complaints"}"#),
+            1.0
+        );
         assert_eq!(
             v(r#"ctid_callback_attempts_total{list="complaints",result="answered"}"#),
             0.0

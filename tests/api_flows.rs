@@ -194,6 +194,41 @@ fn disposition_lands_on_the_call_record() {
         "{v}"
     );
 
+    // Changed to `complaint`: the customer gets a follow-up on the complaint list, due in 12 h
+    // (open, not yet past its reply time); a second `complaint` adds nothing.
+    for _ in 0..2 {
+        let (status, v) = req(
+            &env,
+            "POST",
+            &path,
+            Some(AGENT_1001_TOKEN),
+            r#"{"code":"complaint","notes":"broken on arrival"}"#,
+        );
+        assert_eq!(status, 200, "complaint disposition: {v}");
+    }
+    let (status, v) = req(
+        &env,
+        "GET",
+        "/api/v1/complaints/summary",
+        Some(SUPERVISOR_TOKEN),
+        "",
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["open"], 1, "one open complaint follow-up: {v}");
+    assert_eq!(v["past_reply"], 0, "{v}");
+    let (status, v) = req(
+        &env,
+        "GET",
+        "/api/v1/complaints",
+        Some(SUPERVISOR_TOKEN),
+        "",
+    );
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v.to_string().contains("55501"),
+        "the follow-up is for the caller's number: {v}"
+    );
+
     let _ = seat.stop(Duration::from_secs(2));
     daemon.stop();
 }

@@ -52,7 +52,7 @@ async fn deliver<T>(
 }
 
 /// Run a state-changing request and write its audit row.
-async fn audited<T: Serialize>(
+pub(super) async fn audited<T: Serialize>(
     st: &ApiState,
     caller: &Caller,
     action: &str,
@@ -83,7 +83,10 @@ async fn audited<T: Serialize>(
 }
 
 /// A JSON body; an empty body is `T::default()` when `optional`.
-fn body<T: DeserializeOwned + Default>(bytes: &Bytes, optional: bool) -> Result<T, ApiError> {
+pub(super) fn body<T: DeserializeOwned + Default>(
+    bytes: &Bytes,
+    optional: bool,
+) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return if optional {
             Ok(T::default())
@@ -299,7 +302,12 @@ pub(super) async fn disposition(
         let record = queries::run(st.inner.data_dir.clone(), move |c| queries::call(c, call))
             .await?
             .ok_or_else(|| ApiError::not_found(format!("unknown call {call}")))?;
-        if p.role == Role::Agent && record.agent.is_none_or(|a| Some(a) != p.agent) {
+        if p.role == Role::Agent
+            && record
+                .agent
+                .as_ref()
+                .is_none_or(|a| Some(a) != p.agent.as_ref())
+        {
             return Err(ApiError::forbidden(
                 "an agent may disposition only its own calls",
             ));
@@ -322,6 +330,7 @@ pub(super) async fn disposition(
                 "notes: at most {MAX_NOTES} characters"
             )));
         }
+        let complaint = code == "complaint";
         st.inner
             .store
             .send(
@@ -334,6 +343,9 @@ pub(super) async fn disposition(
             )
             .await
             .map_err(|_| ApiError::unavailable("the store is not running"))?;
+        if complaint {
+            complaint_follow_up(&st, &record).await?;
+        }
         Ok(Empty {})
     })
     .await
@@ -475,4 +487,35 @@ pub(super) async fn call(
         return Err(ApiError::forbidden("an agent may read only its own calls"));
     }
     Ok(Json(CallDetail { call, events }).into_response())
+}
+
+/// A call dispositioned `complaint`: the customer gets a follow-up contact on the complaint list,
+/// due `complaint_reply_hours` (12 h) later (the list is created on first use). A second
+/// `complaint` disposition of the same call adds nothing.
+async fn complaint_follow_up(
+    st: &ApiState,
+    record: &super::queries::CallRecord,
+) -> Result<(), ApiError> {
+    let Some(settings) = st.inner.outbound.get().cloned() else {
+        return Ok(());
+    };
+    let Some(number) = record.caller_number.clone().filter(|n| !n.is_empty()) else {
+        tracing::warn!(
+            call = record.id,
+            "complaint without a caller number: no follow-up"
+        );
+        return Ok(());
+    };
+    let (call, name, queue) = (record.id, record.caller_name.clone(), record.queue.clone());
+    let tz = settings.time_zone.clone().unwrap_or_else(|| "UTC".into());
+    super::outbound::db(st, move |conn| {
+        let cs = settings.cfg.complaint_settings(&tz, queue.as_deref());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        crate::outbound::complaint_follow_up(conn, &cs, call, &number, name.as_deref(), now)
+            .map(|f| tracing::info!(call, follow_up = ?f, "complaint follow-up scheduled"))
+            .map_err(|e| ApiError::invalid(format!("complaint follow-up: {e}")))
+    })
+    .await
 }

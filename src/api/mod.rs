@@ -2,8 +2,10 @@
 //!
 //! Owns: bearer-token auth and roles ([`auth`]), the routes ([`handlers`], listed once in
 //! [`ROUTES`], from which both the router and the OpenAPI document are built), the event stream
-//! with its replay buffer ([`events`]), read-only SQL over the call records ([`queries`]), and
-//! the period reports ([`reports`], built by `crate::report` off the executor).
+//! with its replay buffer ([`events`]), read-only SQL over the call records ([`queries`]), the
+//! period reports ([`reports`], built by `crate::report` off the executor), and the callback
+//! lists around the dialer ([`lists`], [`dnc`], [`complaints`], sharing [`outbound`]; the work
+//! is `crate::outbound`'s, run off the executor).
 //!
 //! Must not know: call state. Commands go to the call manager as [`Control`] messages and their
 //! replies come back on oneshots; writes (audit rows, dispositions) go through the store writer.
@@ -12,9 +14,13 @@
 //! serve with `into_make_service_with_connect_info::<SocketAddr>()` to have it.
 
 mod auth;
+mod complaints;
+mod dnc;
 pub mod events;
 mod handlers;
+mod lists;
 mod openapi;
+mod outbound;
 mod queries;
 mod reports;
 
@@ -25,9 +31,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post, MethodRouter};
+use axum::routing::{any, delete, get, post, MethodRouter};
 use axum::Router;
 use tokio::sync::{mpsc, watch};
 
@@ -127,6 +134,108 @@ pub const ROUTES: &[Route] = &[
     ),
     Route::new(
         "GET",
+        "/api/v1/reports/lists",
+        "supervisor, wallboard",
+        "Callback list report for a day, week or month",
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/lists",
+        "agent(lists it works), supervisor, wallboard",
+        "Callback lists with their counters",
+    ),
+    Route::new(
+        "POST",
+        "/api/v1/lists",
+        "supervisor",
+        "Create a callback list",
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/lists/{list}",
+        "agent(lists it works), supervisor, wallboard",
+        "One callback list with its counters",
+    ),
+    Route::new(
+        "POST",
+        "/api/v1/lists/{list}/pause",
+        "supervisor",
+        "Pause a callback list",
+    ),
+    Route::new(
+        "POST",
+        "/api/v1/lists/{list}/resume",
+        "supervisor",
+        "Resume a paused callback list",
+    ),
+    Route::new(
+        "POST",
+        "/api/v1/lists/{list}/stop",
+        "supervisor",
+        "Stop a callback list for good",
+    ),
+    Route::new(
+        "POST",
+        "/api/v1/lists/{list}/contacts",
+        "supervisor",
+        "Import contacts (CSV or JSON); bad rows reported by row number",
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/lists/{list}/contacts",
+        "agent(contacts it was offered), supervisor",
+        "Contacts of a list, by import order",
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/lists/{list}/contacts/{id}",
+        "agent(contacts it was offered), supervisor",
+        "One contact and its attempts",
+    ),
+    Route::new(
+        "POST",
+        "/api/v1/dnc",
+        "supervisor",
+        "Put a number on the do-not-call list",
+    ),
+    Route::new(
+        "POST",
+        "/api/v1/dnc/import",
+        "supervisor",
+        "Import do-not-call numbers (CSV or JSON)",
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/dnc/{number}",
+        "agent, supervisor",
+        "Is a number on the do-not-call list?",
+    ),
+    Route::new(
+        "DELETE",
+        "/api/v1/dnc/{number}",
+        "supervisor",
+        "Take a number off the do-not-call list",
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/complaints/summary",
+        "any",
+        "Open complaints, past reply and past resolution time",
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/complaints",
+        "supervisor",
+        "Open complaints and their deadlines",
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/callbacks",
+        "agent(its queues), supervisor, wallboard(counts)",
+        "Pending queue callback requests, in the order callers joined",
+    ),
+    Route::new(
+        "GET",
         "/api/v1/events",
         "any",
         "Live events (text/event-stream)",
@@ -185,6 +294,8 @@ struct Inner {
     reports: std::sync::OnceLock<crate::report::Settings>,
     /// Reports running at once (each a scan of a period's calls on a blocking thread).
     report_permits: Arc<tokio::sync::Semaphore>,
+    /// `[outbound]`, queues and agents for the callback-list routes (see `with_outbound`).
+    outbound: std::sync::OnceLock<outbound::Settings>,
 }
 
 /// Reports built at the same time: half the CPU cores, at least one, so call handling always
@@ -217,12 +328,16 @@ impl ApiState {
                 hub: events::Hub::new(REPLAY_BUFFER),
                 reports: std::sync::OnceLock::new(),
                 report_permits: Arc::new(tokio::sync::Semaphore::new(max_concurrent_reports())),
+                outbound: std::sync::OnceLock::new(),
             }),
         }
     }
 
     /// Serve the report routes with the time zone, queue goals and agents of `cfg` (without
     /// this they answer 503). Set once; later calls change nothing.
+    ///
+    /// Also gives the callback-list routes their settings ([`ApiState::with_outbound`]), so a
+    /// daemon that calls only this one serves them configured.
     pub fn with_reports(self, cfg: &crate::config::Config) -> ApiState {
         match crate::report::Settings::from_config(cfg) {
             Ok(settings) => {
@@ -230,7 +345,7 @@ impl ApiState {
             }
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "API reports disabled"),
         }
-        self
+        self.with_outbound(cfg)
     }
 
     /// Publish a call-layer event to SSE clients: assigns the next sequence number and keeps
@@ -275,6 +390,9 @@ pub fn router(state: ApiState) -> Router {
     .with_state(state)
 }
 
+/// Largest import body (contacts or do-not-call numbers): about a million CSV rows.
+pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+
 /// The handler of one [`ROUTES`] entry (panics on an entry without one: caught by the tests).
 fn handler_for(route: &Route) -> MethodRouter<ApiState> {
     use handlers as h;
@@ -293,6 +411,27 @@ fn handler_for(route: &Route) -> MethodRouter<ApiState> {
         ("GET", "/api/v1/calls/{id}") => get(h::call),
         ("GET", "/api/v1/reports/queues") => get(reports::queues),
         ("GET", "/api/v1/reports/agents") => get(reports::agents),
+        ("GET", "/api/v1/reports/lists") => get(reports::lists),
+        ("GET", "/api/v1/lists") => get(lists::index),
+        ("POST", "/api/v1/lists") => post(lists::create),
+        ("GET", "/api/v1/lists/{list}") => get(lists::show),
+        ("POST", "/api/v1/lists/{list}/pause") => post(lists::pause),
+        ("POST", "/api/v1/lists/{list}/resume") => post(lists::resume),
+        ("POST", "/api/v1/lists/{list}/stop") => post(lists::stop),
+        ("POST", "/api/v1/lists/{list}/contacts") => {
+            post(lists::import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES))
+        }
+        ("GET", "/api/v1/lists/{list}/contacts") => get(lists::contacts),
+        ("GET", "/api/v1/lists/{list}/contacts/{id}") => get(lists::contact),
+        ("POST", "/api/v1/dnc") => post(dnc::add),
+        ("POST", "/api/v1/dnc/import") => {
+            post(dnc::import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES))
+        }
+        ("GET", "/api/v1/dnc/{number}") => get(dnc::check),
+        ("DELETE", "/api/v1/dnc/{number}") => delete(dnc::remove),
+        ("GET", "/api/v1/complaints/summary") => get(complaints::summary),
+        ("GET", "/api/v1/complaints") => get(complaints::list),
+        ("GET", "/api/v1/callbacks") => get(complaints::callbacks),
         ("GET", "/api/v1/events") => get(events::stream),
         ("GET", "/api/v1/openapi.json") => get(openapi::serve),
         (m, p) => panic!("no handler for {m} {p}"),
@@ -300,13 +439,17 @@ fn handler_for(route: &Route) -> MethodRouter<ApiState> {
 }
 
 /// An error answer: `{"error": {"code", "message"}}`, plus `"parameter"` naming the query
-/// parameter at fault for a `bad_parameter`.
+/// parameter at fault for a `bad_parameter`, `"field"` naming the body field at fault for a
+/// `bad_input`, and `"errors"` listing every problem when there are several (each bad row of an
+/// import as `row N: reason`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
     pub parameter: Option<String>,
+    pub field: Option<String>,
+    pub errors: Vec<String>,
 }
 
 impl ApiError {
@@ -316,7 +459,21 @@ impl ApiError {
             code,
             message: message.into(),
             parameter: None,
+            field: None,
+            errors: Vec::new(),
         }
+    }
+    /// 400 `bad_input`: the body (or a path segment) is wrong; `field` names what, when known.
+    pub fn bad_input(field: Option<&str>, message: impl Into<String>) -> ApiError {
+        ApiError {
+            field: field.map(str::to_string),
+            ..ApiError::new(StatusCode::BAD_REQUEST, "bad_input", message)
+        }
+    }
+    /// The same error listing every problem.
+    pub fn with_errors(mut self, errors: Vec<String>) -> ApiError {
+        self.errors = errors;
+        self
     }
     /// 400 `bad_parameter`: the query parameter `name` is unknown, repeated or invalid.
     pub fn bad_parameter(name: &str, message: impl Into<String>) -> ApiError {
@@ -360,6 +517,12 @@ impl IntoResponse for ApiError {
         let mut body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
         if let Some(p) = self.parameter {
             body["error"]["parameter"] = p.into();
+        }
+        if let Some(f) = self.field {
+            body["error"]["field"] = f.into();
+        }
+        if !self.errors.is_empty() {
+            body["error"]["errors"] = self.errors.into();
         }
         let mut resp = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {

@@ -27,7 +27,6 @@ fn answer(method: &str, path: &str) -> Value {
     match (method, path) {
         ("GET", "/api/v1/agents") => json!({"type": "array", "items": schema_ref("AgentView")}),
         ("POST", p) if p.starts_with("/api/v1/agents/") => schema_ref("AgentView"),
-        ("POST", _) => json!({"type": "object"}),
         ("GET", "/api/v1/queues/{queue}") => schema_ref("QueueView"),
         ("GET", "/api/v1/reports/queues") => json!({
             "type": "object",
@@ -44,6 +43,65 @@ fn answer(method: &str, path: &str) -> Value {
                 "agents": {"type": "array", "items": schema_ref("AgentReport")}
             }
         }),
+        ("GET", "/api/v1/reports/lists") => json!({
+            "type": "object",
+            "properties": {
+                "period": schema_ref("ReportPeriod"),
+                "lists": {"type": "array", "items": schema_ref("ListReport")}
+            }
+        }),
+        ("GET", "/api/v1/lists") => json!({
+            "type": "object",
+            "properties": {"lists": {"type": "array", "items": schema_ref("ListView")}}
+        }),
+        ("POST", "/api/v1/lists") | ("GET", "/api/v1/lists/{list}") => schema_ref("ListView"),
+        ("POST", p) if p.starts_with("/api/v1/lists/") && !p.ends_with("/contacts") => {
+            schema_ref("ListView")
+        }
+        ("POST", "/api/v1/lists/{list}/contacts") | ("POST", "/api/v1/dnc/import") => {
+            schema_ref("ImportReport")
+        }
+        ("GET", "/api/v1/lists/{list}/contacts") => json!({
+            "type": "object",
+            "properties": {
+                "contacts": {"type": "array", "items": schema_ref("Contact")},
+                "next_cursor": {"type": "string", "nullable": true}
+            }
+        }),
+        ("GET", "/api/v1/lists/{list}/contacts/{id}") => json!({
+            "type": "object",
+            "properties": {
+                "contact": schema_ref("Contact"),
+                "attempts": {"type": "array", "items": schema_ref("Attempt")}
+            }
+        }),
+        ("POST", "/api/v1/dnc") | ("GET", "/api/v1/dnc/{number}") => schema_ref("DoNotCall"),
+        ("DELETE", "/api/v1/dnc/{number}") => json!({
+            "type": "object",
+            "properties": {"number": {"type": "string"}, "removed": {"type": "boolean"}}
+        }),
+        ("GET", "/api/v1/complaints/summary") => schema_ref("ComplaintSummary"),
+        ("GET", "/api/v1/complaints") => json!({"allOf": [
+            schema_ref("ComplaintSummary"),
+            {"type": "object", "properties": {
+                "complaints": {"type": "array", "items": schema_ref("Complaint")}}}
+        ]}),
+        ("GET", "/api/v1/callbacks") => json!({
+            "type": "object",
+            "properties": {"queues": {"type": "array", "items": {"type": "object", "properties": {
+                "queue": {"type": "string"},
+                "pending": {"type": "integer"},
+                "oldest_entered_at_ms": {"type": "integer", "nullable": true},
+                "requests": {"type": "array", "description": "absent for a wallboard", "items": {
+                    "type": "object", "properties": {
+                        "id": {"type": "integer"}, "call_id": {"type": "integer"},
+                        "caller_number": {"type": "string"},
+                        "caller_name": {"type": "string", "nullable": true},
+                        "entered_at_ms": {"type": "integer"},
+                        "position": {"type": "integer", "nullable": true},
+                        "requested_at_ms": {"type": "integer"}}}}}}}}
+        }),
+        ("POST", _) => json!({"type": "object"}),
         ("GET", "/api/v1/calls") => json!({
             "type": "object",
             "properties": {
@@ -65,7 +123,37 @@ fn answer(method: &str, path: &str) -> Value {
     }
 }
 
+/// Import bodies: CSV (the rows) or JSON.
+fn import_body(json_items: Value) -> Value {
+    json!({"required": true, "content": {
+        "text/csv": {"schema": {"type": "string", "description": "a header row, then one row per entry; bad rows are reported as `row N: reason` (the header is row 1)"}},
+        "application/json": {"schema": {"type": "array", "items": json_items}}
+    }})
+}
+
 fn request_body(method: &str, path: &str) -> Option<Value> {
+    match (method, path) {
+        ("POST", "/api/v1/lists") => {
+            return Some(
+                json!({"required": true, "content": {"application/json": {"schema": schema_ref("ListSpec")}}}),
+            )
+        }
+        ("POST", "/api/v1/lists/{list}/contacts") => {
+            return Some(import_body(
+                json!({"type": "object", "description": "CSV column names as keys; phone may be an array; a fields object is merged into the free fields"}),
+            ))
+        }
+        ("POST", "/api/v1/dnc/import") => return Some(import_body(json!({"type": "string"}))),
+        ("POST", "/api/v1/dnc") => {
+            return Some(
+                json!({"required": true, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["number"],
+                "properties": {"number": {"type": "string"}, "source": {"type": "string"}}}}}}),
+            )
+        }
+        ("POST", p) if p.starts_with("/api/v1/lists/") => return None,
+        _ => {}
+    }
     let (schema, required) = match path.rsplit('/').next()? {
         "login" => (
             json!({"type": "object", "properties": {"queues": {"type": "array", "items": {"type": "string"}}}}),
@@ -106,6 +194,30 @@ fn query_params(path: &str) -> Vec<Value> {
             q("limit", "integer", "1-500, default 50"),
             q("cursor", "string", "next_cursor of the previous page"),
         ],
+        "/api/v1/lists/{list}/contacts" | "/api/v1/dnc/import" => {
+            let mut v = vec![
+                q(
+                    "all_or_nothing",
+                    "boolean",
+                    "import nothing when any row is bad (default false: good rows are imported)",
+                ),
+                q("delimiter", "string", "CSV separator: , (default), ; or tab"),
+                q(
+                    "country_code",
+                    "string",
+                    "country calling code of national numbers; default [outbound] default_country_code",
+                ),
+            ];
+            if path.starts_with("/api/v1/dnc") {
+                v.push(q(
+                    "source",
+                    "string",
+                    "recorded with each number; default import",
+                ));
+            }
+            v
+        }
+        "/api/v1/callbacks" => vec![q("queue", "string", "only this queue")],
         "/api/v1/events" => vec![q(
             "since",
             "integer",
@@ -141,6 +253,22 @@ fn query_params(path: &str) -> Vec<Value> {
             ));
             v
         }
+        "/api/v1/reports/lists" => {
+            vec![
+            q("period", "string", "day (default), week (Monday to Sunday) or month"),
+            q(
+                "date",
+                "string",
+                "YYYY-MM-DD, a local day inside the period; default today ([reports] time_zone)",
+            ),
+            q("list", "string", "only this callback list"),
+            q(
+                "format",
+                "string",
+                "json (default), csv, md or table; without it the Accept header decides",
+            ),
+        ]
+        }
         _ => vec![],
     }
 }
@@ -169,7 +297,20 @@ pub(super) fn document() -> Value {
             .into_iter()
             .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
-        params.extend(query_params(r.path));
+        if r.method == "GET" && r.path == "/api/v1/lists/{list}/contacts" {
+            let q = |name: &str, ty: &str, desc: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": ty}, "description": desc});
+            params.extend([
+                q(
+                    "state",
+                    "string",
+                    "pending, in_progress, done, unreachable or skipped",
+                ),
+                q("limit", "integer", "1-500, default 50"),
+                q("cursor", "string", "next_cursor of the previous page"),
+            ]);
+        } else if r.method == "POST" || r.path != "/api/v1/lists/{list}/contacts" {
+            params.extend(query_params(r.path));
+        }
         let mut op = json!({
             "summary": r.summary,
             "description": format!("Roles: {}", r.roles),
@@ -184,7 +325,7 @@ pub(super) fn document() -> Value {
             for (code, what) in [
                 (
                     "400",
-                    "malformed JSON body, or a bad query parameter (named in error.parameter)",
+                    "malformed JSON body (bad_json), a bad query parameter (bad_parameter, named in error.parameter), bad input (bad_input, the field in error.field), or an import that changed nothing (bad_rows, each row in error.errors)",
                 ),
                 ("401", "no or unknown token"),
                 ("403", "role not allowed"),
@@ -204,7 +345,7 @@ pub(super) fn document() -> Value {
     }
     let s = |t: &str| json!({"type": t});
     let ns = |t: &str| json!({"type": t, "nullable": true});
-    json!({
+    let mut doc = json!({
         "openapi": "3.0.3",
         "info": {"title": "ctid API", "version": "1"},
         "paths": paths,
@@ -213,7 +354,9 @@ pub(super) fn document() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-                    "code": s("string"), "message": s("string"), "parameter": s("string")}}}},
+                    "code": s("string"), "message": s("string"), "parameter": s("string"),
+                    "field": s("string"),
+                    "errors": {"type": "array", "items": s("string")}}}}},
                 "ReportPeriod": {"type": "object", "properties": {
                     "kind": {"type": "string", "enum": ["day", "week", "month"]},
                     "first_day": s("string"), "last_day": s("string"), "time_zone": s("string"),
@@ -234,7 +377,15 @@ pub(super) fn document() -> Value {
                     "agent": s("string"), "answered": s("integer"), "aht_secs": ns("number"),
                     "talk_secs": s("number"), "logged_in_secs": s("number"), "paused_secs": s("number"),
                     "pause_by_reason": {"type": "object", "additionalProperties": s("number")},
-                    "occupancy": ns("number")}},
+                    "occupancy": ns("number"), "survey_responses": s("integer"),
+                    "survey_by_level": {"type": "object", "additionalProperties": s("integer")},
+                    "survey_avg": ns("number"), "outbound_attempts": s("integer"),
+                    "outbound_connects": s("integer"), "outbound_quota": ns("integer"),
+                    "outbound_quota_use": ns("number"),
+                    "outbound_lists": {"type": "array", "items": {"type": "object", "properties": {
+                        "list": s("string"), "attempts": s("integer"), "connects": s("integer"),
+                        "agent_quota_per_day": ns("integer"), "quota": ns("integer")}}}}},
+                "ListReport": list_report(),
                 "AgentView": {"type": "object", "properties": {
                     "id": s("string"), "name": s("string"), "state": s("string"),
                     "reason": ns("string"), "pending_pause": ns("string"), "since_ms": s("integer"),
@@ -254,6 +405,104 @@ pub(super) fn document() -> Value {
                     "sip_code": ns("integer"), "disposition": ns("string"), "notes": ns("string")}}
             }
         }
+    });
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        schemas.extend(outbound_schemas());
+    }
+    doc
+}
+
+/// The schemas of the callback-list routes.
+fn outbound_schemas() -> Map<String, Value> {
+    let s = |t: &str| json!({"type": t});
+    let ns = |t: &str| json!({"type": t, "nullable": true});
+    let v = json!({
+                "ListSpec": list_spec(),
+                "ListView": {"type": "object", "properties": {
+                    "id": s("integer"), "name": s("string"),
+                    "state": {"type": "string", "enum": ["active", "paused", "stopped"]},
+                    "spec": schema_ref("ListSpec"), "created_at_ms": s("integer"),
+                    "state_changed_at_ms": s("integer"),
+                    "counters": {"type": "object", "properties": {
+                        "contacts": counts(&["pending", "in_progress", "done", "unreachable", "skipped"]),
+                        "attempts": counts(&["claimed", "ringing", "answered", "busy", "no_answer", "rejected", "failed", "skipped"]),
+                        "skipped_by_reason": {"type": "object", "additionalProperties": s("integer")},
+                        "quota_per_day": ns("integer"), "quota_used_today": s("integer"),
+                        "agents_today": {"type": "object", "additionalProperties": s("integer")},
+                        "live": s("integer"), "day_start_ms": s("integer"), "day_end_ms": s("integer")}}}},
+                "ImportReport": {"type": "object", "properties": {
+                    "rows": s("integer"), "imported": s("integer"), "all_or_nothing": s("boolean"),
+                    "errors": {"type": "array", "items": s("string"), "description": "row N: reason"}}},
+                "Contact": {"type": "object", "properties": {
+                    "id": s("integer"), "list": s("integer"), "customer_id": ns("string"),
+                    "phones": {"type": "array", "items": s("string")}, "name": ns("string"),
+                    "fields": {"type": "object"}, "due_at_ms": ns("integer"), "state": s("string"),
+                    "attempts": s("integer"), "next_attempt_at_ms": ns("integer"),
+                    "last_result": ns("string"), "done_reason": ns("string"), "call_id": ns("integer"),
+                    "created_at_ms": s("integer")}},
+                "Attempt": {"type": "object", "properties": {
+                    "id": s("integer"), "list": s("integer"), "contact": s("integer"),
+                    "attempt_no": ns("integer"), "agent": ns("string"), "number": ns("string"),
+                    "call_id": ns("integer"), "started_at_ms": s("integer"),
+                    "answered_at_ms": ns("integer"), "ended_at_ms": ns("integer"),
+                    "result": ns("string"), "sip_code": ns("integer"), "disposition": ns("string"),
+                    "notes": ns("string"), "survey_score": ns("integer"), "reason": ns("string")}},
+                "DoNotCall": {"type": "object", "properties": {
+                    "number": s("string"), "on_list": s("boolean"), "added_at_ms": ns("integer"),
+                    "source": ns("string")}},
+                "ComplaintSummary": {"type": "object", "properties": {
+                    "open": s("integer"), "past_reply": s("integer"), "past_resolve": s("integer"),
+                    "reply_within_hours": s("integer"), "resolve_within_hours": s("integer")}},
+                "Complaint": {"type": "object", "properties": {
+                    "contact": s("integer"), "list": s("integer"), "list_name": s("string"),
+                    "call_id": ns("integer"), "customer_id": ns("string"), "number": ns("string"),
+                    "name": ns("string"), "state": s("string"), "complained_at_ms": s("integer"),
+                    "reply_due_at_ms": s("integer"), "resolve_due_at_ms": s("integer"),
+                    "replied_at_ms": ns("integer"), "past_reply": s("boolean"),
+                    "past_resolve": s("boolean")}}
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// An object of integer counts.
+fn counts(keys: &[&str]) -> Value {
+    let props: Map<String, Value> = keys
+        .iter()
+        .map(|k| (k.to_string(), json!({"type": "integer"})))
+        .collect();
+    json!({"type": "object", "properties": props})
+}
+
+/// `crate::outbound::ListSpec` (missing `time_zone` and `dedupe_period_secs` are filled from
+/// the config by the API).
+fn list_spec() -> Value {
+    let s = |t: &str| json!({"type": t});
+    let strings = json!({"type": "array", "items": {"type": "string"}});
+    json!({
+        "type": "object",
+        "required": ["name", "purpose", "mode", "windows"],
+        "additionalProperties": false,
+        "properties": {
+            "name": s("string"),
+            "purpose": {"type": "string", "enum": ["follow_up", "complaint", "survey", "queue_callback", "custom"]},
+            "agents": strings,
+            "queue": {"type": "string", "nullable": true},
+            "mode": {"type": "string", "enum": ["preview", "progressive"]},
+            "time_zone": {"type": "string", "description": "IANA name; default [reports] time_zone"},
+            "windows": {"type": "array", "items": {"type": "object", "required": ["days", "start", "end"], "properties": {
+                "days": strings, "start": s("string"), "end": s("string")}}},
+            "holidays": strings,
+            "quota_per_day": {"type": "integer", "nullable": true},
+            "agent_quota_per_day": {"type": "integer", "nullable": true},
+            "max_attempts": {"type": "integer", "default": 3},
+            "retry": {"type": "object", "properties": {
+                "busy_secs": s("integer"), "no_answer_secs": s("integer"), "failed_secs": s("integer")}},
+            "dedupe_period_secs": {"type": "integer", "description": "default [outbound] duplicate_period_days"},
+            "priority": {"type": "integer", "default": 0}
+        }
     })
 }
 
@@ -267,6 +516,8 @@ fn report_figures() -> Value {
         "timeouts",
         "overflows",
         "rejected",
+        "callback_requested",
+        "callback_requests",
         "answered_in_target",
     ] {
         props.insert(k.into(), json!({"type": "integer"}));
@@ -290,4 +541,53 @@ fn report_figures() -> Value {
     }
     props.insert("missed".into(), json!({"type": "boolean"}));
     json!({"type": "object", "properties": props})
+}
+
+/// `ListReport` of `GET /api/v1/reports/lists` (definitions: docs/reports.md).
+fn list_report() -> Value {
+    let int = || json!({"type": "integer"});
+    let nint = || json!({"type": "integer", "nullable": true});
+    let num = || json!({"type": "number", "nullable": true});
+    let mut figures = Map::new();
+    for k in [
+        "contacts_added",
+        "attempts",
+        "connects",
+        "completed",
+        "skipped_duplicate",
+        "skipped_do_not_call",
+        "skipped_agent",
+        "retries_scheduled",
+        "unreachable",
+    ] {
+        figures.insert(k.into(), int());
+    }
+    let figures = json!({"type": "object", "properties": figures});
+    let mut contacts = Map::new();
+    for k in [
+        "total",
+        "pending",
+        "in_progress",
+        "done",
+        "unreachable",
+        "skipped",
+    ] {
+        contacts.insert(k.into(), int());
+    }
+    json!({"type": "object", "properties": {
+        "list": {"type": "string"}, "purpose": {"type": "string"}, "state": {"type": "string"},
+        "quota_per_day": nint(), "agent_quota_per_day": nint(),
+        "contacts": {"type": "object", "properties": contacts},
+        "totals": figures,
+        "trading_days": int(), "quota_capacity": nint(), "quota_use": num(),
+        "days_quota_reached": nint(),
+        "complaints": {"type": "object", "nullable": true, "properties": {
+            "complaints": int(), "replied_in_12h": int(), "replied_in_12h_rate": num(),
+            "resolved_in_48h": int(), "resolved_in_48h_rate": num(),
+            "awaiting_reply": int(), "awaiting_resolution": int()}},
+        "days": {"type": "array", "items": {"allOf": [figures, {"type": "object", "properties": {
+            "date": {"type": "string"}, "start_ms": int(), "end_ms": int(),
+            "trading_day": {"type": "boolean"}, "quota": nint(),
+            "quota_reached": {"type": "boolean", "nullable": true}}}]}}
+    }})
 }

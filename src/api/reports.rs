@@ -1,5 +1,6 @@
-//! `GET /api/v1/reports/queues` and `GET /api/v1/reports/agents`: the figures of `ctid report`
-//! for a day, week or month, as JSON (default), CSV, Markdown or a text table.
+//! `GET /api/v1/reports/queues`, `GET /api/v1/reports/agents` and `GET /api/v1/reports/lists`:
+//! the figures of `ctid report` for a day, week or month, as JSON (default), CSV, Markdown or a
+//! text table.
 //!
 //! Owns: the query parameters, who may read what, content negotiation. The figures come from
 //! [`crate::report::generate`] and [`crate::report::render::render`], the very functions of the
@@ -21,6 +22,7 @@ use crate::report::{self, Parts, PeriodKind, ReportFormat, Request};
 /// The parameters each route takes.
 const QUEUE_PARAMS: &[&str] = &["period", "date", "queue", "interval", "format"];
 const AGENT_PARAMS: &[&str] = &["period", "date", "agent", "queue", "format"];
+const LIST_PARAMS: &[&str] = &["period", "date", "list", "format"];
 
 pub(super) async fn queues(
     State(st): State<ApiState>,
@@ -35,6 +37,21 @@ pub(super) async fn queues(
         )));
     }
     serve(&st, &p, q.as_deref(), &headers, Parts::Queues).await
+}
+
+pub(super) async fn lists(
+    State(st): State<ApiState>,
+    Authed(p): Authed,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if !matches!(p.role, Role::Supervisor | Role::Wallboard) {
+        return Err(ApiError::forbidden(format!(
+            "role {} may not read callback list reports",
+            p.role.as_str()
+        )));
+    }
+    serve(&st, &p, q.as_deref(), &headers, Parts::Lists).await
 }
 
 pub(super) async fn agents(
@@ -77,6 +94,7 @@ async fn serve(
         .clone();
     let allowed = match parts {
         Parts::Agents => AGENT_PARAMS,
+        Parts::Lists => LIST_PARAMS,
         _ => QUEUE_PARAMS,
     };
     let params = Params::parse(&pairs, allowed)?;
@@ -111,9 +129,11 @@ async fn serve(
         .map_err(|_| ApiError::unavailable("too many reports are running; try again"))?
         .map_err(|_| ApiError::unavailable("reports are shutting down"))?;
     let data_dir = st.inner.data_dir.clone();
+    let list = params.list;
     let text = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        report::generate(&data_dir, &settings, &req, super::now_ms() as i64)
+        let now = super::now_ms() as i64;
+        report::generate_with_list(&data_dir, &settings, &req, list.as_deref(), now)
             .and_then(|r| report::render::render(&r, format))
     })
     .await
@@ -139,6 +159,7 @@ struct Params {
     date: Option<jiff::civil::Date>,
     queue: Option<String>,
     agent: Option<String>,
+    list: Option<String>,
     interval: Option<u32>,
     format: Option<ReportFormat>,
 }
@@ -173,6 +194,7 @@ impl Params {
                 }
                 "queue" => p.queue = Some(v.clone()),
                 "agent" => p.agent = Some(v.clone()),
+                "list" => p.list = Some(v.clone()),
                 "interval" => {
                     p.interval = Some(
                         v.parse::<u32>()
@@ -292,6 +314,11 @@ mod tests {
         }
         assert!(Params::parse(&pairs("interval=15"), AGENT_PARAMS).is_err());
         assert!(Params::parse(&pairs("agent=1001&queue=q"), AGENT_PARAMS).is_ok());
+        let p = Params::parse(&pairs("period=month&list=complaints"), LIST_PARAMS).unwrap();
+        assert_eq!(p.list.as_deref(), Some("complaints"));
+        for q in ["queue=q", "agent=1001", "interval=15", "list="] {
+            assert!(Params::parse(&pairs(q), LIST_PARAMS).is_err(), "{q}");
+        }
     }
 
     #[test]

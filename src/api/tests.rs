@@ -868,10 +868,37 @@ async fn openapi_lists_exactly_the_routes() {
         .collect();
     table.sort();
     assert_eq!(served, table);
+    // Every schema a route refers to is defined.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = vec![];
+    refs(&doc, &mut all);
+    assert!(all.iter().any(|r| r.ends_with("/ListSpec")), "{all:?}");
+    for r in all {
+        let name = r.trim_start_matches("#/components/schemas/");
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "{r} is not defined"
+        );
+    }
     // Every documented route is routed (not the JSON 404 of unknown API paths, not a 405):
     // without a token each answers 401, except the document itself.
     for (method, path) in table {
-        let concrete = path.replace("{queue}", "sales").replace("{id}", "1001");
+        let concrete = path
+            .replace("{queue}", "sales")
+            .replace("{id}", "1001")
+            .replace("{list}", "follow-up")
+            .replace("{number}", "%2B442079460958");
         let r = request(h.addr, &method, &concrete, None, &[], None).await;
         let want = if path.ends_with("openapi.json") {
             200

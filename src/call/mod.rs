@@ -14,8 +14,10 @@ mod board;
 pub mod control;
 mod legs;
 mod media;
+mod outbound;
 
 pub use media::MediaSettings;
+pub use outbound::OutboundSettings;
 
 use crate::acd::{AgentId, CallId, Engine, Input, Member, QueueId, QueueSettings, Strategy};
 use crate::config::{self, Config};
@@ -229,6 +231,8 @@ pub struct CallManager {
     /// Media sessions report here (DTMF, prompts played, media timeouts, recordings).
     notices: mpsc::Sender<Notice>,
     notices_rx: Option<mpsc::Receiver<Notice>>,
+    /// The progressive dialer, when `[outbound]` is enabled.
+    outbound: Option<outbound::Dialer>,
 }
 
 impl CallManager {
@@ -270,6 +274,7 @@ impl CallManager {
             stats_out,
             board: HashMap::new(),
             events_out: None,
+            outbound: None,
         };
         let now_ms = unix_ms();
         let now = Instant::now();
@@ -297,6 +302,11 @@ impl CallManager {
         shutdown: CancellationToken,
     ) {
         let mut notices = self.notices_rx.take().unwrap_or_else(|| mpsc::channel(1).1);
+        let mut dialer = self
+            .outbound
+            .as_mut()
+            .and_then(|d| d.rx.take())
+            .unwrap_or_else(|| mpsc::channel(1).1);
         let mut gauges = tokio::time::interval(Duration::from_secs(1));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -307,6 +317,7 @@ impl CallManager {
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 _ = shutdown.cancelled() => {
+                    self.outbound_shutdown().await;
                     self.hang_up_all().await;
                     break;
                 }
@@ -320,6 +331,7 @@ impl CallManager {
                                 _ = gauges.tick() => self.export_gauges(),
                 Some(cmd) = controls.recv() => self.control(cmd).await,
                 Some(n) = notices.recv() => self.media_notice(n).await,
+                Some(m) = dialer.recv() => self.outbound_msg(m).await,
             }
             self.apply_actions().await;
         }
@@ -462,6 +474,9 @@ impl CallManager {
     }
 
     async fn handle_event(&mut self, ev: Event) {
+        let Some(ev) = self.outbound_event(ev).await else {
+            return;
+        };
         match ev {
             Event::Request { tx, request, flow } => {
                 let to_tag = tag(&request, "To");

@@ -309,13 +309,33 @@ pub fn encode(s: &str) -> String {
     out
 }
 
-/// Build the request bytes.
+/// How long an upload (an import) may take once connected: the server checks every row.
+pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Build the request bytes (a JSON body).
 pub fn build_request(
     method: &str,
     url: &ApiUrl,
     path: &str,
     token: Option<&str>,
     body: Option<&[u8]>,
+) -> Vec<u8> {
+    build_typed_request(
+        method,
+        url,
+        path,
+        token,
+        body.map(|b| ("application/json", b)),
+    )
+}
+
+/// Build the request bytes with a body of any `Content-Type`.
+pub fn build_typed_request(
+    method: &str,
+    url: &ApiUrl,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, &[u8])>,
 ) -> Vec<u8> {
     let mut req = format!(
         "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ctid-cli/{}\r\nAccept: application/json\r\nConnection: close\r\n",
@@ -326,15 +346,15 @@ pub fn build_request(
     if let Some(t) = token {
         req.push_str(&format!("Authorization: Bearer {t}\r\n"));
     }
-    if let Some(b) = body {
+    if let Some((ct, b)) = body {
         req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            "Content-Type: {ct}\r\nContent-Length: {}\r\n",
             b.len()
         ));
     }
     req.push_str("\r\n");
     let mut bytes = req.into_bytes();
-    if let Some(b) = body {
+    if let Some((_, b)) = body {
         bytes.extend_from_slice(b);
     }
     bytes
@@ -371,6 +391,36 @@ impl Client {
     pub fn post(&self, path: &str, body: &serde_json::Value) -> Result<Vec<u8>, ClientError> {
         let bytes = body.to_string().into_bytes();
         self.request("POST", path, Some(&bytes))
+    }
+
+    /// DELETE `path` and parse the JSON answer of a 2xx.
+    pub fn delete_json(&self, path: &str) -> Result<(Vec<u8>, serde_json::Value), ClientError> {
+        let raw = self.request("DELETE", path, None)?;
+        let v = self.json(&raw)?;
+        Ok((raw, v))
+    }
+
+    /// Send `body` as `content_type` and return the answer whatever its status (the caller
+    /// reads error bodies itself: an import's bad rows), waiting up to [`UPLOAD_TIMEOUT`].
+    pub fn upload(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<Response, ClientError> {
+        self.exchange_with(method, path, Some((content_type, body)), UPLOAD_TIMEOUT)
+    }
+
+    /// The error of a non-2xx answer (as [`check_status`] makes it).
+    pub fn refusal(&self, resp: Response) -> ClientError {
+        match check_status(resp, self.token.is_some()) {
+            Err(e) => e,
+            Ok(_) => ClientError::Protocol {
+                addr: self.url.authority(),
+                reason: "unexpected success".into(),
+            },
+        }
     }
 
     /// GET and parse JSON.
@@ -414,6 +464,17 @@ impl Client {
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Response, ClientError> {
+        let body = body.map(|b| ("application/json", b));
+        self.exchange_with(method, path, body, READ_TIMEOUT)
+    }
+
+    fn exchange_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+        read_timeout: Duration,
+    ) -> Result<Response, ClientError> {
         let addr = self.url.authority();
         let unreachable = |reason: String| ClientError::Unreachable {
             addr: addr.clone(),
@@ -444,13 +505,13 @@ impl Client {
             }
         };
         let _ = stream.set_nodelay(true);
-        let deadline = Instant::now() + READ_TIMEOUT;
-        let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
-        let req = build_request(method, &self.url, path, self.token.as_deref(), body);
+        let deadline = Instant::now() + read_timeout;
+        let _ = stream.set_write_timeout(Some(read_timeout));
+        let req = build_typed_request(method, &self.url, path, self.token.as_deref(), body);
         stream.write_all(&req).map_err(|e| {
             unreachable(format!(
                 "sending the request failed: {}",
-                io_reason(&e, READ_TIMEOUT)
+                io_reason(&e, read_timeout)
             ))
         })?;
         let protocol = |reason: String| ClientError::Protocol {
@@ -464,7 +525,7 @@ impl Client {
             if left.is_zero() {
                 return Err(unreachable(format!(
                     "no complete answer within {} s",
-                    READ_TIMEOUT.as_secs()
+                    read_timeout.as_secs()
                 )));
             }
             let _ = stream.set_read_timeout(Some(left));
@@ -479,7 +540,7 @@ impl Client {
                 {
                     return Err(unreachable(format!(
                         "no complete answer within {} s",
-                        READ_TIMEOUT.as_secs()
+                        read_timeout.as_secs()
                     )))
                 }
                 Err(e) => {

@@ -1,11 +1,13 @@
 //! The client side of `ctid`: commands that talk to a running daemon over its HTTP API
-//! (`docs/api.md`): `status`, `agents`, `agent …`, `calls`, `top`.
+//! (`docs/api.md`): `status`, `agents`, `agent …`, `calls`, `top`, and the callback lists
+//! (`lists`, `list …`, `dnc …`, `complaints`: [`lists`]).
 //!
 //! Exit codes: 0 ok, 1 the server refused the request or answered with an error, 64 usage,
 //! 69 the daemon cannot be reached.
 
 pub mod format;
 pub mod http;
+pub mod lists;
 pub mod top;
 pub mod views;
 
@@ -75,6 +77,30 @@ pub enum Command {
     },
     /// Call records, newest first (`ctid calls show ID` for one call and its timeline).
     Calls(CallsArgs),
+    /// Callback lists: state, today against the quota, contacts by state, connect rate.
+    Lists {
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
+    /// One callback list: show, create, pause, resume, stop, import contacts, contacts.
+    List {
+        #[command(subcommand)]
+        action: lists::ListAction,
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
+    /// The do-not-call list: add, remove, check a number; import a file of numbers.
+    Dnc {
+        #[command(subcommand)]
+        action: lists::DncAction,
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
+    /// Open complaints and their reply and resolution deadlines.
+    Complaints {
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
     /// A live wallboard: the status table and the agent board, refreshed until Ctrl-C.
     Top {
         /// Seconds between refreshes.
@@ -165,6 +191,10 @@ pub fn now_ms() -> i64 {
 pub fn run(cmd: Command) -> u8 {
     let result = match cmd {
         Command::Top { interval, opts } => top::run(&opts, interval),
+        Command::Lists { opts } => lists::lists(&opts, use_color()),
+        Command::List { action, opts } => lists::list(action, &opts, use_color()),
+        Command::Dnc { action, opts } => lists::dnc(action, &opts),
+        Command::Complaints { opts } => lists::complaints(&opts, use_color()),
         other => run_once(other).map(|()| EXIT_OK),
     };
     match result {
@@ -193,7 +223,11 @@ fn raw(body: &[u8]) {
 fn run_once(cmd: Command) -> Result<(), ClientError> {
     let color = use_color();
     match cmd {
-        Command::Top { .. } => Ok(()),
+        Command::Top { .. }
+        | Command::Lists { .. }
+        | Command::List { .. }
+        | Command::Dnc { .. }
+        | Command::Complaints { .. } => Ok(()),
         Command::Status { opts } => {
             let (body, v) = opts.client()?.get_json("/api/v1/stats")?;
             if opts.json {
@@ -388,5 +422,71 @@ mod tests {
         assert_eq!(id, "1001");
         assert_eq!(queues, Some(vec!["a".to_string(), "b".to_string()]));
         assert!(parse(&["agent", "logout", "1", "--reason", "x"]).is_err());
+    }
+
+    #[test]
+    fn list_and_dnc_commands_parse() {
+        let Command::List { action, opts } = parse(&[
+            "list",
+            "import",
+            "follow-up",
+            "c.csv",
+            "--all-or-nothing",
+            "--json",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert!(opts.json);
+        assert!(matches!(
+            action,
+            lists::ListAction::Import { ref name, all_or_nothing: true, .. } if name == "follow-up"
+        ));
+        let Command::List {
+            action: lists::ListAction::Create(c),
+            ..
+        } = parse(&[
+            "list",
+            "create",
+            "fu",
+            "--agents",
+            "1001,1002",
+            "--window",
+            "mon-fri 09:00-17:00",
+            "--window",
+            "sat 10:00-12:00",
+            "--quota",
+            "30",
+        ])
+        .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(c.windows.len(), 2);
+        assert_eq!(c.agents.as_deref().map(<[String]>::len), Some(2));
+        for args in [
+            &["lists"][..],
+            &["list", "show", "fu"],
+            &["list", "pause", "fu"],
+            &["list", "resume", "fu"],
+            &["list", "stop", "fu"],
+            &["list", "create", "--file", "spec.json"],
+            &[
+                "list", "contacts", "fu", "--state", "pending", "--limit", "10",
+            ],
+            &["dnc", "add", "+442079460958", "--source", "asked"],
+            &["dnc", "remove", "+442079460958"],
+            &["dnc", "check", "02079460958"],
+            &["dnc", "import", "dnc.csv", "--all-or-nothing"],
+            &["complaints"],
+        ] {
+            assert!(parse(args).is_ok(), "{args:?}");
+        }
+        assert!(
+            parse(&["list", "import", "fu"]).is_err(),
+            "the file is required"
+        );
+        assert!(parse(&["dnc", "add"]).is_err());
+        assert!(parse(&["list", "contacts", "fu", "--limit", "0"]).is_err());
     }
 }

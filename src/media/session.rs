@@ -448,14 +448,33 @@ impl Session {
         let (buf_b, buf_b_rtcp) = rest.split_at_mut(BUF_LEN);
         let mut check = tokio::time::interval(CHECK_INTERVAL);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One timer entry per purpose, re-armed only when its deadline changes: creating a
+        // fresh `Sleep` per packet would register and drop a timer 50 times a second per call.
+        let far = Instant::now() + Duration::from_secs(365 * 86_400);
+        let pace_sleep = tokio::time::sleep_until(far);
+        let announce_sleep = tokio::time::sleep_until(far);
+        let timer_sleep = tokio::time::sleep_until(far);
+        tokio::pin!(pace_sleep, announce_sleep, timer_sleep);
+        let mut armed: [Option<Instant>; 3] = [None; 3];
         loop {
-            let pace_at = self.pacer.as_ref().map(Pacer::next_deadline);
-            let timer_at = self.timer.map(|(at, _)| at);
-            let announce_at = if self.agent.is_none() {
-                self.next_announce
-            } else {
-                None
-            };
+            let want = [
+                self.pacer.as_ref().map(Pacer::next_deadline),
+                self.next_announce.filter(|_| self.agent.is_none()),
+                self.timer.map(|(at, _)| at),
+            ];
+            for (i, sleep) in [
+                pace_sleep.as_mut(),
+                announce_sleep.as_mut(),
+                timer_sleep.as_mut(),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if want[i] != armed[i] {
+                    sleep.reset(want[i].unwrap_or(far));
+                    armed[i] = want[i];
+                }
+            }
             let caller = Arc::clone(&self.caller.sock);
             let agent = self.agent.as_ref().map(|l| Arc::clone(&l.sock));
             let (caller_rtp, caller_rtcp) = (&caller.rtp, &caller.rtcp);
@@ -468,14 +487,16 @@ impl Session {
                     Some(c) => self.command(c).await,
                     None => break,
                 },
-                () = sleep_opt(pace_at) => self.pace(Instant::now()).await,
-                () = sleep_opt(announce_at) => {
+                () = &mut pace_sleep, if armed[0].is_some() => self.pace(Instant::now()).await,
+                () = &mut announce_sleep, if armed[1].is_some() => {
+                    armed[1] = None;
                     if let (Some(at), Some(every)) = (self.next_announce, self.announce_every) {
                         self.next_announce = Some(at + every);
                         self.notify(Event::AnnounceDue).await;
                     }
                 }
-                () = sleep_opt(timer_at) => {
+                () = &mut timer_sleep, if armed[2].is_some() => {
+                    armed[2] = None;
                     if let Some((_, tag)) = self.timer.take() {
                         self.notify(Event::Timer(tag)).await;
                     }
@@ -590,6 +611,10 @@ impl Session {
         let Some(pacer) = self.pacer.as_mut() else {
             return;
         };
+        crate::metrics::pace_lateness(
+            now.saturating_duration_since(pacer.next_deadline())
+                .as_secs_f64(),
+        );
         let due = pacer.poll(now);
         let frame_len = super::prompt::frame_len(self.ptime());
         let mut finished = Vec::new();
@@ -909,13 +934,6 @@ fn write_header(pkt: &mut [u8], pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u
     pkt[2..4].copy_from_slice(&seq.to_be_bytes());
     pkt[4..8].copy_from_slice(&ts.to_be_bytes());
     pkt[8..12].copy_from_slice(&ssrc.to_be_bytes());
-}
-
-async fn sleep_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 async fn recv_opt(

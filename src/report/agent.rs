@@ -1,7 +1,10 @@
 //! Agent figures for a period: calls answered, AHT, logged-in and pause time (from
-//! `agent_sessions`, clipped to the period), occupancy.
+//! `agent_sessions`, clipped to the period), occupancy, the satisfaction survey of the calls they
+//! answered (`calls.survey_score`, 1–5), and their outbound callback work against the per-agent
+//! quotas of the lists they work (see [`super::lists::agent_outbound`]).
 
-use super::Period;
+use super::lists::{agent_outbound, AgentList};
+use super::{Period, Settings};
 use anyhow::Result;
 use rusqlite::{params, Connection};
 use serde::Serialize;
@@ -24,11 +27,28 @@ pub struct AgentReport {
     pub pause_by_reason: BTreeMap<String, f64>,
     /// talk / (logged in − paused); `None` when that time is 0.
     pub occupancy: Option<f64>,
+    /// Survey answers (score 1–5) on the calls counted in `answered`.
+    pub survey_responses: u64,
+    /// Answers per score: keys "1" to "5", all present.
+    pub survey_by_level: BTreeMap<String, u64>,
+    /// Mean score; `None` without answers.
+    pub survey_avg: Option<f64>,
+    /// Outbound dial attempts started in the period (skips not included).
+    pub outbound_attempts: u64,
+    /// Outbound attempts answered in the period.
+    pub outbound_connects: u64,
+    /// Per-agent quota of the lists worked over their trading days in the period (`None`: no
+    /// list with a per-agent quota).
+    pub outbound_quota: Option<u64>,
+    /// Connects on the lists with a per-agent quota / outbound_quota.
+    pub outbound_quota_use: Option<f64>,
+    /// The lists worked, each with its figures.
+    pub outbound_lists: Vec<AgentList>,
 }
 
 /// One row per answered call of the period, aggregated per agent in Rust (no SQL sort).
 const CALLS_SQL: &str = "
-SELECT agent, talk_ms, answered_at_ms
+SELECT agent, talk_ms, answered_at_ms, survey_score
 FROM calls INDEXED BY calls_entered
 WHERE entered_at_ms >= ?1 AND entered_at_ms < ?2
   AND agent IS NOT NULL AND answered_at_ms IS NOT NULL
@@ -51,6 +71,8 @@ struct Acc {
     login_ms: u64,
     pause_ms: u64,
     pauses: BTreeMap<String, u64>,
+    /// Survey answers per score 1..=5.
+    survey: [u64; 5],
 }
 
 fn u(v: Option<i64>) -> u64 {
@@ -62,12 +84,13 @@ fn u(v: Option<i64>) -> u64 {
 /// With a queue filter, only the agents who took that queue's calls.
 pub fn agent_report(
     conn: &Connection,
+    settings: &Settings,
     period: &Period,
     queue_filter: Option<&str>,
     agent_filter: Option<&str>,
-    configured: &[String],
     now_ms: i64,
 ) -> Result<Vec<AgentReport>> {
+    let configured = &settings.agents;
     let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
     let mut stmt = conn.prepare_cached(CALLS_SQL)?;
     let mut rows = stmt.query(params![
@@ -83,6 +106,9 @@ pub fn agent_report(
             None => acc.entry(agent.to_owned()).or_default(),
         };
         a.answered += 1;
+        if let Some(score @ 1..=5) = r.get::<_, Option<i64>>(3)? {
+            a.survey[score as usize - 1] += 1;
+        }
         if let Some(talk) = r.get::<_, Option<i64>>(1)? {
             let talk = talk.max(0);
             let answered_at: i64 = r.get(2)?;
@@ -119,6 +145,15 @@ pub fn agent_report(
             _ => {}
         }
     }
+    let mut outbound = agent_outbound(conn, settings, period, agent_filter)?;
+    if queue_filter.is_none() {
+        // Agents with outbound work only (no inbound calls or sessions) are listed too.
+        for (agent, o) in &outbound {
+            if o.attempts > 0 || o.connects > 0 {
+                acc.entry(agent.clone()).or_default();
+            }
+        }
+    }
     let mut order: Vec<String> = Vec::with_capacity(acc.len() + configured.len());
     let mut listed = std::collections::BTreeSet::new();
     let wanted = configured
@@ -134,6 +169,9 @@ pub fn agent_report(
         .map(|agent| {
             let a = acc.remove(&agent).unwrap_or_default();
             let available = a.login_ms.saturating_sub(a.pause_ms);
+            let o = outbound.remove(&agent).unwrap_or_default();
+            let responses: u64 = a.survey.iter().sum();
+            let score_sum: u64 = a.survey.iter().zip(1u64..).map(|(n, s)| n * s).sum();
             AgentReport {
                 agent,
                 answered: a.answered,
@@ -147,6 +185,14 @@ pub fn agent_report(
                     .map(|(r, ms)| (r, ms as f64 / 1000.0))
                     .collect(),
                 occupancy: (available > 0).then(|| a.talk_in_period_ms as f64 / available as f64),
+                survey_responses: responses,
+                survey_by_level: (1..=5).map(|l| (l.to_string(), a.survey[l - 1])).collect(),
+                survey_avg: (responses > 0).then(|| score_sum as f64 / responses as f64),
+                outbound_attempts: o.attempts,
+                outbound_connects: o.connects,
+                outbound_quota: o.quota,
+                outbound_quota_use: o.quota_use,
+                outbound_lists: o.lists,
             }
         })
         .collect())

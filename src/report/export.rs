@@ -33,12 +33,21 @@ pub const COLUMNS: &[&str] = &[
     "sip_code",
     "disposition",
     "notes",
+    "recording_path",
+    "recording_error",
+    "survey_score",
+    "caller_rtp_lost",
+    "caller_jitter_ms",
+    "agent_rtp_lost",
+    "agent_jitter_ms",
 ];
 
 const SQL: &str = "
 SELECT id, sip_call_id, direction, caller_number, caller_name, dialed_number, queue,
        entered_at_ms, entered_at_ms, answered_at_ms, ended_at_ms, wait_ms, talk_ms, agent, outcome,
-       answered_in_target, short_abandon, hangup_by, hangup_cause, sip_code, disposition, notes
+       answered_in_target, short_abandon, hangup_by, hangup_cause, sip_code, disposition, notes,
+       recording_path, recording_error, survey_score, caller_rtp_lost, caller_jitter_ms,
+       agent_rtp_lost, agent_jitter_ms
 FROM calls INDEXED BY calls_entered
 WHERE entered_at_ms >= ?1 AND entered_at_ms < ?2
 ORDER BY entered_at_ms, id";

@@ -20,6 +20,7 @@
 
 pub mod agent;
 pub mod export;
+pub mod lists;
 pub mod queue;
 pub mod render;
 
@@ -85,23 +86,28 @@ impl ReportFormat {
     }
 }
 
-/// Which half of a report to build and show.
+/// Which part of a report to build and show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Parts {
-    /// Queues and agents (`ctid report`'s default).
+    /// Queues, agents and callback lists (`ctid report`'s default).
     All,
     /// Queue totals and intervals (`GET /api/v1/reports/queues`).
     Queues,
     /// Agent figures (`GET /api/v1/reports/agents`).
     Agents,
+    /// Callback-list figures (`GET /api/v1/reports/lists`).
+    Lists,
 }
 
 impl Parts {
     pub fn queues(self) -> bool {
-        self != Parts::Agents
+        matches!(self, Parts::All | Parts::Queues)
     }
     pub fn agents(self) -> bool {
-        self != Parts::Queues
+        matches!(self, Parts::All | Parts::Agents)
+    }
+    pub fn lists(self) -> bool {
+        matches!(self, Parts::All | Parts::Lists)
     }
 }
 
@@ -130,12 +136,15 @@ pub struct ReportArgs {
     /// Only this agent.
     #[arg(long)]
     pub agent: Option<String>,
+    /// Only this callback list.
+    #[arg(long)]
+    pub list: Option<String>,
     /// Interval breakdown in minutes: 15, 30 or 60 (default: `[reports] interval_minutes` for
     /// a day, 60 for a week or a month).
     #[arg(long, value_parser = parse_interval)]
     pub interval: Option<u32>,
-    /// Which figures: all, queues (totals and intervals) or agents. CSV holds one table: the
-    /// queues' for `all` and `queues`, the agents' for `agents`.
+    /// Which figures: all, queues (totals and intervals), agents or lists (callback lists).
+    /// CSV holds one table: the queues' for `all` and `queues`, else the part's.
     #[arg(long, value_enum, default_value = "all")]
     pub part: Parts,
     #[arg(long, value_enum, default_value = "table")]
@@ -272,6 +281,8 @@ pub struct Settings {
     pub queues: Vec<(String, queue::Goals)>,
     /// The configured agent ids, in config order.
     pub agents: Vec<String>,
+    /// The configured queues' member agents (for the callback lists a queue works).
+    pub queue_members: Vec<(String, Vec<String>)>,
 }
 
 impl Settings {
@@ -296,6 +307,14 @@ impl Settings {
                 })
                 .collect(),
             agents: cfg.agents.iter().map(|a| a.id.clone()).collect(),
+            queue_members: cfg
+                .queues
+                .iter()
+                .map(|q| {
+                    let members = q.members.iter().map(|m| m.agent.clone()).collect();
+                    (q.name.clone(), members)
+                })
+                .collect(),
         })
     }
 
@@ -330,8 +349,10 @@ pub struct Report {
     pub interval_minutes: u32,
     /// Empty when only the agents were asked for.
     pub queues: Vec<queue::QueueReport>,
-    /// Empty when only the queues were asked for.
+    /// Empty when the agents were not asked for.
     pub agents: Vec<agent::AgentReport>,
+    /// Callback lists; empty when they were not asked for.
+    pub lists: Vec<lists::ListReport>,
     /// What was built (and is rendered).
     #[serde(skip)]
     pub parts: Parts,
@@ -345,12 +366,34 @@ pub fn generate(
     req: &Request,
     now_ms: i64,
 ) -> Result<Report> {
+    generate_with_list(data_dir, settings, req, None, now_ms)
+}
+
+/// [`generate`] with the callback lists narrowed to the one named `list` (`--list`, API `list`).
+pub fn generate_with_list(
+    data_dir: &Path,
+    settings: &Settings,
+    req: &Request,
+    list: Option<&str>,
+    now_ms: i64,
+) -> Result<Report> {
     let conn = open_read_only(data_dir)?;
-    build(&conn, settings, req, now_ms)
+    build_with_list(&conn, settings, req, list, now_ms)
 }
 
 /// Build the report of `req` on an open connection.
 pub fn build(conn: &Connection, settings: &Settings, req: &Request, now_ms: i64) -> Result<Report> {
+    build_with_list(conn, settings, req, None, now_ms)
+}
+
+/// [`build`] with the callback lists narrowed to the one named `list`.
+pub fn build_with_list(
+    conn: &Connection,
+    settings: &Settings,
+    req: &Request,
+    list: Option<&str>,
+    now_ms: i64,
+) -> Result<Report> {
     let period = settings.period(req.kind, req.date)?;
     let interval_minutes = match (req.interval_minutes, req.kind) {
         (Some(m), _) if INTERVALS.contains(&m) => m,
@@ -370,18 +413,17 @@ pub fn build(conn: &Connection, settings: &Settings, req: &Request, now_ms: i64)
         )
     };
     let agents = |conn: &Connection| {
-        agent::agent_report(
-            conn,
-            &period,
-            queue_filter,
-            agent_filter,
-            &settings.agents,
-            now_ms,
-        )
+        agent::agent_report(conn, settings, &period, queue_filter, agent_filter, now_ms)
+    };
+    let lists = if req.parts.lists() {
+        lists::list_report(conn, settings, &period, list, now_ms)?
+    } else {
+        vec![]
     };
     let (queues, agents) = match req.parts {
         Parts::Queues => (queues(conn)?, vec![]),
         Parts::Agents => (vec![], agents(conn)?),
+        Parts::Lists => (vec![], vec![]),
         Parts::All => {
             // The queue and agent figures are two independent scans: run them side by side on
             // two read-only connections when the database is a file (a month of a big center
@@ -409,6 +451,7 @@ pub fn build(conn: &Connection, settings: &Settings, req: &Request, now_ms: i64)
         interval_minutes,
         queues,
         agents,
+        lists,
         parts: req.parts,
     })
 }
@@ -449,7 +492,8 @@ pub fn run_report(args: ReportArgs) -> u8 {
         interval_minutes: args.interval,
         parts: args.part,
     };
-    let result = generate(&cfg.daemon.data_dir, &settings, &req, now_ms())
+    let list = args.list.as_deref();
+    let result = generate_with_list(&cfg.daemon.data_dir, &settings, &req, list, now_ms())
         .and_then(|report| render::render(&report, args.format));
     match result {
         Ok(text) => {

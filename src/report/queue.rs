@@ -18,6 +18,10 @@ pub struct Raw {
     pub timeouts: u64,
     pub overflows: u64,
     pub rejected: u64,
+    /// Left the queue because the caller asked to be called back (outcome `callback_requested`).
+    pub callback_requested: u64,
+    /// Rows of `callback_requests` (by the time the caller entered the queue).
+    pub callback_requests: u64,
     pub answered_in_target: u64,
     pub wait_answered_ms: u64,
     pub max_wait_ms: Option<u64>,
@@ -34,6 +38,8 @@ impl Raw {
         self.timeouts += o.timeouts;
         self.overflows += o.overflows;
         self.rejected += o.rejected;
+        self.callback_requested += o.callback_requested;
+        self.callback_requests += o.callback_requests;
         self.answered_in_target += o.answered_in_target;
         self.wait_answered_ms += o.wait_answered_ms;
         self.max_wait_ms = match (self.max_wait_ms, o.max_wait_ms) {
@@ -57,7 +63,8 @@ pub struct Goals {
 /// denominator is 0; `*_met` is `None` when the ratio or the goal is unknown.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Figures {
-    /// answered + abandoned + short_abandons + timeouts + overflows + rejected.
+    /// answered + abandoned + short_abandons + timeouts + overflows + rejected +
+    /// callback_requested.
     pub offered: u64,
     pub answered: u64,
     /// Abandoned calls, short abandons not included.
@@ -67,11 +74,16 @@ pub struct Figures {
     pub timeouts: u64,
     pub overflows: u64,
     pub rejected: u64,
+    /// Callers who left the queue asking to be called back (not abandoned; not in SL or answer
+    /// rate: they are served by the callback).
+    pub callback_requested: u64,
+    /// Callback requests stored for calls that entered in the span (`callback_requests`).
+    pub callback_requests: u64,
     pub answered_in_target: u64,
-    /// answered / (offered − short_abandons).
+    /// answered / (offered − short_abandons − callback_requested).
     pub answer_rate: Option<f64>,
     pub answer_rate_met: Option<bool>,
-    /// answered_in_target / (offered − short_abandons).
+    /// answered_in_target / (offered − short_abandons − callback_requested).
     pub sl_offered: Option<f64>,
     pub sl_offered_met: Option<bool>,
     /// answered_in_target / answered.
@@ -101,7 +113,10 @@ fn met(v: Option<f64>, goal: Option<f64>) -> Option<bool> {
 
 impl Figures {
     pub fn new(r: &Raw, goals: Option<&Goals>) -> Figures {
-        let counted = r.offered.saturating_sub(r.short_abandons);
+        let counted = r
+            .offered
+            .saturating_sub(r.short_abandons)
+            .saturating_sub(r.callback_requested);
         let answer_rate = ratio(r.answered, counted);
         let sl_offered = ratio(r.answered_in_target, counted);
         let sl_answered = ratio(r.answered_in_target, r.answered);
@@ -118,6 +133,8 @@ impl Figures {
             timeouts: r.timeouts,
             overflows: r.overflows,
             rejected: r.rejected,
+            callback_requested: r.callback_requested,
+            callback_requests: r.callback_requests,
             answered_in_target: r.answered_in_target,
             answer_rate,
             answer_rate_met,
@@ -160,13 +177,21 @@ pub struct QueueReport {
 /// else not at all, as in the live figures.
 const QUEUE_SQL: &str = "
 SELECT queue, (entered_at_ms - ?1) / ?3,
-       CASE WHEN outcome IN ('answered', 'abandoned', 'timeout', 'overflow', 'rejected')
+       CASE WHEN outcome IN ('answered', 'abandoned', 'timeout', 'overflow', 'rejected',
+                             'callback_requested')
             THEN outcome
             WHEN answered_at_ms IS NOT NULL THEN 'answered' END,
        wait_ms, talk_ms, outcome = 'answered', answered_in_target, short_abandon
 FROM calls INDEXED BY calls_entered
 WHERE entered_at_ms >= ?1 AND entered_at_ms < ?2 AND queue IS NOT NULL
   AND (?4 IS NULL OR queue = ?4)";
+
+/// Callback requests (queue, interval) by the time the caller entered the queue. A small table:
+/// no index on `entered_at_ms` is needed.
+const CALLBACK_SQL: &str = "
+SELECT queue, (entered_at_ms - ?1) / ?3
+FROM callback_requests
+WHERE entered_at_ms >= ?1 AND entered_at_ms < ?2 AND (?4 IS NULL OR queue = ?4)";
 
 /// Add one call (a row of [`QUEUE_SQL`]) to its interval's aggregate.
 fn add_row(raw: &mut Raw, outcome: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
@@ -197,6 +222,7 @@ fn add_row(raw: &mut Raw, outcome: &str, r: &rusqlite::Row<'_>) -> rusqlite::Res
         "timeout" => raw.timeouts += 1,
         "overflow" => raw.overflows += 1,
         "rejected" => raw.rejected += 1,
+        "callback_requested" => raw.callback_requested += 1,
         _ => {}
     }
     Ok(())
@@ -228,6 +254,14 @@ pub fn queue_report(
             None => per_queue.entry(queue.to_owned()).or_default(),
         };
         add_row(buckets.entry(bucket).or_default(), outcome, r)?;
+    }
+    let mut stmt = conn.prepare_cached(CALLBACK_SQL)?;
+    let mut rows = stmt.query(params![period.start_ms, period.end_ms, step, queue_filter])?;
+    while let Some(r) = rows.next()? {
+        let queue: String = r.get(0)?;
+        let bucket: i64 = r.get(1)?;
+        let buckets = per_queue.entry(queue).or_default();
+        buckets.entry(bucket).or_default().callback_requests += 1;
     }
     // Configured queues first (in config order, even without calls), then any others found.
     let mut names: Vec<String> = configured
@@ -288,6 +322,26 @@ mod tests {
             plan.contains("calls_entered (entered_at_ms>? AND entered_at_ms<?)"),
             "{plan}"
         );
+    }
+
+    #[test]
+    fn callback_requests_are_neither_abandoned_nor_in_the_ratios() {
+        let raw = Raw {
+            offered: 10,
+            answered: 6,
+            abandoned: 2,
+            short_abandons: 1,
+            callback_requested: 2,
+            callback_requests: 2,
+            answered_in_target: 3,
+            ..Raw::default()
+        };
+        let f = Figures::new(&raw, None);
+        assert_eq!((f.abandoned, f.callback_requested), (1, 2));
+        // 10 offered − 1 short − 2 callbacks = 7 counted.
+        assert_eq!(f.answer_rate, Some(6.0 / 7.0));
+        assert_eq!(f.sl_offered, Some(3.0 / 7.0));
+        assert_eq!(f.sl_answered, Some(0.5));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::agent::AgentReport;
+use super::lists::{ListFigures, ListReport};
 use super::queue::{Figures, QueueReport};
 use super::{Parts, Period, PeriodKind, Report, ReportFormat};
 use crate::cli::format::{dur_secs, pct, Align, Table};
@@ -16,6 +17,7 @@ pub fn render(r: &Report, format: ReportFormat) -> Result<String> {
         ReportFormat::Table => table(r, false),
         ReportFormat::Md => table(r, true),
         ReportFormat::Csv if r.parts == Parts::Agents => agents_csv(r),
+        ReportFormat::Csv if r.parts == Parts::Lists => lists_csv(r),
         ReportFormat::Csv => csv(r),
     })
 }
@@ -28,13 +30,20 @@ struct QueuesView<'a> {
 }
 
 #[derive(Serialize)]
+struct ListsView<'a> {
+    period: &'a Period,
+    lists: &'a [ListReport],
+}
+
+#[derive(Serialize)]
 struct AgentsView<'a> {
     period: &'a Period,
     agents: &'a [AgentReport],
 }
 
 /// Pretty JSON and a newline: the whole report, or the period with the queues
-/// (`{period, interval_minutes, queues}`) or with the agents (`{period, agents}`).
+/// (`{period, interval_minutes, queues}`), with the agents (`{period, agents}`) or with the
+/// callback lists (`{period, lists}`).
 pub fn json(r: &Report) -> Result<String> {
     let text = match r.parts {
         Parts::All => serde_json::to_string_pretty(r)?,
@@ -46,6 +55,10 @@ pub fn json(r: &Report) -> Result<String> {
         Parts::Agents => serde_json::to_string_pretty(&AgentsView {
             period: &r.period,
             agents: &r.agents,
+        })?,
+        Parts::Lists => serde_json::to_string_pretty(&ListsView {
+            period: &r.period,
+            lists: &r.lists,
         })?,
     };
     Ok(text + "\n")
@@ -68,6 +81,8 @@ const FIG_COLS: &[(&str, Align)] = &[
     ("TIMEOUT", Align::Right),
     ("OVERFLOW", Align::Right),
     ("REJECTED", Align::Right),
+    ("CALLBACK", Align::Right),
+    ("CB REQUESTS", Align::Right),
     ("ANSWER RATE", Align::Right),
     ("SL OFFERED", Align::Right),
     ("SL ANSWERED", Align::Right),
@@ -85,6 +100,8 @@ fn fig_cells(f: &Figures) -> Vec<String> {
         f.timeouts.to_string(),
         f.overflows.to_string(),
         f.rejected.to_string(),
+        f.callback_requested.to_string(),
+        f.callback_requests.to_string(),
         mark(f.answer_rate, f.answer_rate_met),
         mark(f.sl_offered, f.sl_offered_met),
         mark(f.sl_answered, f.sl_answered_met),
@@ -166,6 +183,12 @@ pub fn table(r: &Report, md: bool) -> String {
     if r.parts.agents() {
         agent_table(&mut out, r, md);
     }
+    if r.parts.lists() {
+        if r.parts.agents() {
+            out.push('\n');
+        }
+        list_tables(&mut out, r, md);
+    }
     out
 }
 
@@ -241,6 +264,13 @@ fn agent_table(out: &mut String, r: &Report, md: bool) {
         ("PAUSED", Align::Right),
         ("PAUSE BY REASON", Align::Left),
         ("OCCUPANCY", Align::Right),
+        ("SURVEYS", Align::Right),
+        ("SURVEY 1/2/3/4/5", Align::Right),
+        ("SURVEY AVG", Align::Right),
+        ("OUT ATTEMPTS", Align::Right),
+        ("OUT CONNECTS", Align::Right),
+        ("OUT QUOTA", Align::Right),
+        ("QUOTA USE", Align::Right),
     ];
     let rows = r
         .agents
@@ -271,6 +301,17 @@ fn agent_table(out: &mut String, r: &Report, md: bool) {
                     reasons
                 },
                 pct(a.occupancy),
+                a.survey_responses.to_string(),
+                a.survey_by_level
+                    .values()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                a.survey_avg.map_or("-".into(), |v| format!("{v:.2}")),
+                a.outbound_attempts.to_string(),
+                a.outbound_connects.to_string(),
+                a.outbound_quota.map_or("-".into(), |q| q.to_string()),
+                pct(a.outbound_quota_use),
             ]
         })
         .collect();
@@ -290,7 +331,7 @@ fn optb(v: Option<bool>) -> String {
 pub fn csv(r: &Report) -> String {
     let mut out = String::from(
         "queue,interval_start,offered,answered,abandoned,short_abandons,timeouts,overflows,rejected,\
-answered_in_target,answer_rate,answer_rate_met,sl_offered,sl_offered_met,sl_answered,\
+callback_requested,callback_requests,answered_in_target,answer_rate,answer_rate_met,sl_offered,sl_offered_met,sl_answered,\
 sl_answered_met,asa_secs,longest_wait_secs,aht_secs\r\n",
     );
     let mut row = |q: &str, start: &str, f: &Figures| {
@@ -306,6 +347,8 @@ sl_answered_met,asa_secs,longest_wait_secs,aht_secs\r\n",
             f.timeouts.to_string(),
             f.overflows.to_string(),
             f.rejected.to_string(),
+            f.callback_requested.to_string(),
+            f.callback_requests.to_string(),
             f.answered_in_target.to_string(),
             opt(f.answer_rate),
             optb(f.answer_rate_met),
@@ -337,7 +380,9 @@ sl_answered_met,asa_secs,longest_wait_secs,aht_secs\r\n",
 /// `;` (`-` for a pause without a reason).
 pub fn agents_csv(r: &Report) -> String {
     let mut out = String::from(
-        "agent,answered,aht_secs,talk_secs,logged_in_secs,paused_secs,pause_by_reason,occupancy\r\n",
+        "agent,answered,aht_secs,talk_secs,logged_in_secs,paused_secs,pause_by_reason,occupancy,\
+survey_responses,survey_1,survey_2,survey_3,survey_4,survey_5,survey_avg,outbound_attempts,\
+outbound_connects,outbound_quota,outbound_quota_use\r\n",
     );
     for a in &r.agents {
         let reasons = a
@@ -361,7 +406,262 @@ pub fn agents_csv(r: &Report) -> String {
         super::export::csv_field(&reasons, &mut out);
         out.push(',');
         out.push_str(&opt(a.occupancy));
+        let mut cells = vec![a.survey_responses.to_string()];
+        cells.extend(a.survey_by_level.values().map(|n| n.to_string()));
+        cells.extend([
+            opt(a.survey_avg),
+            a.outbound_attempts.to_string(),
+            a.outbound_connects.to_string(),
+            a.outbound_quota.map_or(String::new(), |q| q.to_string()),
+            opt(a.outbound_quota_use),
+        ]);
+        for c in cells {
+            out.push(',');
+            out.push_str(&c);
+        }
         out.push_str("\r\n");
+    }
+    out
+}
+
+const LIST_FIG_COLS: &[(&str, Align)] = &[
+    ("ADDED", Align::Right),
+    ("ATTEMPTS", Align::Right),
+    ("CONNECTS", Align::Right),
+    ("COMPLETED", Align::Right),
+    ("SKIP DUP", Align::Right),
+    ("SKIP DNC", Align::Right),
+    ("SKIP AGENT", Align::Right),
+    ("RETRIES", Align::Right),
+    ("UNREACHABLE", Align::Right),
+];
+
+fn list_fig_cells(f: &ListFigures) -> Vec<String> {
+    [
+        f.contacts_added,
+        f.attempts,
+        f.connects,
+        f.completed,
+        f.skipped_duplicate,
+        f.skipped_do_not_call,
+        f.skipped_agent,
+        f.retries_scheduled,
+        f.unreachable,
+    ]
+    .iter()
+    .map(u64::to_string)
+    .collect()
+}
+
+fn opt_u<T: ToString>(v: Option<T>) -> String {
+    v.map_or("-".into(), |v| v.to_string())
+}
+
+/// The callback lists: totals, the days, the complaint follow-ups.
+fn list_tables(out: &mut String, r: &Report, md: bool) {
+    heading(out, md, 2, "Callback lists");
+    let mut cols = vec![
+        ("LIST", Align::Left),
+        ("PURPOSE", Align::Left),
+        ("CONTACTS", Align::Right),
+        ("PENDING", Align::Right),
+        ("IN PROGRESS", Align::Right),
+        ("DONE", Align::Right),
+        ("UNREACH", Align::Right),
+        ("SKIPPED", Align::Right),
+    ];
+    cols.extend_from_slice(LIST_FIG_COLS);
+    cols.extend([
+        ("QUOTA/DAY", Align::Right),
+        ("QUOTA USE", Align::Right),
+        ("DAYS AT QUOTA", Align::Right),
+    ]);
+    let rows = r
+        .lists
+        .iter()
+        .map(|l| {
+            let c = &l.contacts;
+            let mut row = vec![l.list.clone(), l.purpose.clone()];
+            row.extend(
+                [
+                    c.total,
+                    c.pending,
+                    c.in_progress,
+                    c.done,
+                    c.unreachable,
+                    c.skipped,
+                ]
+                .iter()
+                .map(u64::to_string),
+            );
+            row.extend(list_fig_cells(&l.totals));
+            row.push(opt_u(l.quota_per_day));
+            row.push(match l.quota_capacity {
+                Some(cap) => format!("{}/{cap} {}", l.totals.connects, pct(l.quota_use)),
+                None => "-".into(),
+            });
+            row.push(match l.days_quota_reached {
+                Some(n) => format!("{n}/{}", l.trading_days),
+                None => "-".into(),
+            });
+            row
+        })
+        .collect();
+    emit(out, &cols, rows, md);
+    out.push('\n');
+
+    heading(out, md, 2, "Callback list days");
+    let mut cols = vec![
+        ("LIST", Align::Left),
+        ("DAY", Align::Left),
+        ("TRADING", Align::Left),
+    ];
+    cols.extend_from_slice(LIST_FIG_COLS);
+    cols.push(("QUOTA", Align::Left));
+    let mut rows = Vec::new();
+    for l in &r.lists {
+        for d in &l.days {
+            let mut row = vec![
+                l.list.clone(),
+                d.date.clone(),
+                if d.trading_day { "yes" } else { "no" }.to_string(),
+            ];
+            row.extend(list_fig_cells(&d.figures));
+            row.push(match (d.quota, d.quota_reached) {
+                (Some(q), Some(true)) => format!("{}/{q} reached", d.figures.connects),
+                (Some(q), Some(false)) => format!("{}/{q}", d.figures.connects),
+                _ => "-".into(),
+            });
+            rows.push(row);
+        }
+    }
+    emit(out, &cols, rows, md);
+
+    if r.lists.iter().any(|l| l.complaints.is_some()) {
+        out.push('\n');
+        heading(out, md, 2, "Complaint follow-ups");
+        let cols = [
+            ("LIST", Align::Left),
+            ("COMPLAINTS", Align::Right),
+            ("REPLIED <=12H", Align::Right),
+            ("REPLIED %", Align::Right),
+            ("RESOLVED <=48H", Align::Right),
+            ("RESOLVED %", Align::Right),
+            ("AWAITING REPLY", Align::Right),
+            ("AWAITING RESOLUTION", Align::Right),
+        ];
+        let rows = r
+            .lists
+            .iter()
+            .filter_map(|l| {
+                let c = l.complaints.as_ref()?;
+                Some(vec![
+                    l.list.clone(),
+                    c.complaints.to_string(),
+                    c.replied_in_12h.to_string(),
+                    pct(c.replied_in_12h_rate),
+                    c.resolved_in_48h.to_string(),
+                    pct(c.resolved_in_48h_rate),
+                    c.awaiting_reply.to_string(),
+                    c.awaiting_resolution.to_string(),
+                ])
+            })
+            .collect();
+        emit(out, &cols, rows, md);
+    }
+}
+
+/// CSV of the callback lists: one row per list total (`day` empty), then one per local day of
+/// the period. Contact states, quota capacity and complaint figures are on the total rows only.
+pub fn lists_csv(r: &Report) -> String {
+    let mut out = String::from(
+        "list,day,purpose,contacts,contacts_pending,contacts_in_progress,contacts_done,\
+contacts_unreachable,contacts_skipped,contacts_added,attempts,connects,completed,\
+skipped_duplicate,skipped_do_not_call,skipped_agent,retries_scheduled,unreachable,\
+quota_per_day,trading_days,quota_capacity,quota_use,quota_reached,complaints,replied_in_12h,\
+replied_in_12h_rate,resolved_in_48h,resolved_in_48h_rate,awaiting_reply,awaiting_resolution\r\n",
+    );
+    let num = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
+    let figs = |f: &ListFigures| {
+        [
+            f.contacts_added,
+            f.attempts,
+            f.connects,
+            f.completed,
+            f.skipped_duplicate,
+            f.skipped_do_not_call,
+            f.skipped_agent,
+            f.retries_scheduled,
+            f.unreachable,
+        ]
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+    };
+    for l in &r.lists {
+        let mut line = String::new();
+        super::export::csv_field(&l.list, &mut line);
+        line.push(',');
+        let c = &l.contacts;
+        let mut cells = vec![l.purpose.clone()];
+        cells.extend(
+            [
+                c.total,
+                c.pending,
+                c.in_progress,
+                c.done,
+                c.unreachable,
+                c.skipped,
+            ]
+            .iter()
+            .map(u64::to_string),
+        );
+        cells.extend(figs(&l.totals));
+        cells.extend([
+            num(l.quota_per_day.map(u64::from)),
+            l.trading_days.to_string(),
+            num(l.quota_capacity),
+            opt(l.quota_use),
+            num(l.days_quota_reached),
+        ]);
+        match &l.complaints {
+            Some(k) => cells.extend([
+                k.complaints.to_string(),
+                k.replied_in_12h.to_string(),
+                opt(k.replied_in_12h_rate),
+                k.resolved_in_48h.to_string(),
+                opt(k.resolved_in_48h_rate),
+                k.awaiting_reply.to_string(),
+                k.awaiting_resolution.to_string(),
+            ]),
+            None => cells.extend(std::iter::repeat_n(String::new(), 7)),
+        }
+        for c in cells {
+            line.push(',');
+            super::export::csv_field(&c, &mut line);
+        }
+        line.push_str("\r\n");
+        for d in &l.days {
+            super::export::csv_field(&l.list, &mut line);
+            line.push(',');
+            line.push_str(&d.date);
+            line.push(',');
+            super::export::csv_field(&l.purpose, &mut line);
+            line.push_str(&",".repeat(6));
+            for c in figs(&d.figures) {
+                line.push(',');
+                line.push_str(&c);
+            }
+            line.push(',');
+            line.push_str(&num(d.quota.map(u64::from)));
+            line.push(',');
+            line.push_str(if d.trading_day { "1" } else { "0" });
+            line.push_str(",,,");
+            line.push_str(d.quota_reached.map_or("", |r| if r { "1" } else { "0" }));
+            line.push_str(&",".repeat(7));
+            line.push_str("\r\n");
+        }
+        out.push_str(&line);
     }
     out
 }

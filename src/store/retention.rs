@@ -1,6 +1,8 @@
 //! Retention: call records older than the configured number of days are deleted in small
 //! batches, each its own short transaction, so the writer thread (and call handling behind it)
-//! never waits more than one batch. Live calls (not yet ended) are never touched.
+//! never waits more than one batch. Live calls (not yet ended) are never touched. A purged
+//! call's recording file goes with it (after its row is gone, so a crash never leaves a row
+//! pointing at a deleted file).
 
 use rusqlite::{params, Connection};
 
@@ -13,23 +15,36 @@ pub fn purge_batch(
 ) -> Result<usize, rusqlite::Error> {
     let cutoff = i64::try_from(cutoff_ms).unwrap_or(i64::MAX);
     let tx = conn.unchecked_transaction()?;
-    let ids: Vec<i64> = {
+    let rows: Vec<(i64, Option<String>)> = {
         let mut stmt = tx.prepare_cached(
-            "SELECT id FROM calls INDEXED BY calls_entered
+            "SELECT id, recording_path FROM calls INDEXED BY calls_entered
              WHERE entered_at_ms < ?1 AND ended_at_ms IS NOT NULL
              ORDER BY entered_at_ms LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![cutoff, batch as i64], |r| r.get(0))?;
+        let rows = stmt.query_map(params![cutoff, batch as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
         rows.collect::<Result<_, _>>()?
     };
-    for id in &ids {
+    for (id, _) in &rows {
         tx.prepare_cached("DELETE FROM call_events WHERE call_id = ?1")?
             .execute([id])?;
         tx.prepare_cached("DELETE FROM calls WHERE id = ?1")?
             .execute([id])?;
     }
     tx.commit()?;
-    Ok(ids.len())
+    for (id, path) in &rows {
+        if let Some(p) = path {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(call = id, path = %p, error = %e, "cannot delete a purged call's recording")
+                }
+            }
+        }
+    }
+    Ok(rows.len())
 }
 
 /// Purge everything older than `cutoff_ms`, batch by batch, pausing `pause` between batches.
@@ -102,6 +117,34 @@ mod tests {
         assert_eq!(
             purge(&conn, cutoff, 3, std::time::Duration::ZERO).unwrap(),
             0
+        );
+    }
+
+    #[test]
+    fn recordings_of_purged_calls_go_and_newer_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(dir.path()).unwrap();
+        let day = 86_400_000i64;
+        let mut files = Vec::new();
+        for i in 0..4 {
+            insert(&conn, i + 1, i * day, Some(i * day + 1000));
+            let f = dir.path().join(format!("call-{}.wav", i + 1));
+            std::fs::write(&f, b"RIFF").unwrap();
+            conn.execute(
+                "UPDATE calls SET recording_path = ?2 WHERE id = ?1",
+                params![i + 1, f.display().to_string()],
+            )
+            .unwrap();
+            files.push(f);
+        }
+        // A recording already removed by hand does not stop the purge.
+        std::fs::remove_file(&files[0]).unwrap();
+        let n = purge(&conn, (2 * day) as u64, 10, std::time::Duration::ZERO).unwrap();
+        assert_eq!(n, 2);
+        assert!(!files[1].exists(), "the purged call's recording is deleted");
+        assert!(
+            files[2].exists() && files[3].exists(),
+            "newer recordings stay"
         );
     }
 }
