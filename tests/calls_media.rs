@@ -861,3 +861,68 @@ fn hold_reinvite_is_answered_with_recvonly() {
     assert_eq!(call.outcome.as_deref(), Some("answered"), "{call:?}");
     daemon.stop();
 }
+
+/// A re-INVITE without SDP from the PBX (e.g. after a transfer on its side): ctid offers its
+/// caller-leg SDP in the 200 (same port, PCMU, sendrecv) and takes the answer from the ACK, which
+/// moves the caller's media to a new port: the agent's audio then reaches the new port.
+#[test]
+fn reinvite_without_sdp_gets_an_offer_and_the_ack_answer_moves_the_media() {
+    let env = media_queue_env();
+    let daemon = env.start();
+    let b = bridge(&daemon);
+
+    let reinvite = b
+        .in_dialog("INVITE", 2)
+        .header(format!("Contact: <sip:555019@{}>", b.pbx.local()));
+    let r = b.pbx.transaction(&reinvite, STEP).unwrap_or_else(|| {
+        panic!(
+            "no final response to the re-INVITE without SDP\n--- ctid log ---\n{}",
+            daemon.log_tail(6_000)
+        )
+    });
+    let ctx = format!("{}\n--- ctid log ---\n{}", r.raw, daemon.log_tail(4_000));
+    assert_eq!(r.status, 200, "{ctx}");
+    let body = String::from_utf8_lossy(&r.body).into_owned();
+    let (addr, port, pts) =
+        sdp_audio(&body).unwrap_or_else(|| panic!("the 200 must carry ctid's offer:\n{ctx}"));
+    assert_eq!(
+        (addr.as_str(), port),
+        ("127.0.0.1", b.ctid_a.port()),
+        "{ctx}"
+    );
+    assert_eq!(
+        pts.first().map(String::as_str),
+        Some("0"),
+        "PCMU kept:\n{ctx}"
+    );
+    assert_eq!(sdp_direction(&body), "sendrecv", "{ctx}");
+
+    // The answer, in the ACK, names a new port.
+    let moved = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let moved_port = moved.local_addr().unwrap().port();
+    let mut ack = b.in_dialog("ACK", 2);
+    ack.body = offer_sdp("pbx", 2, moved_port, "sendrecv");
+    let ack = ack.header("Content-Type: application/sdp");
+    b.pbx.send(ack.render().as_bytes());
+    let events = wait_event(&env, "resumed", 1, &daemon);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "resumed" && e.detail.as_deref() == Some("answer in ACK")),
+        "{}",
+        describe_events(&events)
+    );
+
+    relay_one_way(
+        &b.seat_rtp,
+        b.ctid_b,
+        &moved,
+        b.ctid_a,
+        0x0d0d_0004,
+        "seat-to-caller after the ACK answer",
+        &daemon,
+        Relayed::IntoCtidStream,
+    );
+    b.caller_hangs_up(3, &daemon);
+    daemon.stop();
+}

@@ -181,7 +181,7 @@ impl CallManager {
                 .commands
                 .try_send(Command::Respond { tx, response: ok });
         }
-        let agent_media = (leg.sockets.take(), leg.answer.take());
+        let agent_media = (leg.sockets.take(), leg.answer.clone());
         let in_target = wait
             <= self
                 .settings

@@ -95,6 +95,9 @@ struct Call {
     /// The call's media session (from answer to hang-up).
     media: Option<SessionHandle>,
     phase: media::Phase,
+    /// ctid offered SDP in a 200 to a re-INVITE without SDP on this leg: its ACK carries the
+    /// answer.
+    offer_pending: Option<LegRef>,
     /// Why ctid ended the call, when it was not the caller or an agent (media_timeout, …).
     end_cause: Option<&'static str>,
     /// The caller's dialog is over (it sent BYE, or ctid did).
@@ -486,7 +489,7 @@ impl CallManager {
                     self.in_dialog(tx, request).await;
                 }
             }
-            Event::Ack { .. } => {}
+            Event::Ack { request, .. } => self.ack_with_answer(request).await,
             Event::Cancelled { tx } => {
                 // The endpoint already answered the INVITE 487.
                 if let Some(id) = self.by_server_tx.get(&tx).copied() {
@@ -787,6 +790,7 @@ impl CallManager {
                 answer_wait: None,
                 media: None,
                 phase: media::Phase::Live,
+                offer_pending: None,
                 end_cause: None,
                 caller_ended: false,
                 pending_answer,
@@ -852,6 +856,7 @@ impl CallManager {
             Method::Invite | Method::Update if !req.body.is_empty() => {
                 self.reoffer(tx, id, leg, req).await
             }
+            Method::Invite => self.offer_in_200(tx, id, leg, req).await,
             Method::Info => {
                 let key = crate::media::dtmf::parse_info(
                     req.headers.get("Content-Type").unwrap_or(""),
@@ -880,6 +885,93 @@ impl CallManager {
                 .await;
             }
         }
+    }
+
+    /// A re-INVITE without SDP (RFC 3261 §14.1, RFC 3264 §5): ctid offers its SDP for the leg in
+    /// the 200 (same port, the codec already in use) and takes the answer from the ACK.
+    async fn offer_in_200(&mut self, tx: ServerTxId, id: CallId, leg: LegRef, req: Request) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let (local_rtp, version, law, dtmf) = match &leg {
+            LegRef::Caller => {
+                call.caller.sdp_version += 1;
+                let n = &call.caller.negotiated;
+                (
+                    call.caller.local_rtp,
+                    call.caller.sdp_version,
+                    n.law,
+                    n.dtmf,
+                )
+            }
+            LegRef::Agent(a) => {
+                let Some(c) = call.connected.as_mut().filter(|c| &c.agent == a) else {
+                    return self.reject(tx, &req, 491, "").await;
+                };
+                c.sdp_version += 1;
+                let law = c.answer.as_ref().map_or(0, |n| n.law);
+                let dtmf = c.answer.as_ref().and_then(|n| n.dtmf);
+                (c.local_rtp, c.sdp_version, law, dtmf)
+            }
+        };
+        let contact = call.caller.contact.clone();
+        call.offer_pending = Some(leg);
+        let mut r = response_to(&req, 200, None);
+        r.headers.push("Contact", format!("<{contact}>"));
+        r.headers.push("Content-Type", "application/sdp");
+        r.body = sdp::build_offer(local_rtp, &[law], dtmf, 20, unix_ms(), version).into_bytes();
+        self.send(Command::Respond { tx, response: r }).await;
+    }
+
+    /// An ACK to a 2xx: when it answers the offer ctid made in that 2xx, the leg's media follows.
+    async fn ack_with_answer(&mut self, req: Request) {
+        if req.body.is_empty() {
+            return;
+        }
+        let key = DialogKey {
+            call_id: req.headers.get("Call-ID").unwrap_or("").to_string(),
+            local_tag: tag(&req, "To").unwrap_or_default(),
+            remote_tag: tag(&req, "From").unwrap_or_default(),
+        };
+        let Some((id, leg)) = self.by_dialog.get(&key).cloned() else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.offer_pending.as_ref() != Some(&leg) {
+            return;
+        }
+        call.offer_pending = None;
+        let n = match sdp::parse(&req.body).and_then(|a| sdp::read_answer(&a, &[0, 8, 101])) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(call = %id, error = %e, "unusable SDP answer in an ACK; media unchanged");
+                return;
+            }
+        };
+        let side = match leg {
+            LegRef::Caller => {
+                call.caller.negotiated.remote = n.remote;
+                Side::A
+            }
+            LegRef::Agent(_) => Side::B,
+        };
+        let held = n.direction != sdp::Direction::SendRecv || n.remote.is_none();
+        if let Some(m) = &call.media {
+            m.send(MediaCommand::Remote {
+                side,
+                addr: n.remote,
+            });
+            m.send(MediaCommand::Hold { side, held });
+        }
+        let agent = match leg {
+            LegRef::Agent(a) => Some(a),
+            LegRef::Caller => None,
+        };
+        let kind = if held { "hold" } else { "resumed" };
+        self.event(id, kind, agent.as_ref(), Some("answer in ACK".into()))
+            .await;
     }
 
     /// A re-INVITE/UPDATE with SDP on a leg: hold, resume, or a new address. Answered with
