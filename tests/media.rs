@@ -298,6 +298,28 @@ fn ended_call(env: &TestEnv, within: Duration) -> CallRow {
     rows[0].clone()
 }
 
+/// GET `path` on the admin listener as a supervisor: (status line and headers, raw body).
+fn http_get_raw(env: &TestEnv, path: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", env.admin_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer {SUPERVISOR_TOKEN}\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP head");
+    (
+        String::from_utf8_lossy(&buf[..split]).into_owned(),
+        buf[split + 4..].to_vec(),
+    )
+}
+
 fn db_value<T: rusqlite::types::FromSql>(env: &TestEnv, sql: &str) -> Option<T> {
     open_db(env)?.query_row(sql, [], |r| r.get(0)).ok()
 }
@@ -575,6 +597,20 @@ fn pcmu_caller_and_pcma_agent_hear_each_other_and_the_call_is_recorded() {
         zc(&right).abs_diff(40) <= 2,
         "right channel is the agent's 1000 Hz: {}",
         zc(&right)
+    );
+    // A supervisor downloads it through the API: the same bytes, as audio/wav.
+    let id: i64 = db_value(&env, "SELECT id FROM calls").unwrap();
+    let (head, body) = http_get_raw(&env, &format!("/api/v1/calls/{id}/recording"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: audio/wav"),
+        "{head}"
+    );
+    assert_eq!(
+        body,
+        std::fs::read(&path).unwrap(),
+        "downloaded recording differs from the file"
     );
     d.stop();
 }

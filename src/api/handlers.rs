@@ -489,6 +489,44 @@ pub(super) async fn call(
     Ok(Json(CallDetail { call, events }).into_response())
 }
 
+/// The call's recording as `audio/wav` (read off the executor; recordings are a few MB).
+pub(super) async fn recording(
+    State(st): State<ApiState>,
+    Authed(p): Authed,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if p.role == Role::Wallboard {
+        return Err(ApiError::forbidden(
+            "role wallboard may not read call records",
+        ));
+    }
+    let id = call_id(&id)?;
+    let call = queries::run(st.inner.data_dir.clone(), move |c| queries::call(c, id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("unknown call {id}")))?;
+    if p.role == Role::Agent && (call.agent.is_none() || call.agent != p.agent) {
+        return Err(ApiError::forbidden("an agent may read only its own calls"));
+    }
+    let Some(path) = call.recording_path else {
+        return Err(ApiError::not_found(format!("call {id} has no recording")));
+    };
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(&path))
+        .await
+        .map_err(|_| ApiError::internal("reading the recording failed"))?
+        .map_err(|e| ApiError::not_found(format!("recording of call {id}: {e}")))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "audio/wav".to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"call-{id}.wav\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 /// A call dispositioned `complaint`: the customer gets a follow-up contact on the complaint list,
 /// due `complaint_reply_hours` (12 h) later (the list is created on first use). A second
 /// `complaint` disposition of the same call adds nothing.

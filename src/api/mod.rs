@@ -122,6 +122,12 @@ pub const ROUTES: &[Route] = &[
     ),
     Route::new(
         "GET",
+        "/api/v1/calls/{id}/recording",
+        "agent(own), supervisor",
+        "Download a call's recording (stereo WAV: caller left, agent right)",
+    ),
+    Route::new(
+        "GET",
         "/api/v1/reports/queues",
         "supervisor, wallboard",
         "Queue report for a day, week or month",
@@ -409,6 +415,7 @@ fn handler_for(route: &Route) -> MethodRouter<ApiState> {
         ("POST", "/api/v1/calls/{id}/move") => post(h::move_call),
         ("GET", "/api/v1/calls") => get(h::calls),
         ("GET", "/api/v1/calls/{id}") => get(h::call),
+        ("GET", "/api/v1/calls/{id}/recording") => get(h::recording),
         ("GET", "/api/v1/reports/queues") => get(reports::queues),
         ("GET", "/api/v1/reports/agents") => get(reports::agents),
         ("GET", "/api/v1/reports/lists") => get(reports::lists),

@@ -275,7 +275,9 @@ fn query_params(path: &str) -> Vec<Value> {
 
 /// The success answer's content: JSON, an event stream, or a report in any of its formats.
 fn content(path: &str, schema: Value) -> Value {
-    if path.ends_with("/events") {
+    if path.ends_with("/recording") {
+        json!({"audio/wav": {"schema": {"type": "string", "format": "binary"}}})
+    } else if path.ends_with("/events") {
         json!({"text/event-stream": {"schema": schema}})
     } else if path.starts_with("/api/v1/reports/") {
         let text = json!({"schema": {"type": "string"}});
@@ -408,6 +410,11 @@ pub(super) fn document() -> Value {
     });
     if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
         schemas.extend(outbound_schemas());
+    }
+    if let Some(props) = doc["components"]["schemas"]["CallRecord"]["properties"].as_object_mut() {
+        props.insert("recording_path".into(), ns("string"));
+        props.insert("recording_error".into(), ns("string"));
+        props.insert("survey_score".into(), ns("integer"));
     }
     doc
 }

@@ -34,12 +34,18 @@ pub struct CallRecord {
     pub sip_code: Option<i64>,
     pub disposition: Option<String>,
     pub notes: Option<String>,
+    /// The call's recording, if the queue records (download: GET /api/v1/calls/{id}/recording).
+    pub recording_path: Option<String>,
+    pub recording_error: Option<String>,
+    /// Post-call survey: 1 very satisfied … 5 very dissatisfied.
+    pub survey_score: Option<i64>,
 }
 
 const COLUMNS: &str =
     "id, sip_call_id, direction, caller_number, caller_name, dialed_number, queue,
     entered_at_ms, answered_at_ms, ended_at_ms, wait_ms, talk_ms, agent, outcome,
-    answered_in_target, short_abandon, hangup_by, hangup_cause, sip_code, disposition, notes";
+    answered_in_target, short_abandon, hangup_by, hangup_cause, sip_code, disposition, notes,
+    recording_path, recording_error, survey_score";
 
 fn record(r: &Row<'_>) -> rusqlite::Result<CallRecord> {
     Ok(CallRecord {
@@ -64,6 +70,9 @@ fn record(r: &Row<'_>) -> rusqlite::Result<CallRecord> {
         sip_code: r.get(18)?,
         disposition: r.get(19)?,
         notes: r.get(20)?,
+        recording_path: r.get(21)?,
+        recording_error: r.get(22)?,
+        survey_score: r.get(23)?,
     })
 }
 
