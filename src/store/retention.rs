@@ -14,7 +14,10 @@ pub fn purge_batch(
     batch: usize,
 ) -> Result<usize, rusqlite::Error> {
     let cutoff = i64::try_from(cutoff_ms).unwrap_or(i64::MAX);
-    let tx = conn.unchecked_transaction()?;
+    // IMMEDIATE: take the write lock before reading the batch. A deferred transaction that reads
+    // first fails at once with SQLITE_BUSY ("database is locked", no busy wait) when the store
+    // writer commits between the SELECT and the DELETE.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let rows: Vec<(i64, Option<String>)> = {
         let mut stmt = tx.prepare_cached(
             "SELECT id, recording_path FROM calls INDEXED BY calls_entered
@@ -55,8 +58,23 @@ pub fn purge(
     pause: std::time::Duration,
 ) -> Result<usize, rusqlite::Error> {
     let mut total = 0;
+    let mut busy = 0;
     loop {
-        let n = purge_batch(conn, cutoff_ms, batch.max(1))?;
+        let n = match purge_batch(conn, cutoff_ms, batch.max(1)) {
+            Ok(n) => {
+                busy = 0;
+                n
+            }
+            // The writer held the database longer than the busy timeout: try this batch again.
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && busy < 10 =>
+            {
+                busy += 1;
+                std::thread::sleep(pause.max(std::time::Duration::from_millis(100)));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         total += n;
         if n == 0 {
             return Ok(total);
