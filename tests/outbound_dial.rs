@@ -17,7 +17,7 @@ mod common;
 
 use common::{
     describe_calls, describe_events, events_of, free_port, open_db, queue_settings, read_calls,
-    read_events, sipp_spawn, start_seat, CallRow, Daemon, TestEnv,
+    read_events, sipp_spawn, start_seat, CallRow, Daemon, EventRow, SippBg, SippRun, TestEnv,
 };
 use ctid::outbound::{self, ImportOptions, ListId, ListSpec, Mode, Purpose, RetryDelays, Window};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -131,7 +131,7 @@ fn attempts(env: &TestEnv, list: ListId) -> Vec<AttemptRow> {
 }
 
 /// (state, attempts, next_attempt_at_ms, last_result) of every contact of the list, by id.
-fn contacts(env: &TestEnv, list: ListId) -> Vec<(String, i64, Option<i64>, Option<String>)> {
+fn contacts(env: &TestEnv, list: ListId) -> Vec<ContactRow> {
     let c = open_db(env).expect("database");
     let mut st = c
         .prepare(
@@ -211,13 +211,200 @@ fn finish(daemon: Daemon) {
     daemon.stop();
 }
 
+/// (state, attempts, next_attempt_at_ms, last_result) of one contact.
+type ContactRow = (String, i64, Option<i64>, Option<String>);
+
+/// Retry delays of `busy_secs`, `no_answer_secs` and `failed_secs`.
+fn retry(busy_secs: u64, no_answer_secs: u64, failed_secs: u64) -> RetryDelays {
+    RetryDelays {
+        busy_secs,
+        no_answer_secs,
+        failed_secs,
+    }
+}
+
+/// A running ctid (`dial_timeout_secs` dial timeout) with the trunk at a free port and a list
+/// made by [`make_list`].
+struct Dialer {
+    daemon: Daemon,
+    env: TestEnv,
+    list: ListId,
+    trunk_port: u16,
+}
+
+impl Dialer {
+    fn start(
+        dial_timeout_secs: u64,
+        name: &str,
+        quota: Option<u32>,
+        retry: RetryDelays,
+        contacts: &[(&str, &str, &str)],
+    ) -> Dialer {
+        let trunk_port = free_port();
+        let env = env_with_trunk(trunk_port, dial_timeout_secs);
+        let daemon = env.start();
+        let list = make_list(&env, name, quota, retry, contacts);
+        Dialer {
+            daemon,
+            env,
+            list,
+            trunk_port,
+        }
+    }
+
+    /// Start the trunk and seat SIPps of [`Ends::start`] against this ctid.
+    fn ends(&self, trunk_xml: &str, max_calls: &str, seat_xml: &str, timeout_secs: u64) -> Ends {
+        Ends::start(
+            &self.env,
+            self.trunk_port,
+            trunk_xml,
+            max_calls,
+            seat_xml,
+            timeout_secs,
+        )
+    }
+}
+
+/// The two SIPp ends of the outbound calls: the trunk with the customers behind it (scenario
+/// `trunk_xml`, at most `max_calls` calls) and agent 1001's seat (scenario `seat_xml`), both
+/// for at most `timeout_secs`.
+struct Ends {
+    seat: SippBg,
+    trunk: SippBg,
+}
+
+impl Ends {
+    fn start(
+        env: &TestEnv,
+        trunk_port: u16,
+        trunk_xml: &str,
+        max_calls: &str,
+        seat_xml: &str,
+        timeout_secs: u64,
+    ) -> Ends {
+        let dir = env.path().to_path_buf();
+        let timeout = format!("{timeout_secs}s");
+        let trunk = sipp_spawn(
+            &dir,
+            None,
+            trunk_port,
+            trunk_xml,
+            &["-m", max_calls, "-timeout", &timeout],
+        );
+        let seat = start_seat(
+            &dir,
+            env.addr(),
+            "1001",
+            "secret1001",
+            seat_xml,
+            timeout_secs,
+        );
+        Ends { seat, trunk }
+    }
+
+    /// Wait (at most `wait_secs`) until the list's attempts satisfy `done`, give ctid
+    /// `settle_ms` more, read what it stored and stop both SIPps.
+    fn finish(
+        self,
+        dialer: &Dialer,
+        wait_secs: u64,
+        done: impl Fn(&[AttemptRow]) -> bool,
+        settle_ms: u64,
+    ) -> Run {
+        let (env, list) = (&dialer.env, dialer.list);
+        let waited = wait_attempts(env, list, Duration::from_secs(wait_secs), done);
+        std::thread::sleep(Duration::from_millis(settle_ms));
+        let rows = attempts(env, list);
+        let calls = outbound_calls(env);
+        let events = read_events(env);
+        let cs = contacts(env, list);
+        let (_, metrics) = common::http_get(env, "/metrics");
+        let seat_trace = self.seat.messages();
+        let trunk_trace = self.trunk.messages();
+        let seat = self.seat.stop(Duration::from_secs(2));
+        let trunk = self.trunk.stop(Duration::from_secs(2));
+        let story = format!(
+            "attempts: {rows:#?}\ncontacts: {cs:?}\ncalls:\n{}\nevents:\n{}\n--- seat ---\n{}\n--- trunk ---\n{}",
+            describe_calls(&calls),
+            describe_events(&events),
+            seat.report,
+            trunk.report
+        );
+        Run {
+            waited,
+            rows,
+            contacts: cs,
+            calls,
+            events,
+            metrics,
+            seat_trace,
+            trunk_trace,
+            seat,
+            trunk,
+            story,
+        }
+    }
+}
+
+/// What one run of the dialer left: the attempts when the wait ended (`waited`) and after
+/// settling (`rows`), the contacts, outbound calls and events, `/metrics`, both SIPps' message
+/// traces and outcomes, and all of it as text for failure messages (`story`).
+struct Run {
+    waited: Vec<AttemptRow>,
+    rows: Vec<AttemptRow>,
+    contacts: Vec<ContactRow>,
+    calls: Vec<CallRow>,
+    events: Vec<EventRow>,
+    metrics: String,
+    seat_trace: String,
+    trunk_trace: String,
+    seat: SippRun,
+    trunk: SippRun,
+    story: String,
+}
+
+/// The one contact of the busy list.
+const DAN: (&str, &str, &str) = ("c9", "Dan", "07700 900009");
+/// The one contact of the no-answer list.
+const EVE: (&str, &str, &str) = ("c7", "Eve", "07700 900007");
+/// The one contact of the abandon list.
+const HAL: (&str, &str, &str) = ("c5", "Hal", "07700 900005");
+
+/// The run made one attempt, which ended unanswered with `result` (its call row too); its
+/// contact is pending again after that one attempt, last result `result`, and retried
+/// `retry_secs` (± 1 s) after the attempt ended.
+fn assert_one_unanswered_attempt_retried(run: &Run, result: &str, retry_secs: i64) {
+    let story = &run.story;
+    assert_eq!(run.waited.len(), 1, "{story}");
+    let a = &run.waited[0];
+    assert_eq!(a.result.as_deref(), Some(result), "{story}");
+    assert!(a.answered_at_ms.is_none(), "{story}");
+    let ended = a.ended_at_ms.unwrap();
+    let (state, n, next, last) = &run.contacts[0];
+    assert_eq!(
+        state, "pending",
+        "{result}: the contact is retried\n{story}"
+    );
+    assert_eq!(*n, 1, "{story}");
+    assert_eq!(last.as_deref(), Some(result), "{story}");
+    let due = ended + retry_secs * 1000;
+    assert!(
+        next.is_some_and(|t| (due - 1_000..=due + 1_000).contains(&t)),
+        "retry after {retry_secs} s (ended {ended}, next {next:?})\n{story}"
+    );
+    assert_eq!(run.calls.len(), 1, "{story}");
+    assert_eq!(run.calls[0].outcome.as_deref(), Some(result), "{story}");
+}
+
+/// Some attempt of `rows` has ended.
+fn any_ended(rows: &[AttemptRow]) -> bool {
+    rows.iter().any(|a| a.ended_at_ms.is_some())
+}
+
 #[test]
 fn progressive_dials_agent_first_then_customer_and_stops_at_quota() {
-    let trunk_port = free_port();
-    let env = env_with_trunk(trunk_port, 5);
-    let daemon = env.start();
-    let list = make_list(
-        &env,
+    let d = Dialer::start(
+        5,
         "follow-ups",
         Some(2),
         RetryDelays::default(),
@@ -227,54 +414,25 @@ fn progressive_dials_agent_first_then_customer_and_stops_at_quota() {
             ("c3", "Carol", "07700 900003"),
         ],
     );
-    let dir = env.path().to_path_buf();
-    let trunk = sipp_spawn(
-        &dir,
-        None,
-        trunk_port,
-        "trunk_customer_answer.xml",
-        &["-m", "10", "-timeout", "60s"],
-    );
-    let seat = start_seat(
-        &dir,
-        env.addr(),
-        "1001",
-        "secret1001",
-        "seat_outbound.xml",
-        60,
-    );
-
-    let rows = wait_attempts(&env, list, Duration::from_secs(30), |r| {
+    let ends = d.ends("trunk_customer_answer.xml", "10", "seat_outbound.xml", 60);
+    let two_answered = |r: &[AttemptRow]| {
         r.iter()
             .filter(|a| a.result.as_deref() == Some("answered") && a.ended_at_ms.is_some())
             .count()
             >= 2
-    });
+    };
     // Quota 2: nothing more is dialed, even with a third contact due and the agent free.
-    std::thread::sleep(Duration::from_secs(3));
-    let rows_after = attempts(&env, list);
-    let calls = outbound_calls(&env);
-    let events = read_events(&env);
-    let (_, metrics) = common::http_get(&env, "/metrics");
-    let seat_trace = seat.messages();
-    let trunk_trace = trunk.messages();
-    let seat_run = seat.stop(Duration::from_secs(2));
-    let trunk_run = trunk.stop(Duration::from_secs(2));
-    let story = format!(
-        "attempts: {rows_after:#?}\ncalls:\n{}\nevents:\n{}\n--- seat ---\n{}\n--- trunk ---\n{}",
-        describe_calls(&calls),
-        describe_events(&events),
-        seat_run.report,
-        trunk_run.report
-    );
+    let run = ends.finish(&d, 30, two_answered, 3_000);
+    let story = &run.story;
 
-    let answered: Vec<&AttemptRow> = rows
+    let answered: Vec<&AttemptRow> = run
+        .waited
         .iter()
         .filter(|a| a.result.as_deref() == Some("answered"))
         .collect();
     assert_eq!(answered.len(), 2, "two answered attempts expected\n{story}");
     assert_eq!(
-        rows_after.len(),
+        run.rows.len(),
         2,
         "quota 2 reached: no third attempt may be made\n{story}"
     );
@@ -296,16 +454,17 @@ fn progressive_dials_agent_first_then_customer_and_stops_at_quota() {
     }
     // Contacts 1 and 2 (import order) were dialed; contact 3 waits for tomorrow's quota.
     let dialed: Vec<i64> = answered.iter().map(|a| a.contact).collect();
-    let cs = contacts(&env, list);
-    assert_eq!(cs.len(), 3);
-    assert_eq!(cs[2].0, "pending", "third contact untouched\n{story}");
-    assert_eq!(cs[2].1, 0, "third contact never dialed\n{story}");
+    assert_eq!(run.contacts.len(), 3);
+    assert_eq!(
+        run.contacts[2].0, "pending",
+        "third contact untouched\n{story}"
+    );
+    assert_eq!(run.contacts[2].1, 0, "third contact never dialed\n{story}");
     assert_eq!(dialed.len(), 2);
-
     // One outbound call row per attempt: answered by agent 1001, ended by the customer after
     // about a second of talk.
-    assert_eq!(calls.len(), 2, "{story}");
-    for c in &calls {
+    assert_eq!(run.calls.len(), 2, "{story}");
+    for c in &run.calls {
         assert_eq!(c.outcome.as_deref(), Some("answered"), "{story}");
         assert_eq!(c.agent.as_deref(), Some("1001"), "{story}");
         assert_eq!(c.hangup_by.as_deref(), Some("customer"), "{story}");
@@ -325,7 +484,7 @@ fn progressive_dials_agent_first_then_customer_and_stops_at_quota() {
             "call row linked from an attempt\n{story}"
         );
         // The agent answered before the customer was dialed; the customer answered after.
-        let ev = events_of(&events, c.id);
+        let ev = events_of(&run.events, c.id);
         let at = |kind: &str| {
             ev.iter()
                 .find(|e| e.kind == kind)
@@ -352,12 +511,12 @@ fn progressive_dials_agent_first_then_customer_and_stops_at_quota() {
 
     // SIPp's own view: each customer INVITE reached the trunk after the seat had answered its
     // call (the seat's 200 OK went out before the trunk's first INVITE of that attempt).
-    let seat_answers = trace_times(&seat_trace, "sent", |m| {
+    let seat_answers = trace_times(&run.seat_trace, "sent", |m| {
         m.starts_with("SIP/2.0 200 OK") && m.contains("INVITE")
     });
-    let seat_invites = trace_times(&seat_trace, "received", |m| m.starts_with("INVITE "));
+    let seat_invites = trace_times(&run.seat_trace, "received", |m| m.starts_with("INVITE "));
     // The first INVITE of each customer call (CSeq 1; the retry after the 401 has CSeq 2).
-    let trunk_invites = trace_times(&trunk_trace, "received", |m| {
+    let trunk_invites = trace_times(&run.trunk_trace, "received", |m| {
         m.starts_with("INVITE ") && m.contains("\nCSeq: 1 INVITE")
     });
     assert_eq!(seat_invites.len(), 2, "two agent calls\n{story}");
@@ -375,7 +534,7 @@ fn progressive_dials_agent_first_then_customer_and_stops_at_quota() {
         );
     }
     assert_eq!(
-        trunk_run.successful,
+        run.trunk.successful,
         Some(2),
         "the trunk accepted ctid's digest answer twice\n{story}"
     );
@@ -385,234 +544,92 @@ fn progressive_dials_agent_first_then_customer_and_stops_at_quota() {
         "ctid_callback_dials_total{list=\"follow-ups\"} 2",
     ] {
         assert!(
-            metrics.lines().any(|l| l == line),
+            run.metrics.lines().any(|l| l == line),
             "/metrics lacks {line:?}\n{}",
-            metrics
+            run.metrics
                 .lines()
                 .filter(|l| l.starts_with("ctid_callback"))
                 .collect::<Vec<_>>()
                 .join("\n")
         );
     }
-    finish(daemon);
+    finish(d.daemon);
 }
 
 #[test]
 fn busy_customer_is_stored_busy_and_retried_after_the_delay() {
-    let trunk_port = free_port();
-    let env = env_with_trunk(trunk_port, 5);
-    let daemon = env.start();
-    let list = make_list(
-        &env,
-        "busy-list",
-        None,
-        RetryDelays {
-            busy_secs: 60,
-            no_answer_secs: 600,
-            failed_secs: 600,
-        },
-        &[("c9", "Dan", "07700 900009")],
-    );
-    let dir = env.path().to_path_buf();
-    let trunk = sipp_spawn(
-        &dir,
-        None,
-        trunk_port,
-        "trunk_customer_busy.xml",
-        &["-m", "5", "-timeout", "60s"],
-    );
-    let seat = start_seat(
-        &dir,
-        env.addr(),
-        "1001",
-        "secret1001",
-        "seat_outbound.xml",
-        60,
-    );
-    let rows = wait_attempts(&env, list, Duration::from_secs(30), |r| {
-        r.iter().any(|a| a.ended_at_ms.is_some())
-    });
+    let d = Dialer::start(5, "busy-list", None, retry(60, 600, 600), &[DAN]);
+    let ends = d.ends("trunk_customer_busy.xml", "5", "seat_outbound.xml", 60);
     // The retry is not before its delay: nothing more in the next seconds.
-    std::thread::sleep(Duration::from_secs(3));
-    let rows_after = attempts(&env, list);
-    let calls = outbound_calls(&env);
-    let cs = contacts(&env, list);
-    let seat_run = seat.stop(Duration::from_secs(2));
-    let trunk_run = trunk.stop(Duration::from_secs(2));
-    let story = format!(
-        "attempts: {rows_after:#?}\ncontacts: {cs:?}\ncalls:\n{}\n--- seat ---\n{}\n--- trunk ---\n{}",
-        describe_calls(&calls),
-        seat_run.report,
-        trunk_run.report
-    );
-    assert_eq!(rows.len(), 1, "{story}");
-    assert_eq!(
-        rows_after.len(),
-        1,
-        "no retry before the busy delay\n{story}"
-    );
-    let a = &rows[0];
-    assert_eq!(a.result.as_deref(), Some("busy"), "{story}");
-    assert_eq!(a.sip_code, Some(486), "{story}");
-    assert!(a.answered_at_ms.is_none(), "{story}");
-    let ended = a.ended_at_ms.unwrap();
-    let (state, n, next, last) = &cs[0];
-    assert_eq!(state, "pending", "busy: the contact is retried\n{story}");
-    assert_eq!(*n, 1, "{story}");
-    assert_eq!(last.as_deref(), Some("busy"), "{story}");
-    let next = next.expect("retry scheduled");
-    assert!(
-        (ended + 59_000..=ended + 61_000).contains(&next),
-        "retry after busy_secs = 60 (ended {ended}, next {next})\n{story}"
-    );
-    assert_eq!(calls.len(), 1, "{story}");
-    assert_eq!(calls[0].outcome.as_deref(), Some("busy"), "{story}");
-    assert_eq!(calls[0].sip_code, Some(486), "{story}");
-    assert!(calls[0].answered_at_ms.is_none(), "{story}");
+    let run = ends.finish(&d, 30, any_ended, 3_000);
+    let story = &run.story;
+    assert_one_unanswered_attempt_retried(&run, "busy", 60);
+    assert_eq!(run.rows.len(), 1, "no retry before the busy delay\n{story}");
+    assert_eq!(run.waited[0].sip_code, Some(486), "{story}");
+    assert_eq!(run.calls[0].sip_code, Some(486), "{story}");
+    assert!(run.calls[0].answered_at_ms.is_none(), "{story}");
     // The agent was rung (and hung up by ctid); the customer's INVITE got its 486.
     assert!(
-        seat_run.successful.is_some_and(|n| n >= 1),
+        run.seat.successful.is_some_and(|n| n >= 1),
         "the seat's call completed\n{story}"
     );
     assert!(
-        trunk_run.successful.is_some_and(|n| n >= 1),
+        run.trunk.successful.is_some_and(|n| n >= 1),
         "the trunk saw the INVITE and its ACK\n{story}"
     );
-    finish(daemon);
+    finish(d.daemon);
 }
 
 #[test]
 fn unanswered_customer_is_cancelled_after_the_dial_timeout() {
-    let trunk_port = free_port();
-    let env = env_with_trunk(trunk_port, 5);
-    let daemon = env.start();
-    let list = make_list(
-        &env,
-        "no-answer-list",
-        None,
-        RetryDelays {
-            busy_secs: 600,
-            no_answer_secs: 120,
-            failed_secs: 600,
-        },
-        &[("c7", "Eve", "07700 900007")],
-    );
-    let dir = env.path().to_path_buf();
-    let trunk = sipp_spawn(
-        &dir,
-        None,
-        trunk_port,
-        "trunk_customer_noanswer.xml",
-        &["-m", "5", "-timeout", "60s"],
-    );
-    let seat = start_seat(
-        &dir,
-        env.addr(),
-        "1001",
-        "secret1001",
-        "seat_outbound.xml",
-        60,
-    );
-    let rows = wait_attempts(&env, list, Duration::from_secs(30), |r| {
-        r.iter().any(|a| a.ended_at_ms.is_some())
-    });
-    std::thread::sleep(Duration::from_millis(1500));
-    let calls = outbound_calls(&env);
-    let cs = contacts(&env, list);
-    let seat_run = seat.stop(Duration::from_secs(2));
-    let trunk_run = trunk.stop(Duration::from_secs(2));
-    let story = format!(
-        "attempts: {rows:#?}\ncontacts: {cs:?}\ncalls:\n{}\n--- seat ---\n{}\n--- trunk ---\n{}",
-        describe_calls(&calls),
-        seat_run.report,
-        trunk_run.report
-    );
-    assert_eq!(rows.len(), 1, "{story}");
-    let a = &rows[0];
-    assert_eq!(a.result.as_deref(), Some("no_answer"), "{story}");
-    assert!(a.answered_at_ms.is_none(), "{story}");
-    let (state, n, next, last) = &cs[0];
-    assert_eq!(state, "pending", "{story}");
-    assert_eq!(*n, 1, "{story}");
-    assert_eq!(last.as_deref(), Some("no_answer"), "{story}");
-    let ended = a.ended_at_ms.unwrap();
-    assert!(
-        next.is_some_and(|t| (ended + 119_000..=ended + 121_000).contains(&t)),
-        "retry after no_answer_secs = 120\n{story}"
-    );
-    assert_eq!(calls.len(), 1, "{story}");
-    assert_eq!(calls[0].outcome.as_deref(), Some("no_answer"), "{story}");
+    let d = Dialer::start(5, "no-answer-list", None, retry(600, 120, 600), &[EVE]);
+    let ends = d.ends("trunk_customer_noanswer.xml", "5", "seat_outbound.xml", 60);
+    let run = ends.finish(&d, 30, any_ended, 1_500);
+    let story = &run.story;
+    assert_one_unanswered_attempt_retried(&run, "no_answer", 120);
     // Rung for about the dial timeout (5 s) after the agent answered.
-    let rang = calls[0].ended_at_ms.unwrap() - calls[0].entered_at_ms;
+    let rang = run.calls[0].ended_at_ms.unwrap() - run.calls[0].entered_at_ms;
     assert!((4_900..12_000).contains(&rang), "rang {rang} ms\n{story}");
     // The trunk saw the CANCEL, answered 487 and got its ACK: a complete call for SIPp.
-    assert_eq!(trunk_run.successful, Some(1), "{story}");
-    assert!(seat_run.successful.is_some_and(|n| n >= 1), "{story}");
-    finish(daemon);
+    assert_eq!(run.trunk.successful, Some(1), "{story}");
+    assert!(run.seat.successful.is_some_and(|n| n >= 1), "{story}");
+    finish(d.daemon);
 }
 
 #[test]
 fn kill_mid_call_then_restart_reconciles_and_never_redials_the_attempt() {
-    let trunk_port = free_port();
-    let env = env_with_trunk(trunk_port, 30);
-    let daemon = env.start();
-    let list = make_list(
-        &env,
-        "restart-list",
-        None,
-        RetryDelays {
-            busy_secs: 600,
-            no_answer_secs: 600,
-            failed_secs: 600,
-        },
-        &[("c1", "Fay", "07700 900011"), ("c2", "Gus", "07700 900012")],
-    );
-    let dir = env.path().to_path_buf();
-    let trunk = sipp_spawn(
-        &dir,
-        None,
-        trunk_port,
-        "trunk_customer_noanswer.xml",
-        &["-m", "10", "-timeout", "90s"],
-    );
-    let seat = start_seat(
-        &dir,
-        env.addr(),
-        "1001",
-        "secret1001",
-        "seat_outbound.xml",
-        90,
-    );
+    let fay_gus = [("c1", "Fay", "07700 900011"), ("c2", "Gus", "07700 900012")];
+    let d = Dialer::start(30, "restart-list", None, retry(600, 600, 600), &fay_gus);
+    let ends = d.ends("trunk_customer_noanswer.xml", "10", "seat_outbound.xml", 90);
     // The first customer's phone rings (agent on the line): kill -9 ctid.
-    let before = wait_attempts(&env, list, Duration::from_secs(20), |r| {
+    let before = wait_attempts(&d.env, d.list, Duration::from_secs(20), |r| {
         r.iter().any(|a| a.result.as_deref() == Some("ringing"))
     });
-    drop(daemon);
+    drop(d.daemon);
     let story0 = format!("before the kill: {before:#?}");
     assert_eq!(before.len(), 1, "{story0}");
     let first_contact = before[0].contact;
 
-    let daemon = env.start();
-    let rows = wait_attempts(&env, list, Duration::from_secs(20), |r| r.len() >= 2);
+    let daemon = d.env.start();
+    let rows = wait_attempts(&d.env, d.list, Duration::from_secs(20), |r| r.len() >= 2);
     std::thread::sleep(Duration::from_millis(500));
     let rows = if rows.len() >= 2 {
-        attempts(&env, list)
+        attempts(&d.env, d.list)
     } else {
         rows
     };
-    let reason: Option<String> = open_db(&env).and_then(|c| {
+    let reason: Option<String> = open_db(&d.env).and_then(|c| {
         c.query_row(
             "SELECT reason FROM outbound_attempts WHERE list_id = ?1 ORDER BY id LIMIT 1",
-            [list.0],
+            [d.list.0],
             |r| r.get(0),
         )
         .ok()
     });
-    let cs = contacts(&env, list);
+    let cs = contacts(&d.env, d.list);
     let log = daemon.log();
     drop(daemon);
-    drop(seat);
-    drop(trunk);
+    drop(ends);
     let story = format!("{story0}\nafter: {rows:#?}\ncontacts: {cs:?}");
     // The interrupted attempt is closed as failed/interrupted, its contact rescheduled after
     // the failed delay; the dialer went on with the next contact, never the same attempt again.
@@ -645,59 +662,27 @@ fn kill_mid_call_then_restart_reconciles_and_never_redials_the_attempt() {
 
 #[test]
 fn agent_hanging_up_before_the_customer_answers_cancels_the_customer() {
-    let trunk_port = free_port();
-    let env = env_with_trunk(trunk_port, 30);
-    let daemon = env.start();
-    let list = make_list(
-        &env,
-        "abandon-list",
-        None,
-        RetryDelays {
-            busy_secs: 600,
-            no_answer_secs: 600,
-            failed_secs: 300,
-        },
-        &[("c5", "Hal", "07700 900005")],
-    );
-    let dir = env.path().to_path_buf();
-    let trunk = sipp_spawn(
-        &dir,
-        None,
-        trunk_port,
+    let d = Dialer::start(30, "abandon-list", None, retry(600, 600, 300), &[HAL]);
+    let ends = d.ends(
         "trunk_customer_noanswer.xml",
-        &["-m", "5", "-timeout", "60s"],
-    );
-    let seat = start_seat(
-        &dir,
-        env.addr(),
-        "1001",
-        "secret1001",
+        "5",
         "seat_outbound_hangup.xml",
         60,
     );
-    let rows = wait_attempts(&env, list, Duration::from_secs(20), |r| {
-        r.iter().any(|a| a.ended_at_ms.is_some())
-    });
-    std::thread::sleep(Duration::from_millis(1000));
-    let calls = outbound_calls(&env);
-    let cs = contacts(&env, list);
-    let seat_run = seat.stop(Duration::from_secs(2));
-    let trunk_run = trunk.stop(Duration::from_secs(2));
-    let story = format!(
-        "attempts: {rows:#?}\ncontacts: {cs:?}\ncalls:\n{}\n--- seat ---\n{}\n--- trunk ---\n{}",
-        describe_calls(&calls),
-        seat_run.report,
-        trunk_run.report
+    let run = ends.finish(&d, 20, any_ended, 1_000);
+    let story = &run.story;
+    assert_eq!(run.waited.len(), 1, "{story}");
+    assert_eq!(run.waited[0].result.as_deref(), Some("failed"), "{story}");
+    assert!(run.waited[0].answered_at_ms.is_none(), "{story}");
+    assert_eq!(
+        run.contacts[0].0, "pending",
+        "retried after failed_secs\n{story}"
     );
-    assert_eq!(rows.len(), 1, "{story}");
-    assert_eq!(rows[0].result.as_deref(), Some("failed"), "{story}");
-    assert!(rows[0].answered_at_ms.is_none(), "{story}");
-    assert_eq!(cs[0].0, "pending", "retried after failed_secs\n{story}");
-    assert_eq!(calls.len(), 1, "{story}");
-    assert_eq!(calls[0].outcome.as_deref(), Some("failed"), "{story}");
-    assert_eq!(calls[0].hangup_by.as_deref(), Some("agent"), "{story}");
+    assert_eq!(run.calls.len(), 1, "{story}");
+    assert_eq!(run.calls[0].outcome.as_deref(), Some("failed"), "{story}");
+    assert_eq!(run.calls[0].hangup_by.as_deref(), Some("agent"), "{story}");
     // The customer's INVITE was CANCELled (487 + ACK: a complete call for the trunk SIPp).
-    assert_eq!(trunk_run.successful, Some(1), "{story}");
-    assert_eq!(seat_run.successful, Some(1), "{story}");
-    finish(daemon);
+    assert_eq!(run.trunk.successful, Some(1), "{story}");
+    assert_eq!(run.seat.successful, Some(1), "{story}");
+    finish(d.daemon);
 }
