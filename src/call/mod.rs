@@ -943,7 +943,17 @@ impl CallManager {
             return;
         }
         call.offer_pending = None;
-        let n = match sdp::parse(&req.body).and_then(|a| sdp::read_answer(&a, &[0, 8, 101])) {
+        // What ctid offered in its 200 (see `offer_in_200`): the leg's law and its DTMF type.
+        let (law, dtmf) = match &leg {
+            LegRef::Caller => (call.caller.negotiated.law, call.caller.negotiated.dtmf),
+            LegRef::Agent(_) => call
+                .connected
+                .as_ref()
+                .and_then(|c| c.answer.as_ref())
+                .map_or((0, None), |n| (n.law, n.dtmf)),
+        };
+        let offered: Vec<u8> = std::iter::once(law).chain(dtmf).collect();
+        let n = match sdp::parse(&req.body).and_then(|a| sdp::read_answer(&a, &offered)) {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(call = %id, error = %e, "unusable SDP answer in an ACK; media unchanged");

@@ -2,7 +2,7 @@
 //! and the position announcement ("you are number 3 in the queue") assembled from the shipped
 //! number words.
 
-use super::prompt::{self, number_words, Prompt, PromptError};
+use super::prompt::{self, number_words, Prompt, PromptError, NUMBER_WORDS};
 use crate::config::Config;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,14 +46,11 @@ impl PositionPrompts {
 
 /// The files of the position prompt set, relative to `media.prompts_dir`.
 pub fn position_files() -> Vec<String> {
-    let mut words: Vec<&'static str> = (1..=1000).flat_map(number_words).collect();
-    words.sort_unstable();
-    words.dedup();
     let mut files = vec![
         "position-intro.wav".to_string(),
         "position-outro.wav".into(),
     ];
-    files.extend(words.into_iter().map(|w| format!("numbers/{w}.wav")));
+    files.extend(NUMBER_WORDS.iter().map(|w| format!("numbers/{w}.wav")));
     files
 }
 
@@ -94,10 +91,7 @@ impl Prompts {
         if cfg.queues.iter().any(|q| q.announce_position) {
             out.position.intro = get(Some("position-intro.wav"))?;
             out.position.outro = get(Some("position-outro.wav"))?;
-            let mut words: Vec<&'static str> = (1..=1000).flat_map(number_words).collect();
-            words.sort_unstable();
-            words.dedup();
-            for w in words {
+            for &w in NUMBER_WORDS {
                 if let Some(p) = get(Some(&format!("numbers/{w}.wav")))? {
                     out.position.words.insert(w, p);
                 }
