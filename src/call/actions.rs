@@ -154,7 +154,8 @@ impl CallManager {
         tracing::debug!(call = %id, agent = %agent, ?reason, "cancelling the offer");
         match leg.dialog {
             Some(mut d) => {
-                // It answered just before: hang up on it.
+                // It answered just before: ACK (if still owed), then hang up on it.
+                self.flush_ack(id, Some(&agent)).await;
                 self.by_dialog.remove(&d.key);
                 let _ = self.commands.try_send(Command::RemoveDialog(d.key.clone()));
                 let bye = d.request(Method::Bye);
@@ -222,6 +223,7 @@ impl CallManager {
         .await;
         self.event(id, "answered", Some(&agent), None).await;
         self.bridge_media(id, agent_media.0, agent_media.1).await;
+        self.flush_ack(id, Some(&agent)).await;
     }
 
     /// The call left the queue without being answered (or was answered: nothing to do here).

@@ -217,6 +217,10 @@ pub struct CallManager {
     /// INVITEs sent to seats, until their final response: a late 2xx to a cancelled offer is
     /// ACKed and hung up from these.
     sent_invites: HashMap<ClientTxId, (Request, Peer)>,
+    /// The ACK owed to a seat whose 200 is being acted on: sent once the call's media is
+    /// bridged (so RTP that follows the ACK at once is relayed, not dropped), or before the BYE
+    /// of an offer the engine no longer wants, and in any case before `agent_response` returns.
+    pending_ack: Option<(CallId, AgentId, Peer, Request)>,
     contacts: HashMap<String, Vec<Binding>>,
     next_call: u64,
     next_tu: u64,
@@ -268,6 +272,7 @@ impl CallManager {
             by_dialog: HashMap::new(),
             by_client_tx: HashMap::new(),
             sent_invites: HashMap::new(),
+            pending_ack: None,
             contacts: HashMap::new(),
             next_call: first_call_id.max(1),
             next_tu: 1,
@@ -1166,12 +1171,7 @@ impl CallManager {
         // The endpoint must know the dialog before the seat can send anything in it: once the
         // ACK is out, a BYE may follow at once (and a 481 to it would leave the caller hanging).
         self.send(Command::AddDialog(dialog.key.clone())).await;
-        self.send(Command::SendStateless {
-            transport: peer.transport,
-            remote: peer.remote,
-            request: dialog.ack(1),
-        })
-        .await;
+        self.pending_ack = Some((id, agent.clone(), peer, dialog.ack(1)));
         self.sent_invites.remove(&tx);
         let answer =
             sdp::parse(&resp.body).and_then(|a| sdp::read_answer(&a, &[0, 8, AGENT_DTMF_PT]));
@@ -1189,9 +1189,13 @@ impl CallManager {
                 }
                 self.engine
                     .handle(now, Input::OfferAnswered { call: id, agent });
+                // Bridge (or drop the offer) before the ACK goes out: see `pending_ack`.
+                self.apply_actions().await;
+                self.flush_ack(id, None).await;
             }
             Err(e) => {
                 tracing::warn!(call = %id, agent = %agent, error = %e, "seat answered with unusable SDP; hanging up on it");
+                self.flush_ack(id, None).await;
                 let bye = dialog.request(Method::Bye);
                 self.send_to(peer, bye).await;
                 self.send(Command::RemoveDialog(dialog.key.clone())).await;
@@ -1203,6 +1207,25 @@ impl CallManager {
                     .await;
                 self.offer_failed(now, id, agent, false);
             }
+        }
+    }
+
+    /// Send the ACK owed to a seat of call `id` (to `agent` only, when given), if any.
+    pub(super) async fn flush_ack(&mut self, id: CallId, agent: Option<&AgentId>) {
+        let owed = self
+            .pending_ack
+            .as_ref()
+            .is_some_and(|(c, a, ..)| *c == id && agent.is_none_or(|x| x == a));
+        if !owed {
+            return;
+        }
+        if let Some((_, _, peer, request)) = self.pending_ack.take() {
+            self.send(Command::SendStateless {
+                transport: peer.transport,
+                remote: peer.remote,
+                request,
+            })
+            .await;
         }
     }
 
