@@ -368,6 +368,9 @@ pub struct Outbound {
     pub blend_hold_back_wait_percent: u32,
     /// A customer call not answered within this many seconds ends as `no_answer`.
     pub dial_timeout_secs: u64,
+    /// Preview mode: a contact shown to an agent who neither accepts nor skips it within this
+    /// many seconds is given back (it returns later) and the agent is paused `no_answer`.
+    pub preview_timeout_secs: u64,
 }
 
 impl Default for Outbound {
@@ -383,6 +386,7 @@ impl Default for Outbound {
             blend_hold_back_waiting: 1,
             blend_hold_back_wait_percent: 80,
             dial_timeout_secs: 30,
+            preview_timeout_secs: 120,
         }
     }
 }
@@ -1169,6 +1173,9 @@ fn validate_outbound(cfg: &Config, add: &mut impl FnMut(&str, String)) {
     }
     if !(5..=300).contains(&o.dial_timeout_secs) {
         add("outbound.dial_timeout_secs", "must be 5 to 300".into());
+    }
+    if !(5..=3600).contains(&o.preview_timeout_secs) {
+        add("outbound.preview_timeout_secs", "must be 5 to 3600".into());
     }
 }
 

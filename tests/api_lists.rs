@@ -10,9 +10,9 @@
 
 mod common;
 
+use common::api_call as call;
 use common::*;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
 use std::time::Duration;
 
 const WALLBOARD: &str = "test-wallboard-token-0001";
@@ -32,34 +32,6 @@ fn env() -> TestEnv {
          complaint_reply_hours = 12\ncomplaint_resolve_hours = 48\n"
     ));
     TestEnv::new(&s)
-}
-
-/// One request to the admin listener: status and JSON body (`Value::Null` when not JSON).
-fn call(
-    env: &TestEnv,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<(&str, &str)>,
-) -> (u16, Value) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", env.admin_port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    let (ct, text) = body.unwrap_or(("", ""));
-    if !ct.is_empty() {
-        req.push_str(&format!("Content-Type: {ct}\r\n"));
-    }
-    req.push_str(&format!("Content-Length: {}\r\n\r\n{text}", text.len()));
-    s.write_all(req.as_bytes()).unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).expect("read answer");
-    let text = String::from_utf8(buf).expect("UTF-8 answer");
-    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head");
-    let status = head[9..12].parse().unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 fn get(env: &TestEnv, path: &str, token: Option<&str>) -> (u16, Value) {

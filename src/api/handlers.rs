@@ -271,6 +271,82 @@ pub(super) async fn end_wrapup(
     .await
 }
 
+// ---- preview dialing ----
+
+/// The contact shown to an agent in preview mode (`preview: null` when there is none).
+#[derive(Serialize)]
+struct PreviewReply {
+    agent: String,
+    preview: Option<crate::call::control::PreviewView>,
+}
+
+pub(super) async fn preview(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require_agent_self(&id)?;
+    known_agent(&st, &id)?;
+    let agent = id.clone();
+    let preview = ask(&st, |reply| Control::Preview { agent, reply }).await?;
+    Ok(Json(PreviewReply { agent: id, preview }).into_response())
+}
+
+#[derive(Serialize)]
+struct AcceptedReply {
+    agent: String,
+    /// The outbound call: ctid rings the agent, then dials the customer.
+    call: u64,
+}
+
+/// Accept or skip: the agent itself or a supervisor, no body, audited.
+async fn preview_decision<T: Serialize>(
+    st: ApiState,
+    caller: Caller,
+    id: String,
+    bytes: Bytes,
+    action: &str,
+    decide: impl Future<Output = Result<T, ApiError>>,
+) -> Response {
+    let target = id.clone();
+    audited(&st, &caller, action, target, async {
+        caller.require_agent_self(&id)?;
+        known_agent(&st, &id)?;
+        body::<NoBody>(&bytes, true)?;
+        decide.await
+    })
+    .await
+}
+
+pub(super) async fn preview_accept(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let (s, agent) = (st.clone(), id.clone());
+    let decide = async move {
+        let a = agent.clone();
+        let call = ask(&s, |reply| Control::PreviewAccept { agent: a, reply }).await?;
+        Ok(AcceptedReply { agent, call })
+    };
+    preview_decision(st, caller, id, bytes, "agent.preview_accept", decide).await
+}
+
+pub(super) async fn preview_skip(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let (s, agent) = (st.clone(), id.clone());
+    let decide = async move {
+        ask(&s, |reply| Control::PreviewSkip { agent, reply }).await?;
+        Ok(Empty {})
+    };
+    preview_decision(st, caller, id, bytes, "agent.preview_skip", decide).await
+}
+
 // ---- call actions ----
 
 #[derive(Debug, Default, Deserialize)]

@@ -26,6 +26,18 @@ fn schema_ref(name: &str) -> Value {
 fn answer(method: &str, path: &str) -> Value {
     match (method, path) {
         ("GET", "/api/v1/agents") => json!({"type": "array", "items": schema_ref("AgentView")}),
+        ("GET", "/api/v1/agents/{id}/preview") => json!({
+            "type": "object",
+            "properties": {
+                "agent": {"type": "string"},
+                "preview": {"allOf": [schema_ref("PreviewView")], "nullable": true}
+            }
+        }),
+        ("POST", "/api/v1/agents/{id}/preview/accept") => json!({
+            "type": "object",
+            "properties": {"agent": {"type": "string"}, "call": {"type": "integer"}}
+        }),
+        ("POST", "/api/v1/agents/{id}/preview/skip") => json!({"type": "object"}),
         ("POST", p) if p.starts_with("/api/v1/agents/") => schema_ref("AgentView"),
         ("GET", "/api/v1/queues/{queue}") => schema_ref("QueueView"),
         ("GET", "/api/v1/reports/queues") => json!({
@@ -392,6 +404,11 @@ pub(super) fn document() -> Value {
                     "id": s("string"), "name": s("string"), "state": s("string"),
                     "reason": ns("string"), "pending_pause": ns("string"), "since_ms": s("integer"),
                     "call": ns("integer"), "calls_answered": s("integer"), "registered": s("boolean")}},
+                "PreviewView": {"type": "object", "properties": {
+                    "agent": s("string"), "attempt": s("integer"), "list": s("integer"),
+                    "list_name": s("string"), "number": s("string"),
+                    "contact": schema_ref("Contact"), "shown_at_ms": s("integer"),
+                    "expires_at_ms": s("integer")}},
                 "QueueView": {"type": "object", "properties": {
                     "queue": s("string"),
                     "waiting": {"type": "array", "items": {"type": "object", "properties": {

@@ -88,6 +88,17 @@ async fn answer(mut rx: mpsc::Receiver<Control>, log: Arc<Mutex<Vec<String>>>) {
             Control::Agents { reply } => {
                 let _ = reply.send(Ok(vec![view("1001", "available", None)]));
             }
+            Control::Preview { reply, .. } => {
+                let _ = reply.send(Ok(None));
+            }
+            Control::PreviewAccept { agent, reply } => {
+                let _ = reply.send(Err(ControlError::Conflict(format!(
+                    "agent {agent} has no contact in preview"
+                ))));
+            }
+            Control::PreviewSkip { reply, .. } => {
+                let _ = reply.send(Ok(()));
+            }
             Control::Queue { queue, reply } => {
                 let _ = reply.send(if queue == "sales" {
                     Ok(QueueView {

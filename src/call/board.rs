@@ -51,7 +51,7 @@ impl CallManager {
         })
     }
 
-    fn known_agent(&self, id: &str) -> Result<AgentId, ControlError> {
+    pub(super) fn known_agent(&self, id: &str) -> Result<AgentId, ControlError> {
         let agent = AgentId(id.to_string());
         if self.engine.agent_state(&agent).is_none() {
             return Err(ControlError::NotFound(format!("agent {id}")));
@@ -178,6 +178,19 @@ impl CallManager {
                         Some(q) => Err(ControlError::Invalid(format!("unknown queue {q}"))),
                     },
                 };
+                self.apply_actions().await;
+                let _ = reply.send(r);
+            }
+            Control::Preview { agent, reply } => {
+                let _ = reply.send(self.preview_view(&agent));
+            }
+            Control::PreviewAccept { agent, reply } => {
+                let r = self.preview_accept(&agent).await;
+                self.apply_actions().await;
+                let _ = reply.send(r);
+            }
+            Control::PreviewSkip { agent, reply } => {
+                let r = self.preview_skip(&agent);
                 self.apply_actions().await;
                 let _ = reply.send(r);
             }

@@ -62,6 +62,40 @@ pub enum Control {
         queue: String,
         reply: Reply<QueueView>,
     },
+    /// The contact shown to an agent in preview mode, if any.
+    Preview {
+        agent: String,
+        reply: Reply<Option<PreviewView>>,
+    },
+    /// The agent accepts its preview: ctid rings the agent's phone, then dials the customer.
+    /// Replies with the outbound call's id.
+    PreviewAccept {
+        agent: String,
+        reply: Reply<u64>,
+    },
+    /// The agent skips its preview: the contact returns later, the agent gets the next one.
+    PreviewSkip {
+        agent: String,
+        reply: Reply<()>,
+    },
+}
+
+/// A contact shown to an agent before dialing (preview mode): claimed for this agent, not
+/// dialed until accepted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreviewView {
+    pub agent: String,
+    /// The attempt the contact was claimed with (a skip or a dial reports on it).
+    pub attempt: i64,
+    pub list: i64,
+    pub list_name: String,
+    /// The number ctid will dial (E.164).
+    pub number: String,
+    /// The whole contact: customer id, name, numbers, free fields, due time, attempts so far.
+    pub contact: crate::outbound::Contact,
+    /// Unix ms when the contact was shown, and when it goes back unless accepted or skipped.
+    pub shown_at_ms: u64,
+    pub expires_at_ms: u64,
 }
 
 /// One agent on the board.
@@ -144,5 +178,20 @@ pub enum CallEvent {
         queue: String,
         waiting: usize,
         longest_wait_secs: f64,
+    },
+    /// A preview contact is shown to an agent (its desktop fetches the details from
+    /// `GET /api/v1/agents/{id}/preview`).
+    PreviewOffered {
+        agent: String,
+        attempt: i64,
+        list: String,
+        expires_at_ms: u64,
+    },
+    /// The preview ended: `accepted`, `skipped`, `timeout` or `withdrawn` (the agent's state
+    /// changed, e.g. a pause or a logout).
+    PreviewEnded {
+        agent: String,
+        attempt: i64,
+        how: String,
     },
 }

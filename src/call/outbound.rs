@@ -14,7 +14,10 @@
 //! through the dialer's channel, like its timers. At start it runs
 //! [`crate::outbound::reconcile_after_restart`] before anything is dialed.
 //!
-//! Preview mode is not dialed here (preview lists are left alone).
+//! Preview lists ([`preview`]): the contact the store claimed is shown to the agent (API and
+//! event stream) instead of dialed; the agent accepts — then the call goes on as above — or
+//! skips it (the contact returns later, the agent gets the next one); an agent who does
+//! neither within `preview_timeout_secs` is paused `no_answer` and the contact goes back.
 //!
 //! Must not know: SQL (beyond calling `crate::outbound`), sockets, SIP parsing.
 
@@ -39,6 +42,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
+
+mod preview;
 
 /// The engine pause reason that reserves an agent for the dialer.
 pub const PAUSE_REASON: &str = "outbound";
@@ -162,6 +167,8 @@ pub(super) enum Msg {
     AgentRingTimeout(CallId),
     DialTimeout(CallId),
     WrapupDone(AgentId),
+    /// A preview shown to the agent was neither accepted nor skipped in time.
+    PreviewTimeout(AgentId, AttemptId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +230,8 @@ pub(super) struct Dialer {
     by_dialog: HashMap<DialogKey, (CallId, Leg)>,
     /// Every INVITE sent, until its final response: a late 2xx is ACKed and hung up.
     invites: HashMap<ClientTxId, (Request, Peer)>,
+    /// Contacts shown to agents in preview mode (claimed, not dialed), by agent.
+    previews: HashMap<AgentId, preview::Preview>,
 }
 
 impl Dialer {
@@ -265,6 +274,7 @@ impl Dialer {
             by_tx: HashMap::new(),
             by_dialog: HashMap::new(),
             invites: HashMap::new(),
+            previews: HashMap::new(),
         }
     }
 
@@ -318,9 +328,7 @@ fn store_thread(dir: PathBuf, jobs: std::sync::mpsc::Receiver<StoreReq>, out: mp
                 Ok(all) => {
                     let infos = all
                         .into_iter()
-                        .filter(|l| {
-                            l.state == ListState::Active && l.spec.mode == Mode::Progressive
-                        })
+                        .filter(|l| l.state == ListState::Active)
                         .map(|l| {
                             names.insert(l.id, l.spec.name.clone());
                             ListInfo {
@@ -525,11 +533,13 @@ impl CallManager {
                 }
             }
             Msg::WrapupDone(agent) => self.ob_free(&agent),
+            Msg::PreviewTimeout(agent, attempt) => self.preview_timeout(agent, attempt).await,
         }
     }
 
     /// Hang up every outbound call (shutdown); the attempts are reconciled at the next start.
     pub(super) async fn outbound_shutdown(&mut self) {
+        self.previews_withdraw_all();
         let ids: Vec<CallId> = self
             .outbound
             .as_ref()
@@ -562,6 +572,10 @@ impl CallManager {
         if d.ticks % LISTS_EVERY == 0 {
             d.ask(StoreReq::Lists);
         }
+        self.previews_check();
+        let Some(d) = self.outbound.as_mut() else {
+            return;
+        };
         let mut work: HashMap<AgentId, Vec<ListId>> = HashMap::new();
         for l in &d.lists {
             let mut agents: Vec<AgentId> = l.agents.iter().map(|a| AgentId(a.clone())).collect();
@@ -671,6 +685,17 @@ impl CallManager {
                 attempt,
                 contact,
                 number,
+                mode: Mode::Preview,
+                list,
+                ..
+            }) => {
+                self.preview_show(agent, attempt, list, list_name, contact, number);
+                return;
+            }
+            Ok(Decision::Dial {
+                attempt,
+                contact,
+                number,
                 ..
             }) => (attempt, contact, number),
             Ok(Decision::Nothing { why }) => {
@@ -686,6 +711,21 @@ impl CallManager {
                 return;
             }
         };
+        self.ob_dial(agent, attempt, contact.name, number, list_name)
+            .await;
+    }
+
+    /// Ring the reserved `agent` for `attempt` (the customer is dialed once the agent answers).
+    /// The call's id, or `None` when the attempt was given back (agent no longer reserved, no
+    /// registration, no media port).
+    async fn ob_dial(
+        &mut self,
+        agent: AgentId,
+        attempt: AttemptId,
+        contact_name: Option<String>,
+        number: String,
+        list_name: String,
+    ) -> Option<CallId> {
         let give_back = |m: &mut CallManager, why: &str| {
             tracing::info!(agent = %agent, %attempt, why, "outbound attempt given back before dialing");
             if let Some(d) = &m.outbound {
@@ -695,7 +735,8 @@ impl CallManager {
             m.ob_cooldown(&agent, AGENT_FAILED_COOLDOWN);
         };
         if self.engine.agent_state(&agent) != Some(&AgentState::Paused(PAUSE_REASON.into())) {
-            return give_back(self, "agent no longer reserved");
+            give_back(self, "agent no longer reserved");
+            return None;
         }
         let binding = self
             .contacts
@@ -710,13 +751,15 @@ impl CallManager {
             .as_ref()
             .and_then(|b| legs::binding_target(b).map(|t| (b, t)))
         else {
-            return give_back(self, "no reachable registration");
+            give_back(self, "no reachable registration");
+            return None;
         };
         let sockets = match self.pool.allocate().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "no RTP port for an outbound agent leg");
-                return give_back(self, "no media port");
+                give_back(self, "no media port");
+                return None;
             }
         };
         let local_sip = self.local_sip_for(remote);
@@ -732,7 +775,7 @@ impl CallManager {
             local_sip,
             transport,
             Some(&number),
-            contact.name.as_deref(),
+            contact_name.as_deref(),
             &new_tag(),
             &offer,
         );
@@ -747,7 +790,7 @@ impl CallManager {
             sip_call_id: customer_call_id.clone(),
             direction: "outbound",
             caller_number: Some(caller_id),
-            caller_name: contact.name.clone(),
+            caller_name: contact_name.clone(),
             dialed_number: Some(number.clone()),
             queue: None,
             entered_at_ms: unix_ms(),
@@ -768,9 +811,7 @@ impl CallManager {
             Some(format!("attempt {attempt}")),
         )
         .await;
-        let Some(d) = self.outbound.as_mut() else {
-            return;
-        };
+        let d = self.outbound.as_mut()?;
         d.ask(StoreReq::Link {
             attempt,
             call: id.0,
@@ -803,6 +844,7 @@ impl CallManager {
         );
         d.after(AGENT_RING, Msg::AgentRingTimeout(id));
         self.board.entry(agent).or_default().call = Some(id.0);
+        Some(id)
     }
 
     fn local_sip_for(&self, remote: SocketAddr) -> SocketAddr {

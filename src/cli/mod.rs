@@ -134,6 +134,12 @@ pub enum AgentAction {
     Unpause { id: String },
     /// End the agent's wrap-up now.
     WrapupEnd { id: String },
+    /// Show the contact offered to the agent in preview mode (a preview callback list).
+    Preview { id: String },
+    /// Accept the agent's preview: ctid rings the agent's phone, then dials the customer.
+    Accept { id: String },
+    /// Skip the agent's preview: the contact returns later, the agent gets the next one.
+    Skip { id: String },
 }
 
 #[derive(Args, Debug)]
@@ -255,7 +261,36 @@ fn run_once(cmd: Command) -> Result<(), ClientError> {
             Ok(())
         }
         Command::Agent { action, opts } => {
+            let accept = matches!(action, AgentAction::Accept { .. });
             let (id, verb, body) = match action {
+                AgentAction::Preview { id } => {
+                    let client = opts.client()?;
+                    let path = format!("/api/v1/agents/{}/preview", encode(&id));
+                    let (raw_body, v) = client.get_json(&path)?;
+                    if opts.json {
+                        raw(&raw_body);
+                    } else {
+                        out(&views::preview(&v, &jiff::tz::TimeZone::system()));
+                    }
+                    return Ok(());
+                }
+                AgentAction::Accept { id } | AgentAction::Skip { id } => {
+                    let client = opts.client()?;
+                    let verb = if accept { "accept" } else { "skip" };
+                    let path = format!("/api/v1/agents/{}/preview/{verb}", encode(&id));
+                    let (raw_body, v) = client.post_json(&path, &json!({}))?;
+                    if opts.json {
+                        raw(&raw_body);
+                    } else if accept {
+                        out(&format!(
+                            "agent {id}: calling (call {}); the customer is dialed once the agent answers",
+                            views::text(&v["call"])
+                        ));
+                    } else {
+                        out(&format!("agent {id}: contact skipped; it returns later"));
+                    }
+                    return Ok(());
+                }
                 AgentAction::Login { id, queues } => (
                     id,
                     "login",

@@ -238,6 +238,45 @@ pub fn calls_table(answer: &Value, tz: &jiff::tz::TimeZone) -> Table {
 }
 
 /// GET /api/v1/calls/{id} (`{call, events}`) → the call's fields and its timeline.
+/// The answer of `GET /api/v1/agents/{id}/preview` as text: the contact and its free fields.
+pub fn preview(answer: &Value, tz: &jiff::tz::TimeZone) -> String {
+    let p = &answer["preview"];
+    if p.is_null() {
+        return format!("agent {}: no contact in preview\n", text(&answer["agent"]));
+    }
+    let c = &p["contact"];
+    let phones = c["phones"]
+        .as_array()
+        .map(|a| a.iter().map(text).collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|| "-".into());
+    let mut fields: Vec<(String, String)> = vec![
+        ("agent".into(), text(&p["agent"])),
+        ("list".into(), text(&p["list_name"])),
+        ("attempt".into(), text(&p["attempt"])),
+        ("customer".into(), text(&c["customer_id"])),
+        ("name".into(), text(&c["name"])),
+        ("number to dial".into(), text(&p["number"])),
+        ("numbers".into(), phones),
+        ("attempts so far".into(), count(&c["attempts"])),
+        ("last result".into(), text(&c["last_result"])),
+        ("due".into(), time_cell(&c["due_at_ms"], tz)),
+        ("shown".into(), time_cell(&p["shown_at_ms"], tz)),
+        ("goes back at".into(), time_cell(&p["expires_at_ms"], tz)),
+    ];
+    if let Some(extra) = c["fields"].as_object() {
+        for (k, v) in extra {
+            fields.push((k.clone(), text(v)));
+        }
+    }
+    let w = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in &fields {
+        out.push_str(&format!("{k:<w$}  {v}\n"));
+    }
+    out.push_str("\naccept: ctid agent accept ID    skip: ctid agent skip ID\n");
+    out
+}
+
 pub fn call_detail(answer: &Value, tz: &jiff::tz::TimeZone, color: bool) -> String {
     let c = &answer["call"];
     let mut out = String::new();

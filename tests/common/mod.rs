@@ -1962,3 +1962,34 @@ pub fn http_request(
         .unwrap_or_default();
     (status, body)
 }
+
+/// One request to the admin listener: status and JSON body (`serde_json::Value::Null` when not JSON).
+pub fn api_call(
+    env: &TestEnv,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, &str)>,
+) -> (u16, serde_json::Value) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", env.admin_port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    let (ct, text) = body.unwrap_or(("", ""));
+    if !ct.is_empty() {
+        req.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{text}", text.len()));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read answer");
+    let text = String::from_utf8(buf).expect("UTF-8 answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head");
+    let status = head[9..12].parse().unwrap();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
