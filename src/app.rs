@@ -244,6 +244,11 @@ pub async fn run(
     let (cmd_tx, cmd_rx) = mpsc::channel(16_384);
     let (ev_tx, ev_rx) = mpsc::channel(65_536);
     let (reply_tx, reply_rx) = mpsc::channel(64);
+    let media_threads = match cfg.media.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    crate::media::threads::install(media_threads).context("starting the media threads")?;
     let pool = PortPool::new(
         cfg.media.rtp_ip,
         cfg.media.rtp_port_min..=cfg.media.rtp_port_max,

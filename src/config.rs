@@ -478,6 +478,9 @@ pub struct Media {
     pub prompts_dir: PathBuf,
     /// Where call recordings go; relative to `daemon.data_dir`.
     pub recordings_dir: PathBuf,
+    /// Threads that run the media sessions (pacing, relay, recording feed), apart from SIP and
+    /// call handling; 0 = one per CPU core.
+    pub threads: usize,
 }
 
 impl Default for Media {
@@ -490,6 +493,7 @@ impl Default for Media {
             dtmf: "relay".into(),
             prompts_dir: PathBuf::from("prompts/en"),
             recordings_dir: PathBuf::from("recordings"),
+            threads: 0,
         }
     }
 }
@@ -887,6 +891,9 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
             "media.dtmf",
             format!("{:?}: expected \"relay\" or \"consume\"", m.dtmf),
         );
+    }
+    if m.threads > 64 {
+        add("media.threads", "at most 64 (0 = one per CPU core)".into());
     }
     validate_prompts(cfg, &mut add);
     if let Err(e) = crate::stats::time_zone(&cfg.reports.time_zone) {

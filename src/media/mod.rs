@@ -20,6 +20,7 @@ pub mod relay;
 pub mod rtcp;
 pub mod sdp;
 pub mod session;
+pub mod threads;
 
 pub use ports::{LegSockets, PortPool};
 pub use relay::{

@@ -192,6 +192,30 @@ pub struct LegSockets {
     _guard: PortGuard,
 }
 
+impl LegSockets {
+    /// The same sockets, registered with the reactor of the runtime this is called on (a media
+    /// thread's, see [`crate::media::threads`]) instead of the one they were bound on, so their
+    /// readiness wakes the thread that serves them. Must run inside a tokio runtime.
+    pub fn moved_here(self) -> std::io::Result<LegSockets> {
+        let LegSockets {
+            rtp,
+            rtcp,
+            local_rtp,
+            local_rtcp,
+            _guard,
+        } = self;
+        let rtp = UdpSocket::from_std(rtp.into_std()?)?;
+        let rtcp = UdpSocket::from_std(rtcp.into_std()?)?;
+        Ok(LegSockets {
+            rtp,
+            rtcp,
+            local_rtp,
+            local_rtcp,
+            _guard,
+        })
+    }
+}
+
 impl fmt::Debug for LegSockets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LegSockets")

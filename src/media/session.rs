@@ -55,6 +55,20 @@ pub struct LegMedia {
     pub ptime: u32,
 }
 
+impl LegMedia {
+    /// With its sockets on the reactor of the current runtime when sessions run on media
+    /// threads ([`super::threads`]); unchanged otherwise.
+    fn moved_here(self) -> std::io::Result<LegMedia> {
+        if !super::threads::installed() {
+            return Ok(self);
+        }
+        Ok(LegMedia {
+            sockets: self.sockets.moved_here()?,
+            ..self
+        })
+    }
+}
+
 /// Fixed settings of a session.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -195,13 +209,30 @@ pub fn start_session(
     let (tx, rx) = mpsc::unbounded_channel();
     let cancel = cancel.child_token();
     let span = tracing::debug_span!("media", call, caller_rtp = %caller.sockets.local_rtp);
-    let task = Session::new(call, caller, config, notices)
-        .run(rx, cancel.clone())
-        .instrument(span);
+    let session_cancel = cancel.clone();
+    let task = async move {
+        let caller = match caller.moved_here() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot move the caller's sockets to the media thread");
+                let _ = notices
+                    .send(Notice {
+                        call,
+                        event: Event::MediaTimeout(Side::A),
+                    })
+                    .await;
+                return SessionStats::default();
+            }
+        };
+        Session::new(call, caller, config, notices)
+            .run(rx, session_cancel)
+            .await
+    }
+    .instrument(span);
     SessionHandle {
         commands: tx,
         cancel,
-        task: Some(tokio::spawn(task)),
+        task: Some(super::threads::spawn(task)),
     }
 }
 
@@ -557,9 +588,17 @@ impl Session {
                 self.next_announce = every.map(|e| now + e);
             }
             Command::Bridge { agent, recorder } => {
+                let agent = match agent.moved_here() {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot move the agent's sockets to the media thread");
+                        self.notify(Event::MediaTimeout(Side::B)).await;
+                        return;
+                    }
+                };
                 self.latches
                     .handle_remotes([self.caller.media.remote, agent.remote]);
-                self.agent = Some(Leg::new(*agent, now));
+                self.agent = Some(Leg::new(agent, now));
                 self.mapping = None;
                 self.caller.last_rtp = now;
                 self.recording = recorder.map(|handle| Recording {
