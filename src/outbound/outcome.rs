@@ -367,6 +367,9 @@ pub struct ReconcileReport {
     /// Answered, ended, never dispositioned: the contact stays `in_progress` for an agent (or a
     /// lead, through the API) to disposition.
     pub awaiting_disposition: usize,
+    /// Claimed but never dialed (a preview on screen, an agent not yet rung): given back as a
+    /// skip with reason `interrupted` — not a dial attempt — and due again at once.
+    pub given_back: usize,
 }
 
 /// At start, before any dialing: close every attempt a previous run left live, at `now_ms`, with
@@ -374,7 +377,9 @@ pub struct ReconcileReport {
 /// retry rule (max attempts included: the number may have rung). Answered ones keep `answered` —
 /// the customer was reached, and the day's quota must still count it — and their contact is
 /// called again after the failed delay unless a disposition already settled it. A new attempt
-/// always gets a new attempt number, so no attempt is ever dialed twice.
+/// always gets a new attempt number, so no attempt is ever dialed twice. An attempt that was
+/// only claimed — no call linked, no result: a preview on an agent's screen, an agent about to be
+/// rung — is given back instead (see [`ReconcileReport::given_back`]).
 pub fn reconcile_after_restart(conn: &Connection, now_ms: u64) -> Result<ReconcileReport> {
     let now = sql_ms(now_ms)?;
     let tx = write_tx(conn)?;
@@ -385,6 +390,23 @@ pub fn reconcile_after_restart(conn: &Connection, now_ms: u64) -> Result<Reconci
     let mut report = ReconcileReport::default();
     for id in live {
         let a = get_attempt(&tx, AttemptId(id))?;
+        if a.result.is_none() && a.call_id.is_none() {
+            // No call was ever made for it: nobody was rung, the customer least of all.
+            tx.prepare_cached(
+                "UPDATE outbound_attempts SET result = 'skipped', reason = 'interrupted',
+                   attempt_no = NULL, ended_at_ms = ?2
+                 WHERE id = ?1",
+            )?
+            .execute(params![a.id, now])?;
+            tx.prepare_cached(
+                "UPDATE outbound_contacts SET state = 'pending', attempts = max(attempts - 1, 0),
+                   next_attempt_at_ms = ?2, updated_at_ms = ?2
+                 WHERE id = ?1 AND state = 'in_progress'",
+            )?
+            .execute(params![a.contact, now])?;
+            report.given_back += 1;
+            continue;
+        }
         report.interrupted += 1;
         let list = lists::load(&tx, a.list)?;
         let next = if a.answered_at_ms.is_some() {

@@ -263,6 +263,7 @@ fn reconcile_after_restart_closes_live_attempts_and_never_redials_one() {
             rescheduled: 2,
             unreachable: 0,
             awaiting_disposition: 1,
+            given_back: 0,
         }
     );
     let r = get_attempt(&conn, ringing).unwrap();
@@ -322,4 +323,40 @@ fn answered_and_done_before_the_crash_stays_done() {
         get_contact(&conn, ContactId(1)).unwrap().state,
         ContactState::Done
     );
+}
+
+#[test]
+fn a_claim_never_dialed_is_given_back_at_restart_not_counted_as_an_attempt() {
+    let (dir, conn) = db();
+    let list = create_list(&conn, &spec("p"), 0).unwrap().id;
+    add_contacts(&conn, list, &[("A", "07700900001")]);
+    let t = monday_10();
+    // A preview on the agent's screen (claimed, no call, no result) when ctid is killed.
+    let (shown, contact, _) = dial(&conn, list, "a1", t);
+    drop(conn);
+
+    let conn = reopen(&dir);
+    let restart = t + 10 * MIN;
+    let report = reconcile_after_restart(&conn, restart).unwrap();
+    assert_eq!(
+        report,
+        ReconcileReport {
+            given_back: 1,
+            ..ReconcileReport::default()
+        }
+    );
+    let a = get_attempt(&conn, shown).unwrap();
+    assert_eq!(
+        (a.result, a.reason.as_deref(), a.attempt_no, a.ended_at_ms),
+        (
+            Some(AttemptResult::Skipped),
+            Some("interrupted"),
+            None,
+            Some(restart)
+        )
+    );
+    // Due again at once, still on its first dial attempt.
+    let (again, c, _) = dial(&conn, list, "a2", restart);
+    assert_eq!(c.id, contact.id);
+    assert_eq!(get_attempt(&conn, again).unwrap().attempt_no, Some(1));
 }

@@ -298,6 +298,8 @@ pub fn list_report(
             bump(ms, &mut |f| match (result.as_str(), reason.as_str()) {
                 ("skipped", "duplicate") => f.skipped_duplicate += 1,
                 ("skipped", "do_not_call") => f.skipped_do_not_call += 1,
+                // Given back at a restart before anyone was rung: neither a skip nor a dial.
+                ("skipped", "interrupted") => {}
                 ("skipped", _) => f.skipped_agent += 1,
                 _ => f.attempts += 1,
             });
