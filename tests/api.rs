@@ -95,10 +95,18 @@ fn pause_blocks_offers_unpause_resumes_and_a_pause_during_a_call_waits_for_hang_
             ],
         )
     });
-    std::thread::sleep(Duration::from_millis(1500));
-    let rows = read_calls(&env);
+    // Wait for the call to be in the queue (its row stored: the PBX's SIPp and the store writer
+    // can take well over a second on a loaded machine), then give ctid a second in which it
+    // would offer the call to an agent that is wrongly still available.
+    let rows = wait_for_calls(&env, Duration::from_secs(10), |r| !r.is_empty());
     assert_eq!(rows.len(), 1, "{}", describe_calls(&rows));
+    std::thread::sleep(Duration::from_millis(1000));
     let events = events_of(&read_events(&env), rows[0].id);
+    assert!(
+        events.iter().any(|e| e.kind == "entered"),
+        "the call's events were not read:\n{}",
+        describe_events(&events)
+    );
     assert!(
         !events.iter().any(|e| e.kind == "offered"),
         "a paused agent was offered the call:\n{}",

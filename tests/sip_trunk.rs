@@ -5,6 +5,7 @@
 mod common;
 
 use common::{free_port, sipp_at, Settings, TestEnv};
+use std::time::{Duration, Instant};
 
 fn trunk_settings(port: u16, password: &str) -> Settings {
     Settings {
@@ -15,8 +16,9 @@ fn trunk_settings(port: u16, password: &str) -> Settings {
     }
 }
 
-/// Run the challenging PBX, start ctid pointed at it, return the PBX's verdict and ctid's log.
-fn qualify_against_pbx(password: &str) -> (common::SippRun, String) {
+/// Run the challenging PBX, start ctid pointed at it, return the PBX's verdict and ctid's log
+/// (once a log line has all of `expected`, or after 10 s).
+fn qualify_against_pbx(password: &str, expected: &[&str]) -> (common::SippRun, String) {
     let port = free_port();
     let env = TestEnv::new(&trunk_settings(port, password));
     let dir = env.path().to_path_buf();
@@ -30,18 +32,26 @@ fn qualify_against_pbx(password: &str) -> (common::SippRun, String) {
         )
     });
     // Give SIPp a moment to bind before ctid's first OPTIONS (which ctid retransmits anyway).
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(300));
     let daemon = env.start();
     let run = pbx.join().expect("sipp thread");
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let log = daemon.log();
+    // ctid logs its verdict once it has the PBX's last answer, which SIPp sent just before it
+    // exited: wait (up to 10 s) for the line the test expects (a fixed 200 ms was too short when
+    // ctid was descheduled on a loaded machine). The test's assertions then judge the log.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut log = daemon.log();
+    while !log.lines().any(|l| expected.iter().all(|e| l.contains(e))) && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+        log = daemon.log();
+    }
     daemon.stop();
     (run, log)
 }
 
 #[test]
 fn trunk_challenge_is_answered_with_configured_credentials() {
-    let (run, log) = qualify_against_pbx("tpw");
+    let (run, log) = qualify_against_pbx("tpw", &["trunk is up"]);
     assert!(
         run.ok(),
         "the PBX did not accept ctid's digest answer:\n{}",
@@ -56,7 +66,7 @@ fn trunk_challenge_is_answered_with_configured_credentials() {
 
 #[test]
 fn wrong_trunk_password_is_refused_and_reported_down() {
-    let (run, log) = qualify_against_pbx("not-the-password");
+    let (run, log) = qualify_against_pbx("not-the-password", &["trunk is down", "status=403"]);
     assert!(
         !run.ok(),
         "the PBX accepted a wrong password?\n{}",

@@ -7,9 +7,9 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-/// The `today` figures of queue `support`, once `pred` holds (polled up to 5 s).
+/// The `today` figures of queue `support`, once `pred` holds (polled up to 10 s).
 fn today(env: &TestEnv, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (status, body) = http_get(env, "/api/v1/stats");
         assert_eq!(status, 200, "GET /api/v1/stats: {body}");
@@ -62,10 +62,21 @@ fn todays_figures_are_served_and_survive_a_restart() {
         ],
     );
     assert!(pbx.ok() && pbx.successful == Some(3), "{}", pbx.report);
-    let _ = today(&env, |t| t["answered"] == 3);
-    // Figures are published once a second: let the last call's talk time land.
-    std::thread::sleep(Duration::from_millis(1500));
-    let before = today(&env, |t| t["answered"] == 3);
+    // A call's talk time enters the live figures when it ends, and the figures are published
+    // once a second: wait until they hold all three calls' talk (AHT = the mean of the stored
+    // talk_ms), rather than a fixed 1.5 s that a loaded machine can overrun.
+    let rows = wait_for_calls(&env, Duration::from_secs(10), |r| {
+        r.len() == 3 && r.iter().all(|c| c.talk_ms.is_some())
+    });
+    let talk: Vec<i64> = rows.iter().filter_map(|c| c.talk_ms).collect();
+    assert_eq!(talk.len(), 3, "{}", describe_calls(&rows));
+    let stored_aht = talk.iter().sum::<i64>() as f64 / 3.0 / 1000.0;
+    let before = today(&env, |t| {
+        t["answered"] == 3
+            && t["aht_secs"]
+                .as_f64()
+                .is_some_and(|a| (a - stored_aht).abs() < 1e-9)
+    });
     let ctx = || format!("{before:#}\n{}", daemon.log_tail(4000));
     assert_eq!(before["offered"], 3, "{}", ctx());
     assert_eq!(before["answered"], 3, "{}", ctx());

@@ -1042,12 +1042,23 @@ impl Endpoint {
     }
 
     /// CANCEL a pending INVITE sent with [`Endpoint::send_request`].
+    ///
+    /// Only while the INVITE has no final response (RFC 3261 §9.1: a CANCEL of a request that
+    /// got its final response is a no-op and SHOULD NOT be sent). A late CANCEL would otherwise
+    /// reach the peer after ctid's ACK of its 487 (e.g. a second cancel of the same INVITE that
+    /// the driver gets only after the 487 came in), and a strict UAS aborts the call on it.
     pub fn cancel(&mut self, now: Instant, tx: ClientTxId) {
         let found = self
             .client_by_tu
             .get(&tx)
             .and_then(|id| self.client.get(id))
-            .filter(|c| matches!(c.machine, ClientMachine::Invite(_)))
+            .filter(|c| match &c.machine {
+                ClientMachine::Invite(m) => matches!(
+                    m.state(),
+                    ClientInviteState::Calling | ClientInviteState::Proceeding
+                ),
+                ClientMachine::NonInvite(_) => false,
+            })
             .map(|c| (c.flow, build::cancel_for(&c.request)));
         if let Some((flow, cancel)) = found {
             // CANCEL reuses the INVITE's Via (branch) — start its transaction as is.

@@ -517,4 +517,12 @@ fn cancelling_a_sent_invite_sends_cancel_then_acks_the_487() {
     assert!(
         matches!(events(&mut ep).as_slice(), [Event::Response { response, .. }] if response.status == 487)
     );
+    // Cancelling it again once the 487 is in (a second cancel of the same INVITE) sends nothing:
+    // a CANCEL after ctid's ACK would make the peer abort the call.
+    ep.cancel(t0, id);
+    let out = sent(&mut ep);
+    assert!(
+        out.is_empty(),
+        "no CANCEL after the final response: {out:?}"
+    );
 }
