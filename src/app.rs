@@ -71,7 +71,8 @@ fn endpoint_config(cfg: &Config) -> EndpointConfig {
 }
 
 /// The retention thread: at start and then hourly, purge call records older than
-/// `[reports] retention_days` in batches of 500 with a pause between them, on its own
+/// `[reports] retention_days` in batches of `retention_batch` with `retention_pause_ms` between
+/// them, on its own
 /// connection (off the async executor; the writer waits at most one short batch).
 fn start_retention(
     cfg: &Config,
@@ -81,17 +82,18 @@ fn start_retention(
         return None;
     }
     let dir = cfg.daemon.data_dir.clone();
+    let batch = cfg.reports.retention_batch;
+    let pause = Duration::from_millis(cfg.reports.retention_pause_ms);
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let handle = std::thread::Builder::new()
         .name("ctid-retention".into())
         .spawn(move || loop {
             let cutoff = unix_ms().saturating_sub(u64::from(days) * 86_400_000);
+            tracing::debug!(cutoff_ms = cutoff, days, batch, "retention pass started");
             match store::open(&dir).and_then(|c| {
-                store::purge(&c, cutoff, 500, Duration::from_millis(20)).map_err(|source| {
-                    store::StoreError::Sqlite {
-                        path: dir.join("ctid.db"),
-                        source,
-                    }
+                store::purge(&c, cutoff, batch, pause).map_err(|source| store::StoreError::Sqlite {
+                    path: dir.join("ctid.db"),
+                    source,
                 })
             }) {
                 Ok(0) => {}

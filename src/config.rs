@@ -325,6 +325,10 @@ pub struct Reports {
     /// Call records older than this many days are purged (hourly, in small batches);
     /// 0 keeps them forever.
     pub retention_days: u32,
+    /// Calls deleted per retention batch (one short write transaction each): 1..=100000.
+    pub retention_batch: usize,
+    /// Pause between two retention batches, so call records keep being written: 0..=60000 ms.
+    pub retention_pause_ms: u64,
 }
 
 impl Default for Reports {
@@ -333,6 +337,8 @@ impl Default for Reports {
             time_zone: "UTC".into(),
             interval_minutes: 15,
             retention_days: 0,
+            retention_batch: 500,
+            retention_pause_ms: 20,
         }
     }
 }
@@ -905,6 +911,12 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
     if !crate::stats::INTERVAL_MINUTES.contains(&cfg.reports.interval_minutes) {
         add("reports.interval_minutes", "must be 15, 30 or 60".into());
     }
+    if !(1..=100_000).contains(&cfg.reports.retention_batch) {
+        add("reports.retention_batch", "must be 1..=100000".into());
+    }
+    if cfg.reports.retention_pause_ms > 60_000 {
+        add("reports.retention_pause_ms", "at most 60000".into());
+    }
     if cfg.calls.max_calls == 0 {
         add("calls.max_calls", "must be at least 1".into());
     }
@@ -1283,6 +1295,25 @@ mod tests {
         assert!(find("line 23: nonsense: unknown section"), "{shown:#?}");
         assert!(find("line 9: registrar.min_expires"), "{shown:#?}");
         assert!(find("line 15: agents[0].password"), "{shown:#?}");
+    }
+
+    #[test]
+    fn retention_batch_and_pause_are_bounded() {
+        let ok = Config::parse(
+            "[reports]\nretention_days = 30\nretention_batch = 100\nretention_pause_ms = 50\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.reports.retention_batch, ok.reports.retention_pause_ms),
+            (100, 50)
+        );
+        let text =
+            "[reports]\nretention_days = 30\nretention_batch = 0\nretention_pause_ms = 60001\n";
+        let p = Config::parse(text).unwrap_err();
+        let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        let find = |needle: &str| shown.iter().any(|s| s.contains(needle));
+        assert!(find("line 3: reports.retention_batch"), "{shown:#?}");
+        assert!(find("line 4: reports.retention_pause_ms"), "{shown:#?}");
     }
 
     #[test]

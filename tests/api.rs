@@ -7,16 +7,6 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-fn agent(env: &TestEnv, id: &str) -> serde_json::Value {
-    let (status, body) = http_get(env, "/api/v1/agents");
-    assert_eq!(status, 200, "GET /api/v1/agents: {body}");
-    let v: serde_json::Value = serde_json::from_str(&body).expect("agents JSON");
-    v.as_array()
-        .and_then(|a| a.iter().find(|x| x["id"] == id))
-        .unwrap_or_else(|| panic!("agent {id} not on the board: {body}"))
-        .clone()
-}
-
 fn post(env: &TestEnv, path: &str, json: &str) -> (u16, serde_json::Value) {
     let (status, body) = http_request(env, "POST", path, Some(SUPERVISOR_TOKEN), Some(json));
     let v = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
@@ -31,7 +21,7 @@ fn agent_until(
 ) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let a = agent(env, id);
+        let a = board_agent(env, id);
         if pred(&a) || Instant::now() > deadline {
             return a;
         }

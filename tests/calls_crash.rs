@@ -1,6 +1,8 @@
 //! ctid killed (SIGKILL) in the middle of traffic: after a restart on the same data dir, no call
 //! is left open, calls that ended before the crash keep their records, the ones in progress are
-//! closed as `interrupted`, and the database is intact.
+//! closed as `interrupted`, and the database is intact. Every call the PBX (SIPp) saw complete
+//! before the kill (its BYE answered 200 by ctid) is in the database as answered, with its
+//! whole history.
 
 mod common;
 
@@ -9,6 +11,24 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const AGENTS: [&str; 3] = ["1001", "1002", "1003"];
+
+/// The Call-IDs of the calls for which SIPp's message trace shows a `200` to its `BYE`
+/// received: the calls it saw complete.
+fn completed_in_trace(trace: &str) -> std::collections::BTreeSet<String> {
+    trace
+        .split("\n-----------------------------------------------")
+        .filter(|m| m.contains("message received"))
+        .filter(|m| {
+            m.lines().any(|l| l.trim().starts_with("SIP/2.0 200"))
+                && m.lines().any(|l| l.trim() == "CSeq: 2 BYE")
+        })
+        .filter_map(|m| {
+            m.lines()
+                .find_map(|l| l.trim().strip_prefix("Call-ID:"))
+                .map(|id| id.trim().to_string())
+        })
+        .collect()
+}
 
 #[test]
 fn kill_9_during_traffic_leaves_consistent_call_records() {
@@ -74,6 +94,9 @@ fn kill_9_during_traffic_leaves_consistent_call_records() {
         std::thread::sleep(Duration::from_millis(10));
     }
     drop(daemon);
+    // What the PBX had seen complete when ctid died (SIPp writes its trace as it goes).
+    let pbx_trace = pbx.messages();
+    let completed = completed_in_trace(&pbx_trace);
     // Stop the traffic: the PBX and the seats lost their peer.
     let _ = pbx.kill();
     for s in seats {
@@ -171,6 +194,51 @@ fn kill_9_during_traffic_leaves_consistent_call_records() {
     assert!(
         interrupted >= 1,
         "calls were in progress at the kill, yet none is 'interrupted'\n{}",
+        report()
+    );
+    // Every call SIPp saw complete before the kill is recorded as answered, hung up by the
+    // caller, with its whole history.
+    assert!(
+        !completed.is_empty(),
+        "SIPp's trace shows no completed call before the kill (the snapshot had {} answered):\n{}",
+        before
+            .values()
+            .filter(|c| c.outcome.as_deref() == Some("answered"))
+            .count(),
+        tail(&pbx_trace, 4_000)
+    );
+    for sip_id in &completed {
+        let row = rows
+            .iter()
+            .find(|c| &c.sip_call_id == sip_id)
+            .unwrap_or_else(|| {
+                panic!(
+                    "SIPp saw call {sip_id} complete before the kill, but it has no row\n{}",
+                    report()
+                )
+            });
+        let ev = events_of(&events, row.id);
+        assert!(
+            row.outcome.as_deref() == Some("answered")
+                && row.hangup_by.as_deref() == Some("caller"),
+            "SIPp saw call {sip_id} complete (its BYE answered 200): {row:?}\n{}",
+            report()
+        );
+        assert_eq!(
+            kinds_among(&ev, &["entered", "offered", "answered", "ended"]),
+            ["entered", "offered", "answered", "ended"],
+            "history of call {sip_id}, completed before the kill\n{}",
+            report()
+        );
+    }
+    let answered = rows
+        .iter()
+        .filter(|c| c.outcome.as_deref() == Some("answered"))
+        .count();
+    assert!(
+        answered >= completed.len(),
+        "{answered} answered rows, but SIPp completed {} calls before the kill\n{}",
+        completed.len(),
         report()
     );
     for c in snapshot.iter().filter(|c| c.outcome.is_some()) {

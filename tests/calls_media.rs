@@ -571,6 +571,72 @@ impl Bridged {
         r
     }
 
+    /// A re-INVITE from the PBX (CSeq `cseq`) offering its RTP port with `a=<direction>`
+    /// (`version`: the o= version), answered 200 in the dialog; ACKed. The 200.
+    fn reinvite(&self, cseq: u32, version: u32, direction: &str, d: &Daemon) -> SipResponse {
+        let port = self.pbx_rtp.local_addr().unwrap().port();
+        let mut reinvite = self.in_dialog("INVITE", cseq);
+        reinvite.body = offer_sdp("pbx", version, port, direction);
+        let reinvite = reinvite
+            .header(format!("Contact: <sip:555019@{}>", self.pbx.local()))
+            .header("Content-Type: application/sdp");
+        let r = self.pbx.transaction(&reinvite, STEP).unwrap_or_else(|| {
+            panic!(
+                "no final response to the a={direction} re-INVITE\n--- ctid log ---\n{}",
+                d.log_tail(6_000)
+            )
+        });
+        let ctx = format!("{}\n--- ctid log ---\n{}", r.raw, d.log_tail(4_000));
+        assert_eq!(r.status, 200, "a={direction} re-INVITE:\n{ctx}");
+        assert!(
+            r.header("To").is_some_and(|t| *t == *self.to),
+            "the 200 to the re-INVITE is not in the dialog (To {}):\n{ctx}",
+            self.to
+        );
+        self.pbx
+            .send(self.in_dialog("ACK", cseq).render().as_bytes());
+        r
+    }
+
+    /// RTP relayed caller → seat (every packet byte-identical, from ctid's agent-leg port) and
+    /// seat → caller (into ctid's stream, from its caller-leg port); `ssrcs` of the two
+    /// streams, `when` appended to their names.
+    fn relay_both_ways(&self, ssrcs: (u32, u32), when: &str, d: &Daemon) {
+        relay_one_way(
+            &self.pbx_rtp,
+            self.ctid_a,
+            &self.seat_rtp,
+            self.ctid_b,
+            ssrcs.0,
+            &format!("caller-to-seat{when}"),
+            d,
+            Relayed::AsSent,
+        );
+        relay_one_way(
+            &self.seat_rtp,
+            self.ctid_b,
+            &self.pbx_rtp,
+            self.ctid_a,
+            ssrcs.1,
+            &format!("seat-to-caller{when}"),
+            d,
+            Relayed::IntoCtidStream,
+        );
+    }
+
+    /// The seat's 200 to ctid's INVITE, as `bridge` sent it (to send it again).
+    fn seat_200(&self) -> String {
+        let contact = format!("Contact: <sip:1001@{}>", self.seat.local());
+        let sdp = offer_sdp(
+            "seat",
+            1,
+            self.seat_rtp.local_addr().unwrap().port(),
+            "sendrecv",
+        );
+        self.seat_invite
+            .response("200 OK", &self.seat_tag, &[contact], Some(&sdp))
+    }
+
     /// The PBX hangs up: BYE → 200; ctid must then BYE the seat, which answers 200.
     fn caller_hangs_up(&self, cseq: u32, d: &Daemon) {
         let bye = self.in_dialog("BYE", cseq);
@@ -726,27 +792,8 @@ fn rtp_is_relayed_both_ways_between_caller_and_seat() {
     let b = bridge(&daemon);
 
     // Caller → ctid (leg A) → seat: every packet, unchanged, from ctid's agent-leg port.
-    relay_one_way(
-        &b.pbx_rtp,
-        b.ctid_a,
-        &b.seat_rtp,
-        b.ctid_b,
-        0x0a0a_0001,
-        "caller-to-seat",
-        &daemon,
-        Relayed::AsSent,
-    );
     // Seat → (back where the packets came from) → caller, from ctid's caller-leg port.
-    relay_one_way(
-        &b.seat_rtp,
-        b.ctid_b,
-        &b.pbx_rtp,
-        b.ctid_a,
-        0x0b0b_0002,
-        "seat-to-caller",
-        &daemon,
-        Relayed::IntoCtidStream,
-    );
+    b.relay_both_ways((0x0a0a_0001, 0x0b0b_0002), "", &daemon);
 
     b.caller_hangs_up(2, &daemon);
     let call = the_call(&env, &daemon);
@@ -787,31 +834,14 @@ fn hold_reinvite_is_answered_with_recvonly() {
     let env = media_queue_env();
     let daemon = env.start();
     let b = bridge(&daemon);
-    let pbx_port = b.pbx_rtp.local_addr().unwrap().port();
 
     // Hold: a=sendonly → 200 with a=recvonly on the same caller-leg port.
     for (cseq, version, offered, expected, kind) in [
         (2, 2, "sendonly", "recvonly", "hold"),
         (3, 3, "sendrecv", "sendrecv", "resumed"),
     ] {
-        let mut reinvite = b.in_dialog("INVITE", cseq);
-        reinvite.body = offer_sdp("pbx", version, pbx_port, offered);
-        let reinvite = reinvite
-            .header(format!("Contact: <sip:555019@{}>", b.pbx.local()))
-            .header("Content-Type: application/sdp");
-        let r = b.pbx.transaction(&reinvite, STEP).unwrap_or_else(|| {
-            panic!(
-                "no final response to the a={offered} re-INVITE\n--- ctid log ---\n{}",
-                daemon.log_tail(6_000)
-            )
-        });
+        let r = b.reinvite(cseq, version, offered, &daemon);
         let ctx = format!("{}\n--- ctid log ---\n{}", r.raw, daemon.log_tail(4_000));
-        assert_eq!(r.status, 200, "a={offered} re-INVITE:\n{ctx}");
-        assert!(
-            r.header("To").is_some_and(|t| *t == *b.to),
-            "the 200 to the re-INVITE is not in the dialog (To {}):\n{ctx}",
-            b.to
-        );
         let body = String::from_utf8_lossy(&r.body).into_owned();
         let (_, port, _) = sdp_audio(&body)
             .unwrap_or_else(|| panic!("no SDP in the 200 to the a={offered} re-INVITE:\n{ctx}"));
@@ -825,8 +855,6 @@ fn hold_reinvite_is_answered_with_recvonly() {
             expected,
             "answer to a={offered}:\n{ctx}"
         );
-        let ack = b.in_dialog("ACK", cseq);
-        b.pbx.send(ack.render().as_bytes());
 
         let events = wait_event(&env, kind, 1, &daemon);
         assert!(
@@ -924,5 +952,151 @@ fn reinvite_without_sdp_gets_an_offer_and_the_ack_answer_moves_the_media() {
         Relayed::IntoCtidStream,
     );
     b.caller_hangs_up(3, &daemon);
+    daemon.stop();
+}
+
+/// An agent phone that sends its 200 twice (a retransmitted 2xx, as a phone does until it gets
+/// the ACK): ctid ACKs it again (RFC 3261 §13.2.2.4), keeps one bridge and one answer, and the
+/// call goes on normally.
+#[test]
+fn a_seat_answering_twice_gets_acked_again_and_one_bridge() {
+    let env = media_queue_env();
+    let daemon = env.start();
+    let b = bridge(&daemon);
+    let call_id = b
+        .seat_invite
+        .header("Call-ID")
+        .unwrap_or_default()
+        .to_string();
+    b.seat.send(b.seat_200().as_bytes());
+    let ack = await_request(
+        &b.seat,
+        "ACK",
+        Some(&call_id),
+        None,
+        &daemon,
+        "seat 1001 after its retransmitted 200",
+    );
+    assert!(
+        ack.header("To").is_some_and(|t| t.contains(&b.seat_tag)),
+        "the ACK of the retransmitted 200 is not in the seat's dialog:\n{}",
+        ack.raw
+    );
+
+    // Still one relay, both ways, each packet once.
+    b.relay_both_ways((0x0e0e_0005, 0x0f0f_0006), " after the second 200", &daemon);
+    b.caller_hangs_up(2, &daemon);
+    let call = the_call(&env, &daemon);
+    let events = events_of(&read_events(&env), call.id);
+    let ctx = format!(
+        "{call:?}\n{}\n--- ctid log ---\n{}",
+        describe_events(&events),
+        daemon.log_tail(6_000)
+    );
+    assert_eq!(call.outcome.as_deref(), Some("answered"), "{ctx}");
+    assert_eq!(
+        kinds_among(&events, &["offered", "answered", "ended"]),
+        ["offered", "answered", "ended"],
+        "one offer, one answer, one end: {ctx}"
+    );
+    let bridged = daemon.log().matches("call answered and bridged").count();
+    assert_eq!(bridged, 1, "ctid bridged the call {bridged} times: {ctx}");
+    daemon.stop();
+}
+
+/// Sends RTP (20 ms apart) from `from` to `to` on a thread until dropped.
+struct RtpStream {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RtpStream {
+    fn start(from: &UdpSocket, to: SocketAddr, ssrc: u32, dir: &'static str) -> RtpStream {
+        let sock = from.try_clone().expect("clone RTP socket");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut seq = 0u16;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = sock.send_to(&rtp_from(ssrc, dir, seq), to);
+                seq = seq.wrapping_add(1);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        RtpStream {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for RtpStream {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The media timeout (here 2 s) spares a leg on hold: the caller holds with `a=inactive` and
+/// sends no RTP for three times the timeout while the agent keeps talking; the call stays up.
+/// Once the caller resumes and still sends nothing, the timeout applies again and ends the call
+/// with `media_timeout`.
+#[test]
+fn media_timeout_is_suspended_while_the_caller_is_on_hold() {
+    const TIMEOUT_SECS: u64 = 2;
+    let mut settings = queue_settings(
+        &["1001"],
+        "strategy = \"longest-idle\"\nring_timeout_secs = 15\nwrapup_secs = 0\n",
+    );
+    settings.extra_toml = settings.extra_toml.replacen(
+        "\n\n[[queues]]",
+        &format!("\nmedia_timeout_secs = {TIMEOUT_SECS}\n\n[[queues]]"),
+        1,
+    );
+    assert!(
+        settings
+            .extra_toml
+            .contains(&format!("media_timeout_secs = {TIMEOUT_SECS}")),
+        "could not set [media] media_timeout_secs:\n{}",
+        settings.extra_toml
+    );
+    let env = TestEnv::new(&settings);
+    let daemon = env.start();
+    let b = bridge(&daemon);
+    let _agent_talks = RtpStream::start(&b.seat_rtp, b.ctid_b, 0x1111_0007, "seat");
+    let caller_talks = RtpStream::start(&b.pbx_rtp, b.ctid_a, 0x2222_0008, "caller");
+
+    b.reinvite(2, 2, "inactive", &daemon);
+    drop(caller_talks);
+    wait_event(&env, "hold", 1, &daemon);
+    std::thread::sleep(Duration::from_secs(3 * TIMEOUT_SECS));
+    let rows = read_calls(&env);
+    let ctx = || {
+        format!(
+            "{}{}--- ctid log ---\n{}",
+            describe_calls(&read_calls(&env)),
+            describe_events(&read_events(&env)),
+            daemon.log_tail(6_000)
+        )
+    };
+    assert!(
+        rows.len() == 1 && rows[0].outcome.is_none(),
+        "a caller on hold sent no RTP for {} s (media timeout {TIMEOUT_SECS} s): the call must still be up:\n{}",
+        3 * TIMEOUT_SECS,
+        ctx()
+    );
+
+    // Resumed, still silent: now the timeout ends the call.
+    b.reinvite(3, 3, "sendrecv", &daemon);
+    let rows = wait_for_calls(&env, Duration::from_secs(3 * TIMEOUT_SECS), |r| {
+        r.len() == 1 && r[0].outcome.is_some()
+    });
+    assert!(
+        rows.len() == 1 && rows[0].hangup_cause.as_deref() == Some("media_timeout"),
+        "after the resume a silent caller must be cut off by the media timeout:\n{}",
+        ctx()
+    );
     daemon.stop();
 }

@@ -40,6 +40,46 @@ impl Lcg {
     }
 }
 
+/// A call entered at `entered` with a random wait, outcome (6 in 10 answered) and agent; the
+/// `n`th generated (its caller name).
+fn random_call(rng: &mut Lcg, entered: i64, n: usize) -> Call {
+    let wait = (rng.next() % 60_000) as i64;
+    let agent = if rng.next().is_multiple_of(2) {
+        "1001"
+    } else {
+        "1002"
+    };
+    let (outcome, answered_at, talk, ag) = match rng.next() % 10 {
+        0..=5 => {
+            let talk = 30_000 + (rng.next() % 570_000) as i64;
+            (
+                Some("answered"),
+                Some(entered + wait),
+                Some(talk),
+                Some(agent),
+            )
+        }
+        6 => (Some("abandoned"), None, None, None),
+        7 => (Some("timeout"), None, None, None),
+        8 => (Some("overflow"), None, None, None),
+        _ => (Some("rejected"), None, None, None),
+    };
+    let ended = Some(answered_at.unwrap_or(entered + wait) + talk.unwrap_or(0));
+    Call {
+        entered,
+        answered_at,
+        ended,
+        wait,
+        talk,
+        agent: ag,
+        outcome,
+        in_target: answered_at.is_some() && wait <= 20_000,
+        short: outcome == Some("abandoned") && wait < 5_000,
+        caller_name: format!("Caller {n}"),
+        notes: None,
+    }
+}
+
 fn generate() -> Vec<Call> {
     let mut rng = Lcg(42);
     let mut calls = Vec::new();
@@ -62,41 +102,8 @@ fn generate() -> Vec<Call> {
             t += 4 * MIN + (rng.next() % (6 * MIN as u64)) as i64;
             e
         };
-        let wait = (rng.next() % 60_000) as i64;
-        let agent = if rng.next().is_multiple_of(2) {
-            "1001"
-        } else {
-            "1002"
-        };
-        let (outcome, answered_at, talk, ag) = match rng.next() % 10 {
-            0..=5 => {
-                let talk = 30_000 + (rng.next() % 570_000) as i64;
-                (
-                    Some("answered"),
-                    Some(entered + wait),
-                    Some(talk),
-                    Some(agent),
-                )
-            }
-            6 => (Some("abandoned"), None, None, None),
-            7 => (Some("timeout"), None, None, None),
-            8 => (Some("overflow"), None, None, None),
-            _ => (Some("rejected"), None, None, None),
-        };
-        let ended = Some(answered_at.unwrap_or(entered + wait) + talk.unwrap_or(0));
-        calls.push(Call {
-            entered,
-            answered_at,
-            ended,
-            wait,
-            talk,
-            agent: ag,
-            outcome,
-            in_target: answered_at.is_some() && wait <= 20_000,
-            short: outcome == Some("abandoned") && wait < 5_000,
-            caller_name: format!("Caller {}", calls.len()),
-            notes: None,
-        });
+        let n = calls.len();
+        calls.push(random_call(&mut rng, entered, n));
     }
     // A call interrupted by a restart after it was answered (counts as answered, no talk), and a
     // live one not yet answered (not counted).
@@ -450,6 +457,129 @@ fn daily_weekly_and_empty_reports_match_the_data() {
     ))
     .unwrap();
     assert_eq!(one["agents"].as_array().unwrap().len(), 1);
+}
+
+/// Calls around the autumn DST day 2026-10-25 in Berlin (02:00–03:00 local happens twice:
+/// first CEST, then CET): one to three per quarter hour from an hour before the local day to an
+/// hour after it, plus calls on the last and first millisecond of the day and of the repeated
+/// hour.
+fn generate_autumn() -> Vec<Call> {
+    let mut rng = Lcg(7);
+    let mut calls = Vec::new();
+    let quarter = 15 * MIN;
+    let mut q = utc("2026-10-24T21:00:00Z");
+    while q < utc("2026-10-26T00:00:00Z") {
+        for _ in 0..1 + rng.next() % 3 {
+            let entered = q + (rng.next() % quarter as u64) as i64;
+            let n = calls.len();
+            calls.push(random_call(&mut rng, entered, n));
+        }
+        q += quarter;
+    }
+    for at in [
+        "2026-10-24T21:59:59.999Z",
+        "2026-10-24T22:00:00Z",
+        "2026-10-25T00:59:59.999Z",
+        "2026-10-25T01:00:00Z",
+        "2026-10-25T22:59:59.999Z",
+        "2026-10-25T23:00:00Z",
+    ] {
+        let n = calls.len();
+        calls.push(random_call(&mut rng, utc(at), n));
+    }
+    calls
+}
+
+/// The figures that count calls; the intervals' must add up to the day's.
+const COUNTS: [&str; 8] = [
+    "offered",
+    "answered",
+    "abandoned",
+    "short_abandons",
+    "timeouts",
+    "overflows",
+    "rejected",
+    "answered_in_target",
+];
+
+#[test]
+fn autumn_dst_day_has_25_hours_and_its_intervals_add_up() {
+    let calls = generate_autumn();
+    let (_dir, cfg) = setup(&calls);
+    // Berlin 2026-10-25: 00:00 CEST (+2) is 2026-10-24 22:00Z; clocks go back at 01:00Z
+    // (03:00 CEST → 02:00 CET); 24:00 CET (+1) is 2026-10-25 23:00Z.
+    let (from, to) = (utc("2026-10-24T22:00:00Z"), utc("2026-10-25T23:00:00Z"));
+    let want = expected(&calls, from, to);
+    assert!(
+        want["offered"].as_u64().unwrap() > 100,
+        "the generated day should be busy: {want}"
+    );
+    for (minutes, n) in [(60, 25), (15, 100)] {
+        let rep: Value = serde_json::from_str(&ctid(
+            &cfg,
+            &[
+                "report",
+                "--period",
+                "day",
+                "--date",
+                "2026-10-25",
+                "--interval",
+                &minutes.to_string(),
+                "--format",
+                "json",
+            ],
+        ))
+        .unwrap();
+        let what = format!("2026-10-25, {minutes}-minute intervals");
+        assert_eq!(rep["period"]["start_ms"], from, "{what}: {}", rep["period"]);
+        assert_eq!(rep["period"]["end_ms"], to, "{what}: {}", rep["period"]);
+        let q = &rep["queues"][0];
+        assert_figures(&q["totals"], &want, &what);
+        let ivs = q["intervals"].as_array().unwrap();
+        let starts: Vec<&str> = ivs.iter().map(|i| i["start"].as_str().unwrap()).collect();
+        assert_eq!(ivs.len(), n, "{what}: a 25-hour day: {starts:?}");
+        let step = i64::from(minutes) * MIN;
+        for (k, iv) in ivs.iter().enumerate() {
+            // Local wall time of interval k: minutes since local midnight, less the hour
+            // repeated once the clocks went back (from 03:00 CEST on, i.e. 25 h - 22 h).
+            let since = k as i64 * step;
+            let back = since >= 3 * H;
+            let wall = (since - if back { H } else { 0 }) / MIN;
+            let label = format!(
+                "2026-10-25T{:02}:{:02}:00{}",
+                wall / 60,
+                wall % 60,
+                if back { "+01:00" } else { "+02:00" }
+            );
+            let ctx = format!("{what}, interval {k}: {iv}");
+            assert_eq!(iv["start"], label.as_str(), "{ctx}");
+            assert_eq!(iv["start_ms"], from + since, "{ctx}");
+            assert_figures(
+                iv,
+                &expected(&calls, from + since, from + since + step),
+                &ctx,
+            );
+        }
+        // The two 02:00 hours are both there, told apart by their offsets.
+        let twice: Vec<&&str> = starts
+            .iter()
+            .filter(|s| s.starts_with("2026-10-25T02:00:00"))
+            .collect();
+        assert_eq!(
+            twice,
+            [&"2026-10-25T02:00:00+02:00", &"2026-10-25T02:00:00+01:00"],
+            "{what}"
+        );
+        for key in COUNTS {
+            let sum: u64 = ivs.iter().map(|i| i[key].as_u64().unwrap()).sum();
+            assert_eq!(
+                Value::from(sum),
+                want[key],
+                "{what}: the intervals' {key} add up to {sum}, the day's (from the data) is {}",
+                want[key]
+            );
+        }
+    }
 }
 
 /// A small RFC 4180 reader (quoted fields may hold `,` `"` CR LF).

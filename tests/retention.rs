@@ -1,11 +1,14 @@
 //! Retention end to end: with `[reports] retention_days = 30`, the daemon's retention thread
 //! purges, at start, every ended call record that entered more than 30 days ago (its `calls`
-//! row, its `call_events` and its recording file), in batches of 500 with 20 ms pauses, while
-//! calls keep flowing: the PBX (SIPp) places 50 calls through three seats right after start.
+//! row, its `call_events` and its recording file), in batches (here 200, with 100 ms pauses, so
+//! the pass takes 10 s or more), while calls keep flowing: the PBX (SIPp) places 50 calls
+//! through three seats right after start. The test checks from ctid's log that the pass began
+//! before the first of those calls and ended after at least ten of them had come and gone.
 //!
 //! The database is prepared before the daemon starts: 20,000 ended calls entered 40 days ago
-//! (5 with a recording on disk), 10 ended calls entered 29 days ago (2 with a recording), and 1
-//! call entered 40 days ago that never ended (ctid was killed during it).
+//! (5 with a recording on disk), 10 ended calls entered 29 days ago (2 with a recording), 1
+//! call entered 40 days ago that never ended (ctid was killed during it), and two calls on the
+//! boundary: entered 30 days and 1 minute ago (purged) and 30 days less 1 minute ago (kept).
 
 mod common;
 
@@ -21,6 +24,16 @@ const OLD: i64 = 20_000;
 const RECENT: i64 = 10;
 /// The never-ended call's id (old calls are 1..=OLD, recent ones follow it).
 const LIVE_ID: i64 = OLD + 1;
+/// Entered 30 days and 1 minute before the test started: just past the limit.
+const JUST_OLDER: i64 = LIVE_ID + RECENT + 1;
+/// Entered 30 days less 1 minute before the test started: just within the limit.
+const JUST_NEWER: i64 = LIVE_ID + RECENT + 2;
+/// The first id of the calls SIPp places.
+const FIRST_NEW: i64 = LIVE_ID + RECENT + 3;
+/// Retention batches of this many calls, with this pause between them: 20,002 calls make
+/// 101 batches, so the pass lasts at least 10 s.
+const BATCH: usize = 200;
+const PAUSE_MS: u64 = 100;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -45,6 +58,13 @@ fn purged_in_log(log: &str) -> Option<u64> {
         .collect::<String>()
         .parse()
         .ok()
+}
+
+/// Unix ms of the tracing timestamp that starts the first log line containing `needle`.
+fn logged_at(log: &str, needle: &str) -> Option<i64> {
+    let line = log.lines().find(|l| l.contains(needle))?;
+    let ts: jiff::Timestamp = line.split_whitespace().next()?.parse().ok()?;
+    Some(ts.as_millisecond())
 }
 
 /// Fill the database before ctid starts; returns (old recordings, recent recordings).
@@ -131,6 +151,23 @@ fn prepare_db(env: &TestEnv) -> (Vec<PathBuf>, Vec<PathBuf>) {
             .unwrap();
             event.execute(params![id, entered]).unwrap();
         }
+        for (id, entered) in [
+            (JUST_OLDER, now - 30 * DAY_MS - 60_000),
+            (JUST_NEWER, now - 30 * DAY_MS + 60_000),
+        ] {
+            call.execute(params![
+                id,
+                format!("boundary-{id}@pbx"),
+                entered,
+                entered + 1000,
+                entered + 60_000,
+                "answered",
+                "caller",
+                None::<String>
+            ])
+            .unwrap();
+            event.execute(params![id, entered]).unwrap();
+        }
     }
     tx.commit().unwrap();
     assert_eq!(old_files.len(), 5);
@@ -147,7 +184,9 @@ fn purge_removes_exactly_what_is_older_than_the_limit_while_calls_keep_flowing()
     // queue_settings writes [calls], [media] and [[queues]], never [reports].
     settings
         .extra_toml
-        .push_str("\n[reports]\nretention_days = 30\n");
+        .push_str(&format!(
+            "\n[reports]\nretention_days = 30\nretention_batch = {BATCH}\nretention_pause_ms = {PAUSE_MS}\n"
+        ));
     let env = TestEnv::new(&settings);
     let (old_files, recent_files) = prepare_db(&env);
 
@@ -166,7 +205,6 @@ fn purge_removes_exactly_what_is_older_than_the_limit_while_calls_keep_flowing()
             (id, seat)
         })
         .collect();
-    let purge_done_before_traffic = purged_in_log(&daemon.log()).is_some();
     let pbx = sipp(
         env.path(),
         daemon.addr,
@@ -226,13 +264,10 @@ fn purge_removes_exactly_what_is_older_than_the_limit_while_calls_keep_flowing()
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    eprintln!(
-        "retention purge finished before the SIPp traffic started: {purge_done_before_traffic}"
-    );
 
     let cutoff = now_ms() - 30 * DAY_MS;
     let rows = wait_for_calls(&env, Duration::from_secs(10), |r| {
-        r.iter().filter(|c| c.id > LIVE_ID + RECENT).count() >= CALLS
+        r.iter().filter(|c| c.id >= FIRST_NEW).count() >= CALLS
             && r.iter().all(|c| c.outcome.is_some())
     });
     let db = open_db(&env).expect("open the database");
@@ -252,8 +287,28 @@ fn purge_removes_exactly_what_is_older_than_the_limit_while_calls_keep_flowing()
     );
     assert_eq!(
         purged,
-        OLD as u64 + 1,
-        "the purge count in the log: the 20,000 old ended calls plus the old interrupted one"
+        OLD as u64 + 2,
+        "the purge count in the log: the 20,000 old ended calls, the old interrupted one and \
+         the one just past the limit"
+    );
+
+    // The purge and the traffic overlapped: the pass began before the first SIPp call entered
+    // and ended after at least ten SIPp calls had been answered and hung up.
+    let began = logged_at(&log, "retention pass started")
+        .unwrap_or_else(|| panic!("no 'retention pass started' line:\n{}", tail(&log, 8000)));
+    let ended = logged_at(&log, "purged call records past retention").unwrap();
+    let new_calls: Vec<&CallRow> = rows.iter().filter(|c| c.id >= FIRST_NEW).collect();
+    let first_entered = new_calls.iter().map(|c| c.entered_at_ms).min().unwrap_or(0);
+    let during = new_calls
+        .iter()
+        .filter(|c| c.entered_at_ms > began && c.ended_at_ms.is_some_and(|e| e < ended))
+        .count();
+    assert!(
+        began < first_entered && during >= 10,
+        "the purge ran from {began} to {ended} ({} ms); the first SIPp call entered at \
+         {first_entered}; {during} SIPp calls came and went during the purge (want >= 10):\n{}",
+        ended - began,
+        describe_calls(&rows)
     );
 
     let stale: Vec<&CallRow> = rows.iter().filter(|c| c.entered_at_ms < cutoff).collect();
@@ -272,6 +327,26 @@ fn purge_removes_exactly_what_is_older_than_the_limit_while_calls_keep_flowing()
     assert!(
         rows.iter().all(|c| c.id != LIVE_ID),
         "the old interrupted call was not purged"
+    );
+
+    // The boundary: a minute past the limit goes, a minute within it stays (with its event).
+    assert!(
+        rows.iter().all(|c| c.id != JUST_OLDER),
+        "the call entered 30 days and 1 minute ago was not purged:\n{}",
+        describe_calls(&rows)
+    );
+    assert!(
+        rows.iter().any(|c| c.id == JUST_NEWER),
+        "the call entered 30 days less 1 minute ago was purged:\n{}",
+        describe_calls(&rows)
+    );
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT count(*) FROM call_events WHERE call_id = {JUST_NEWER}")
+        ),
+        1,
+        "the call just within the limit lost its event"
     );
 
     // The 29-day-old calls stay, each with its event.
@@ -298,10 +373,10 @@ fn purge_removes_exactly_what_is_older_than_the_limit_while_calls_keep_flowing()
         assert_eq!(n, 1, "recent call {} lost its event", c.id);
     }
 
-    // Nothing else: the recent calls plus the ones SIPp just placed.
+    // Nothing else: the recent calls, the one just within the limit, and SIPp's.
     assert_eq!(
         rows.len(),
-        RECENT as usize + CALLS,
+        RECENT as usize + 1 + CALLS,
         "calls left after the purge:\n{}",
         describe_calls(&rows)
     );
@@ -330,7 +405,7 @@ fn purge_removes_exactly_what_is_older_than_the_limit_while_calls_keep_flowing()
     }
 
     // Every SIPp call is recorded as answered, with its full history.
-    let new: Vec<&CallRow> = rows.iter().filter(|c| c.id > LIVE_ID + RECENT).collect();
+    let new: Vec<&CallRow> = rows.iter().filter(|c| c.id >= FIRST_NEW).collect();
     assert_eq!(new.len(), CALLS, "{}", describe_calls(&rows));
     let mut numbers = std::collections::BTreeSet::new();
     for c in &new {

@@ -1929,6 +1929,18 @@ pub fn http_get(env: &TestEnv, path: &str) -> (u16, String) {
     http_request(env, "GET", path, Some(SUPERVISOR_TOKEN), None)
 }
 
+/// Agent `id`'s entry on the agent board (`GET /api/v1/agents`); panics (with the board) when
+/// the request fails or the agent is not there.
+pub fn board_agent(env: &TestEnv, id: &str) -> serde_json::Value {
+    let (status, body) = http_get(env, "/api/v1/agents");
+    assert_eq!(status, 200, "GET /api/v1/agents: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("agents JSON");
+    v.as_array()
+        .and_then(|a| a.iter().find(|x| x["id"] == id))
+        .unwrap_or_else(|| panic!("agent {id} not on the board: {body}"))
+        .clone()
+}
+
 /// An HTTP/1.1 request to the admin listener of `env`; the status and body.
 pub fn http_request(
     env: &TestEnv,
