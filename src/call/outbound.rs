@@ -346,30 +346,10 @@ fn store_thread(
     let mut names: HashMap<ListId, String> = HashMap::new();
     while let Ok(job) = jobs.recv() {
         let reply = match job {
-            StoreReq::Lists => match {
+            StoreReq::Lists => {
                 absorb_callbacks(&conn, callbacks.as_ref());
-                crate::outbound::list_lists(&conn)
-            } {
-                Ok(all) => {
-                    let infos = all
-                        .into_iter()
-                        .filter(|l| l.state == ListState::Active)
-                        .map(|l| {
-                            names.insert(l.id, l.spec.name.clone());
-                            ListInfo {
-                                id: l.id,
-                                agents: l.spec.agents,
-                                queue: l.spec.queue,
-                            }
-                        })
-                        .collect();
-                    Some(Msg::Lists(infos))
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "dialer cannot read the lists");
-                    None
-                }
-            },
+                lists_reply(crate::outbound::list_lists(&conn), &mut names)
+            }
             StoreReq::Next { agent, lists } => {
                 let decision =
                     crate::outbound::next_contact_among(&conn, &lists, &agent.0, unix_ms())
@@ -425,6 +405,34 @@ fn store_thread(
             if out.blocking_send(m).is_err() {
                 return;
             }
+        }
+    }
+}
+
+/// The dialer's view of the lists read: the active ones (their names remembered in `names`).
+fn lists_reply(
+    all: crate::outbound::Result<Vec<crate::outbound::List>>,
+    names: &mut HashMap<ListId, String>,
+) -> Option<Msg> {
+    match all {
+        Ok(all) => {
+            let infos = all
+                .into_iter()
+                .filter(|l| l.state == ListState::Active)
+                .map(|l| {
+                    names.insert(l.id, l.spec.name.clone());
+                    ListInfo {
+                        id: l.id,
+                        agents: l.spec.agents,
+                        queue: l.spec.queue,
+                    }
+                })
+                .collect();
+            Some(Msg::Lists(infos))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "dialer cannot read the lists");
+            None
         }
     }
 }
