@@ -17,7 +17,9 @@
 //! From then on the request mirrors its contact (triggers of store migration 6): `pending` →
 //! `in_progress` when claimed → `done` once an attempt is answered, or `failed` when the attempts
 //! run out (`max_attempts`) or the number is on the do-not-call list; `attempts` and
-//! `last_result` follow the contact. The contact policy ([`super::policy`]) puts contacts of
+//! `last_result` follow the contact. `done` and `failed` are final: when the contact is dialed
+//! again after an answer (a disposition other than `done`, a restart in mid-call) the request
+//! stays `done` — the caller was called back — and the list shows the further attempts. The contact policy ([`super::policy`]) puts contacts of
 //! `queue_callback` lists before every other list's, earliest queue entry first.
 
 use super::e164::{normalise, CountryCode};

@@ -269,3 +269,46 @@ fn a_stopped_callback_list_holds_new_requests() {
     let c = get_contact(&conn, ContactId(row(&conn, held).1.unwrap())).unwrap();
     assert_eq!(c.list, mine);
 }
+
+#[test]
+fn after_a_kill_the_live_attempt_is_reconciled_and_the_request_waits_again() {
+    let (dir, conn) = db();
+    let t = monday_10();
+    let id = request(&conn, 61, "support", "07700 900061", t - MIN);
+    let answered = request(&conn, 62, "support", "07700 900062", t);
+    let list = absorb_requests(&conn, &settings(), t)
+        .unwrap()
+        .lists_created[0];
+    let (_, c1, _) = claim(&conn, &[list], "a1", t);
+    let (a2, ..) = claim(&conn, &[list], "a2", t);
+    record_result(&conn, a2, AttemptResult::Answered, Some(200), t + 1_000).unwrap();
+    assert_eq!(status(&conn, id), "in_progress");
+    // kill -9, restart: another connection reconciles before anything is dialed.
+    drop(conn);
+    let conn = crate::outbound::testutil::reopen(&dir);
+    let r = crate::outbound::reconcile_after_restart(&conn, t + 2 * MIN).unwrap();
+    assert_eq!(r.interrupted, 2);
+    let (st, contact, attempts, last, ..) = row(&conn, id);
+    assert_eq!((st.as_str(), attempts), ("pending", 1));
+    assert_eq!(last.as_deref(), Some("failed"));
+    assert_eq!(contact, Some(c1));
+    assert_eq!(
+        status(&conn, answered),
+        "done",
+        "the answered caller was called back"
+    );
+    // Absorbing again adds nothing; the retry is a new attempt number.
+    assert_eq!(
+        absorb_requests(&conn, &settings(), t + 5 * MIN).unwrap(),
+        AbsorbReport::default()
+    );
+    match next_contact_among(&conn, &[list], "a1", t + 5 * MIN).unwrap() {
+        Decision::Dial {
+            contact,
+            attempt_no,
+            ..
+        } => assert_eq!((contact.id.0, attempt_no), (c1, 2)),
+        d => panic!("{d:?}"),
+    }
+    assert_eq!(status(&conn, id), "in_progress");
+}
