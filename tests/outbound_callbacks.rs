@@ -7,7 +7,8 @@
 //! joined the queue first is called back first, and both before a contact of an ordinary list of
 //! the same agent that was due a day earlier; the seat is rung with the caller's number and the
 //! trunk gets the INVITE to that number only after the seat answered (SIPp's traces and ctid's
-//! call events); the requests end `done` with their attempt, visible in `GET /api/v1/callbacks`;
+//! call events); the requests end `done` with their attempt, visible in `GET /api/v1/callbacks`
+//! and apart in the list report (`queue_callbacks`);
 //! a request whose number cannot be dialed is `failed` with the reason and never dialed.
 
 mod common;
@@ -201,6 +202,7 @@ fn queue_callbacks_are_dialed_oldest_join_first_before_list_contacts() {
     let reqs = requests(&env);
     let events = read_events(&env);
     let (st, api) = http_get(&env, "/api/v1/callbacks?status=all");
+    let (rst, report) = http_get(&env, "/api/v1/reports/lists?list=callbacks-support");
     let seat_trace = seat.messages();
     let trunk_trace = trunk.messages();
     let seat_run = seat.stop(Duration::from_secs(2));
@@ -340,5 +342,18 @@ fn queue_callbacks_are_dialed_oldest_join_first_before_list_contacts() {
         ],
         "in the order the callers joined: {v}"
     );
+    // The list report has them apart: two requests, both called back.
+    assert_eq!(rst, 200, "{report}");
+    let r: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let l = &r["lists"][0];
+    assert_eq!(
+        (
+            l["purpose"].as_str(),
+            l["queue_callbacks"]["requests"].as_u64()
+        ),
+        (Some("queue_callback"), Some(2)),
+        "{r}"
+    );
+    assert_eq!(l["queue_callbacks"]["called_back"], 2, "{r}");
     daemon.stop();
 }
