@@ -256,7 +256,7 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/api/v1/callbacks",
         "agent(its queues), supervisor, wallboard(counts)",
-        "Pending queue callback requests, in the order callers joined",
+        "Queue callback requests (pending, or by status), in the order callers joined",
     ),
     Route::new(
         "GET",

@@ -103,6 +103,7 @@ fn answer(method: &str, path: &str) -> Value {
             "properties": {"queues": {"type": "array", "items": {"type": "object", "properties": {
                 "queue": {"type": "string"},
                 "pending": {"type": "integer"},
+                "in_progress": {"type": "integer"},
                 "oldest_entered_at_ms": {"type": "integer", "nullable": true},
                 "requests": {"type": "array", "description": "absent for a wallboard", "items": {
                     "type": "object", "properties": {
@@ -111,7 +112,15 @@ fn answer(method: &str, path: &str) -> Value {
                         "caller_name": {"type": "string", "nullable": true},
                         "entered_at_ms": {"type": "integer"},
                         "position": {"type": "integer", "nullable": true},
-                        "requested_at_ms": {"type": "integer"}}}}}}}}
+                        "requested_at_ms": {"type": "integer"},
+                        "status": {"type": "string",
+                            "enum": ["pending", "in_progress", "done", "failed"]},
+                        "attempts": {"type": "integer"},
+                        "last_result": {"type": "string", "nullable": true},
+                        "reason": {"type": "string", "nullable": true},
+                        "done_at_ms": {"type": "integer", "nullable": true},
+                        "contact_id": {"type": "integer", "nullable": true},
+                        "list": {"type": "string", "nullable": true}}}}}}}}
         }),
         ("POST", _) => json!({"type": "object"}),
         ("GET", "/api/v1/calls") => json!({
@@ -229,7 +238,14 @@ fn query_params(path: &str) -> Vec<Value> {
             }
             v
         }
-        "/api/v1/callbacks" => vec![q("queue", "string", "only this queue")],
+        "/api/v1/callbacks" => vec![
+            q("queue", "string", "only this queue"),
+            q(
+                "status",
+                "string",
+                "pending (default), in_progress, done, failed or all",
+            ),
+        ],
         "/api/v1/events" => vec![q(
             "since",
             "integer",

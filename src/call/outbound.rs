@@ -14,6 +14,12 @@
 //! through the dialer's channel, like its timers. At start it runs
 //! [`crate::outbound::reconcile_after_restart`] before anything is dialed.
 //!
+//! Queue callbacks: each time the store thread reads the lists (every 2 s) it first turns new
+//! callback requests into contacts of their queue's `queue_callback` list
+//! ([`crate::outbound::absorb_requests`]); those lists are worked by the queue's members, so a
+//! queue's agents call its callers back — before their other lists' contacts, oldest queue entry
+//! first (the contact policy's order) — through the same path as every progressive contact.
+//!
 //! Preview lists ([`preview`]): the contact the store claimed is shown to the agent (API and
 //! event stream) instead of dialed; the agent accepts — then the call goes on as above — or
 //! skips it (the contact returns later, the agent gets the next one); an agent who does
@@ -73,6 +79,8 @@ pub struct OutboundSettings {
     pub sl_targets: HashMap<String, u64>,
     pub wrapups: HashMap<String, Duration>,
     pub session: SessionConfig,
+    /// How queue callback requests become contacts (`[reports] time_zone`, default country).
+    pub callbacks: crate::outbound::QueueCallbackSettings,
 }
 
 impl OutboundSettings {
@@ -106,6 +114,10 @@ impl OutboundSettings {
                 media_timeout: None,
                 relay_dtmf: cfg.media.dtmf == "relay",
                 ..SessionConfig::default()
+            },
+            callbacks: crate::outbound::QueueCallbackSettings {
+                time_zone: cfg.reports.time_zone.clone(),
+                country_code: cfg.outbound.country_code(),
             },
         }
     }
@@ -239,10 +251,13 @@ impl Dialer {
         let (msgs, rx) = mpsc::channel(1024);
         let (store, jobs) = std::sync::mpsc::channel();
         let dir = settings.data_dir.clone();
+        // Callback requests become contacts only when something can dial them.
+        let callbacks =
+            (settings.cfg.enabled && settings.trunk.is_some()).then(|| settings.callbacks.clone());
         let out = msgs.clone();
         let spawned = std::thread::Builder::new()
             .name("ctid-dialer-store".into())
-            .spawn(move || store_thread(dir, jobs, out));
+            .spawn(move || store_thread(dir, callbacks, jobs, out));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the dialer's store thread; nothing is dialed");
         }
@@ -303,7 +318,14 @@ impl Dialer {
 }
 
 /// The store side: reconcile once, then serve requests in order until the dialer is dropped.
-fn store_thread(dir: PathBuf, jobs: std::sync::mpsc::Receiver<StoreReq>, out: mpsc::Sender<Msg>) {
+/// Before each reading of the lists, new queue callback requests become contacts (`callbacks`:
+/// how; none when nothing is dialed).
+fn store_thread(
+    dir: PathBuf,
+    callbacks: Option<crate::outbound::QueueCallbackSettings>,
+    jobs: std::sync::mpsc::Receiver<StoreReq>,
+    out: mpsc::Sender<Msg>,
+) {
     let conn = match crate::store::open(&dir) {
         Ok(c) => c,
         Err(e) => {
@@ -324,27 +346,10 @@ fn store_thread(dir: PathBuf, jobs: std::sync::mpsc::Receiver<StoreReq>, out: mp
     let mut names: HashMap<ListId, String> = HashMap::new();
     while let Ok(job) = jobs.recv() {
         let reply = match job {
-            StoreReq::Lists => match crate::outbound::list_lists(&conn) {
-                Ok(all) => {
-                    let infos = all
-                        .into_iter()
-                        .filter(|l| l.state == ListState::Active)
-                        .map(|l| {
-                            names.insert(l.id, l.spec.name.clone());
-                            ListInfo {
-                                id: l.id,
-                                agents: l.spec.agents,
-                                queue: l.spec.queue,
-                            }
-                        })
-                        .collect();
-                    Some(Msg::Lists(infos))
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "dialer cannot read the lists");
-                    None
-                }
-            },
+            StoreReq::Lists => {
+                absorb_callbacks(&conn, callbacks.as_ref());
+                lists_reply(crate::outbound::list_lists(&conn), &mut names)
+            }
             StoreReq::Next { agent, lists } => {
                 let decision =
                     crate::outbound::next_contact_among(&conn, &lists, &agent.0, unix_ms())
@@ -404,6 +409,50 @@ fn store_thread(dir: PathBuf, jobs: std::sync::mpsc::Receiver<StoreReq>, out: mp
     }
 }
 
+/// The dialer's view of the lists read: the active ones (their names remembered in `names`).
+fn lists_reply(
+    all: crate::outbound::Result<Vec<crate::outbound::List>>,
+    names: &mut HashMap<ListId, String>,
+) -> Option<Msg> {
+    match all {
+        Ok(all) => {
+            let infos = all
+                .into_iter()
+                .filter(|l| l.state == ListState::Active)
+                .map(|l| {
+                    names.insert(l.id, l.spec.name.clone());
+                    ListInfo {
+                        id: l.id,
+                        agents: l.spec.agents,
+                        queue: l.spec.queue,
+                    }
+                })
+                .collect();
+            Some(Msg::Lists(infos))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "dialer cannot read the lists");
+            None
+        }
+    }
+}
+
+/// Turn new queue callback requests into contacts (see [`crate::outbound::queue_callbacks`]).
+/// A failure is logged and tried again at the next reading of the lists; the lists still dial.
+fn absorb_callbacks(
+    conn: &rusqlite::Connection,
+    settings: Option<&crate::outbound::QueueCallbackSettings>,
+) {
+    let Some(settings) = settings else {
+        return;
+    };
+    match crate::outbound::absorb_requests(conn, settings, unix_ms()) {
+        Ok(r) if r == crate::outbound::AbsorbReport::default() => {}
+        Ok(r) => tracing::info!(report = ?r, "queue callback requests taken up by the dialer"),
+        Err(e) => tracing::warn!(error = %e, "cannot take up queue callback requests"),
+    }
+}
+
 /// How long to leave an agent alone after the store had nothing for it: until the next retry is
 /// due when that is soon, longer when a list is closed, paused or out of quota (new contacts, a
 /// resumed list or an opened window are still picked up within [`NOTHING_MAX_COOLDOWN`]).
@@ -416,6 +465,32 @@ fn nothing_cooldown(why: &Why, now_ms: u64) -> Duration {
         Why::NoContactDue { .. } | Why::AgentBusy { .. } => NOTHING_COOLDOWN,
         _ => NOTHING_MAX_COOLDOWN,
     }
+}
+
+/// Which active lists each agent works: those naming it, and those of a queue it is a member of
+/// (a queue's callback list reaches that queue's members only).
+fn agents_lists(
+    lists: &[ListInfo],
+    queue_members: &HashMap<String, Vec<AgentId>>,
+) -> HashMap<AgentId, Vec<ListId>> {
+    let mut work: HashMap<AgentId, Vec<ListId>> = HashMap::new();
+    for l in lists {
+        let named = l.agents.iter().map(|a| AgentId(a.clone()));
+        let members = l
+            .queue
+            .as_ref()
+            .and_then(|q| queue_members.get(q))
+            .into_iter()
+            .flatten()
+            .cloned();
+        for a in named.chain(members) {
+            let lists = work.entry(a).or_default();
+            if !lists.contains(&l.id) {
+                lists.push(l.id);
+            }
+        }
+    }
+    work
 }
 
 /// The attempt result of a final SIP status from the customer's side.
@@ -577,26 +652,7 @@ impl CallManager {
         let Some(d) = self.outbound.as_mut() else {
             return;
         };
-        let mut work: HashMap<AgentId, Vec<ListId>> = HashMap::new();
-        for l in &d.lists {
-            let mut agents: Vec<AgentId> = l.agents.iter().map(|a| AgentId(a.clone())).collect();
-            if let Some(q) = &l.queue {
-                agents.extend(
-                    d.settings
-                        .queue_members
-                        .get(q)
-                        .into_iter()
-                        .flatten()
-                        .cloned(),
-                );
-            }
-            for a in agents {
-                let lists = work.entry(a).or_default();
-                if !lists.contains(&l.id) {
-                    lists.push(l.id);
-                }
-            }
-        }
+        let work = agents_lists(&d.lists, &d.settings.queue_members);
         let now = Instant::now();
         d.cooldown.retain(|_, until| *until > now);
         let mut start = Vec::new();
@@ -1438,6 +1494,33 @@ mod tests {
         assert_eq!(nothing_cooldown(&past, 1_000), NOTHING_COOLDOWN);
         let paused = Why::ListPaused { list: ListId(1) };
         assert_eq!(nothing_cooldown(&paused, 1_000), NOTHING_MAX_COOLDOWN);
+    }
+
+    #[test]
+    fn a_queue_list_reaches_that_queue_members_only() {
+        let a = |s: &str| AgentId(s.into());
+        let members = HashMap::from([
+            ("support".to_string(), vec![a("1001"), a("1002")]),
+            ("sales".to_string(), vec![a("2001")]),
+        ]);
+        let lists = [
+            ListInfo {
+                id: ListId(1),
+                agents: vec![],
+                queue: Some("support".into()),
+            },
+            ListInfo {
+                id: ListId(2),
+                agents: vec!["1001".into(), "3001".into()],
+                queue: Some("sales".into()),
+            },
+        ];
+        let work = agents_lists(&lists, &members);
+        assert_eq!(work[&a("1001")], [ListId(1), ListId(2)]);
+        assert_eq!(work[&a("1002")], [ListId(1)]);
+        assert_eq!(work[&a("2001")], [ListId(2)]);
+        assert_eq!(work[&a("3001")], [ListId(2)]);
+        assert_eq!(work.len(), 4, "nobody else: {work:?}");
     }
 
     #[test]

@@ -549,7 +549,8 @@ fn insert_contact(
     Ok(id)
 }
 
-/// Add one contact for a complaint follow-up (used by [`super::complaints`]).
+/// Add one contact for a complaint follow-up or a queue callback (used by [`super::complaints`]
+/// and [`super::queue_callbacks`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn insert_single(
     conn: &Connection,

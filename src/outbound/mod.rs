@@ -4,8 +4,10 @@
 //! about who may be called when: list settings ([`lists`]), contact and do-not-call import with
 //! E.164 normalisation ([`import`], [`e164`]), the do-not-call list ([`dnc`]), the contact policy decided atomically at dial time
 //! ([`policy`]: calling windows and holidays in the list's time zone, daily quotas, duplicates
-//! across lists, do-not-call), outcomes and retries ([`outcome`]), and complaint follow-ups
-//! ([`complaints`]), and the counters a lead's board and the metrics read ([`counters`]).
+//! across lists, do-not-call), outcomes and retries ([`outcome`]), complaint follow-ups
+//! ([`complaints`]), queue callbacks — the callback requests of queued callers turned into
+//! contacts of a per-queue `queue_callback` list, dialed before other lists ([`queue_callbacks`])
+//! — and the counters a lead's board and the metrics read ([`counters`]).
 //!
 //! Every function takes a `&Connection` and the current wall-clock time as unix milliseconds
 //! (`now_ms` / `at_ms`): nothing here reads a clock, so tests drive a simulated one. The functions
@@ -27,6 +29,7 @@ pub mod import;
 pub mod lists;
 pub mod outcome;
 pub mod policy;
+pub mod queue_callbacks;
 mod types;
 
 #[cfg(test)]
@@ -54,6 +57,7 @@ pub use outcome::{
     Attempt, ContactNext, ReconcileReport, DISPOSITION_DONE, DISPOSITION_DO_NOT_CALL,
 };
 pub use policy::{get_contact, next_contact, next_contact_among, Contact, Decision, Why};
+pub use queue_callbacks::{absorb_requests, AbsorbReport, QueueCallbackSettings};
 pub use types::{
     AttemptId, AttemptResult, ContactId, ContactState, ListId, ListState, Mode, Purpose,
 };

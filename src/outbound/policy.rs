@@ -7,8 +7,10 @@
 //! In order: the agent has no live attempt; the list is active and the agent works it; the
 //! list's calling window is open and today (local) is not a holiday; neither daily quota is used
 //! up (answered attempts of the local day plus attempts still in flight, so a quota of 30 ends at
-//! exactly 30); then the contacts due now, earliest `due_at` first (those without one after),
-//! then higher list priority, then import order. A candidate is
+//! exactly 30); then the contacts due now: those of `queue_callback` lists first (callers who
+//! asked to be called back while queued: their `due_at` is when they joined the queue), then by
+//! earliest `due_at` (those without one after), then higher list priority, then import order.
+//! A candidate is
 //! - skipped for good (`do_not_call`) when every number of it is on the do-not-call list (numbers
 //!   on it are never dialed; the others are);
 //! - skipped for good (`duplicate`) when the same customer id or any of its numbers had an
@@ -186,7 +188,8 @@ pub fn next_contact_among(
         "SELECT c.id FROM outbound_contacts c JOIN outbound_lists l ON l.id = c.list_id
          WHERE c.list_id IN ({marks}) AND c.state = 'pending'
            AND (c.next_attempt_at_ms IS NULL OR c.next_attempt_at_ms <= ?)
-         ORDER BY c.due_at_ms IS NULL, c.due_at_ms, l.priority DESC, c.id
+         ORDER BY l.purpose = 'queue_callback' DESC, c.due_at_ms IS NULL, c.due_at_ms,
+           l.priority DESC, c.id
          LIMIT 64 OFFSET ?"
     );
     let mut passed_over = 0i64;

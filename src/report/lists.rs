@@ -9,7 +9,9 @@
 //! period touched (added, dialed or skipped in it). Complaint follow-ups (purpose `complaint`)
 //! are the cohort of complaints made (contact created) in the period, judged against their
 //! deadlines: replied = first answered attempt at or before the due time (12 h), resolved =
-//! contact `done` within 48 h of the complaint.
+//! contact `done` within 48 h of the complaint. Queue callbacks (purpose `queue_callback`) are
+//! reported apart: the callback requests the list took up, requested in the period, and how many
+//! callers were called back (an attempt answered), how fast, and how many failed.
 //!
 //! Reads only; knows nothing of dialing.
 
@@ -104,6 +106,24 @@ pub struct ComplaintFigures {
     pub awaiting_resolution: u64,
 }
 
+/// Queue callback requests taken up by a `queue_callback` list and requested in the period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QueueCallbackFigures {
+    /// Callers who pressed the callback key (their request became a contact of this list).
+    pub requests: u64,
+    /// Called back: an attempt was answered.
+    pub called_back: u64,
+    /// called_back / requests.
+    pub called_back_rate: Option<f64>,
+    /// Attempts ran out, or the number is on the do-not-call list.
+    pub failed: u64,
+    /// Still waiting or being dialed.
+    pub open: u64,
+    /// Mean and longest time from the request to the answered callback, seconds.
+    pub avg_callback_secs: Option<f64>,
+    pub max_callback_secs: Option<f64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ListReport {
     pub list: String,
@@ -124,6 +144,8 @@ pub struct ListReport {
     pub days_quota_reached: Option<u64>,
     /// Only for lists with purpose `complaint`.
     pub complaints: Option<ComplaintFigures>,
+    /// Only for lists with purpose `queue_callback`.
+    pub queue_callbacks: Option<QueueCallbackFigures>,
     pub days: Vec<ListDay>,
 }
 
@@ -365,6 +387,11 @@ pub fn list_report(
         } else {
             None
         };
+        let queue_callbacks = if l.purpose == "queue_callback" {
+            Some(queue_callback_figures(conn, l.id, period)?)
+        } else {
+            None
+        };
 
         let trading = trading(conn, &l, &days)?;
         let mut totals = ListFigures::default();
@@ -403,10 +430,48 @@ pub fn list_report(
             quota_use: quota_capacity.and_then(|c| ratio(totals.connects, c)),
             days_quota_reached: l.quota.map(|_| reached),
             complaints,
+            queue_callbacks,
             days: out_days,
         });
     }
     Ok(out)
+}
+
+fn queue_callback_figures(
+    conn: &Connection,
+    list: i64,
+    period: &Period,
+) -> Result<QueueCallbackFigures> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.status, r.requested_at_ms, r.done_at_ms
+         FROM callback_requests r JOIN outbound_contacts c ON c.id = r.contact_id
+         WHERE c.list_id = ?1 AND r.requested_at_ms >= ?2 AND r.requested_at_ms < ?3",
+    )?;
+    let mut rows = stmt.query(params![list, period.start_ms, period.end_ms])?;
+    let mut f = QueueCallbackFigures::default();
+    let mut waits = Vec::new();
+    while let Some(r) = rows.next()? {
+        let status: String = r.get(0)?;
+        let requested: i64 = r.get(1)?;
+        let done: Option<i64> = r.get(2)?;
+        f.requests += 1;
+        match status.as_str() {
+            "done" => {
+                f.called_back += 1;
+                if let Some(at) = done {
+                    waits.push((at - requested).max(0) as f64 / 1000.0);
+                }
+            }
+            "failed" => f.failed += 1,
+            _ => f.open += 1,
+        }
+    }
+    f.called_back_rate = ratio(f.called_back, f.requests);
+    if !waits.is_empty() {
+        f.avg_callback_secs = Some(waits.iter().sum::<f64>() / waits.len() as f64);
+        f.max_callback_secs = waits.iter().copied().reduce(f64::max);
+    }
+    Ok(f)
 }
 
 fn complaint_figures(
@@ -580,5 +645,59 @@ mod tests {
         assert_eq!(day_of(&days, days[3].2), Some(4));
         assert_eq!(day_of(&days, p.end_ms), None);
         assert_eq!(day_of(&days, p.start_ms - 1), None);
+    }
+
+    #[test]
+    fn queue_callbacks_are_reported_apart() {
+        use crate::outbound::{self, AttemptResult, Decision, QueueCallbackSettings};
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(dir.path()).unwrap();
+        let cfg = crate::config::Config::parse("[reports]\ntime_zone = \"UTC\"\n").unwrap();
+        let settings = Settings::from_config(&cfg).unwrap();
+        let p = settings
+            .period(super::super::PeriodKind::Day, "2026-03-02".parse().unwrap())
+            .unwrap();
+        let t = p.start_ms + 10 * 3_600_000;
+        for (call, number) in [
+            (1, "07700 900001"),
+            (2, "07700 900002"),
+            (3, "07700 900003"),
+        ] {
+            conn.execute(
+                "INSERT INTO callback_requests (call_id, queue, caller_number, entered_at_ms,
+                   requested_at_ms) VALUES (?1, 'support', ?2, ?3, ?3)",
+                params![call, number, t + call * 1_000],
+            )
+            .unwrap();
+        }
+        let cb = QueueCallbackSettings {
+            time_zone: "UTC".into(),
+            country_code: outbound::CountryCode::new("44").unwrap(),
+        };
+        let now = (t + 60_000) as u64;
+        let list = outbound::absorb_requests(&conn, &cb, now)
+            .unwrap()
+            .lists_created[0];
+        let attempt = |agent: &str| match outbound::next_contact(&conn, list, agent, now).unwrap() {
+            Decision::Dial { attempt, .. } => attempt,
+            d => panic!("{d:?}"),
+        };
+        // Call 1: answered 2 min after the request; call 2: unreachable after 1 attempt.
+        let a = attempt("a1");
+        outbound::record_result(&conn, a, AttemptResult::Answered, None, now + 60_000).unwrap();
+        conn.execute("UPDATE outbound_lists SET max_attempts = 1", [])
+            .unwrap();
+        let b = attempt("a2");
+        outbound::record_result(&conn, b, AttemptResult::NoAnswer, None, now).unwrap();
+        let r = list_report(&conn, &settings, &p, None, now as i64).unwrap();
+        let q = r[0]
+            .queue_callbacks
+            .as_ref()
+            .expect("queue callback figures");
+        assert_eq!(r[0].purpose, "queue_callback");
+        assert_eq!((q.requests, q.called_back, q.failed, q.open), (3, 1, 1, 1));
+        assert_eq!(q.called_back_rate, Some(1.0 / 3.0));
+        assert_eq!(q.avg_callback_secs, Some(119.0));
+        assert_eq!(q.max_callback_secs, Some(119.0));
     }
 }

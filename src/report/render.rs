@@ -569,6 +569,40 @@ fn list_tables(out: &mut String, r: &Report, md: bool) {
             .collect();
         emit(out, &cols, rows, md);
     }
+
+    if r.lists.iter().any(|l| l.queue_callbacks.is_some()) {
+        out.push('\n');
+        heading(out, md, 2, "Queue callbacks");
+        let cols = [
+            ("LIST", Align::Left),
+            ("REQUESTS", Align::Right),
+            ("CALLED BACK", Align::Right),
+            ("CALLED BACK %", Align::Right),
+            ("FAILED", Align::Right),
+            ("OPEN", Align::Right),
+            ("AVG TO CALLBACK", Align::Right),
+            ("MAX TO CALLBACK", Align::Right),
+        ];
+        let secs = |v: Option<f64>| v.map_or("-".to_string(), |s| format!("{s:.0}s"));
+        let rows = r
+            .lists
+            .iter()
+            .filter_map(|l| {
+                let q = l.queue_callbacks.as_ref()?;
+                Some(vec![
+                    l.list.clone(),
+                    q.requests.to_string(),
+                    q.called_back.to_string(),
+                    pct(q.called_back_rate),
+                    q.failed.to_string(),
+                    q.open.to_string(),
+                    secs(q.avg_callback_secs),
+                    secs(q.max_callback_secs),
+                ])
+            })
+            .collect();
+        emit(out, &cols, rows, md);
+    }
 }
 
 /// CSV of the callback lists: one row per list total (`day` empty), then one per local day of

@@ -244,6 +244,45 @@ const MIGRATIONS: &[&str] = &[
         added_at_ms INTEGER NOT NULL,
         source TEXT NOT NULL
     );",
+    // 6: queue callbacks dialed (src/outbound/queue_callbacks): each request becomes a contact
+    // of its queue's `queue_callback` list; the request mirrors that contact (triggers, so every
+    // change — claim, result, restart reconcile, disposition — moves it in the same
+    // transaction): pending → in_progress → done (an attempt answered) or failed (attempts run
+    // out, do-not-call, or a number that cannot be dialed, set by the dialer). done and failed
+    // are final.
+    "ALTER TABLE callback_requests ADD COLUMN contact_id INTEGER;
+    ALTER TABLE callback_requests ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE callback_requests ADD COLUMN last_result TEXT;
+    ALTER TABLE callback_requests ADD COLUMN reason TEXT;
+    CREATE UNIQUE INDEX callback_requests_contact ON callback_requests(contact_id)
+        WHERE contact_id IS NOT NULL;
+    CREATE INDEX callback_requests_unlinked ON callback_requests(entered_at_ms, id)
+        WHERE status = 'pending' AND contact_id IS NULL;
+    CREATE TRIGGER callback_requests_follow_contact
+    AFTER UPDATE OF state, attempts, last_result ON outbound_contacts
+    BEGIN
+        UPDATE callback_requests SET
+            status = CASE NEW.state
+                WHEN 'pending' THEN 'pending'
+                WHEN 'in_progress' THEN 'in_progress'
+                WHEN 'done' THEN 'done'
+                ELSE 'failed' END,
+            attempts = NEW.attempts,
+            last_result = NEW.last_result,
+            reason = CASE WHEN NEW.state IN ('done', 'unreachable', 'skipped')
+                THEN NEW.done_reason ELSE reason END,
+            done_at_ms = CASE WHEN NEW.state IN ('done', 'unreachable', 'skipped')
+                THEN NEW.updated_at_ms ELSE done_at_ms END
+        WHERE contact_id = NEW.id AND status NOT IN ('done', 'failed');
+    END;
+    CREATE TRIGGER callback_requests_answered
+    AFTER UPDATE OF answered_at_ms ON outbound_attempts
+    WHEN NEW.answered_at_ms IS NOT NULL AND OLD.answered_at_ms IS NULL
+    BEGIN
+        UPDATE callback_requests SET status = 'done', last_result = 'answered',
+            reason = 'answered', done_at_ms = NEW.answered_at_ms
+        WHERE contact_id = NEW.contact_id AND status NOT IN ('done', 'failed');
+    END;",
 ];
 
 /// Open (creating if needed) the database under `data_dir` and bring its schema up to date.
@@ -297,7 +336,7 @@ mod tests {
         drop(open(dir.path()).unwrap());
         let conn = open(dir.path()).unwrap();
         assert_eq!(user_version(&conn), MIGRATIONS.len() as i64);
-        assert_eq!(MIGRATIONS.len(), 5);
+        assert_eq!(MIGRATIONS.len(), 6);
     }
 
     #[test]
@@ -330,7 +369,7 @@ mod tests {
             }]
         );
         let tables: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'index', 'trigger') AND name NOT LIKE 'sqlite_%' ORDER BY name")
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
@@ -347,7 +386,11 @@ mod tests {
                 "call_events",
                 "call_events_call",
                 "callback_requests",
+                "callback_requests_answered",
+                "callback_requests_contact",
+                "callback_requests_follow_contact",
                 "callback_requests_pending",
+                "callback_requests_unlinked",
                 "calls",
                 "calls_agent_entered",
                 "calls_entered",

@@ -1746,6 +1746,24 @@ pub fn db_path(env: &TestEnv) -> PathBuf {
     env.data_dir.join("ctid.db")
 }
 
+/// The rows of `sql` (no parameters) in the test's database, each read by `row`; none while the
+/// database cannot be read yet.
+pub fn db_rows<T>(
+    env: &TestEnv,
+    sql: &str,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Vec<T> {
+    let Some(c) = open_db(env) else {
+        return vec![];
+    };
+    let Ok(mut st) = c.prepare(sql) else {
+        return vec![];
+    };
+    st.query_map([], row)
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
 /// The database opened read-only (while ctid runs, or after it stopped); `None` while the file
 /// does not exist or cannot be read yet.
 pub fn open_db(env: &TestEnv) -> Option<rusqlite::Connection> {
