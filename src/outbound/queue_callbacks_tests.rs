@@ -279,7 +279,9 @@ fn after_a_kill_the_live_attempt_is_reconciled_and_the_request_waits_again() {
     let list = absorb_requests(&conn, &settings(), t)
         .unwrap()
         .lists_created[0];
-    let (_, c1, _) = claim(&conn, &[list], "a1", t);
+    let (a1, c1, _) = claim(&conn, &[list], "a1", t);
+    // The first caller's phone rings (a claim never dialed would be given back instead).
+    record_result(&conn, a1, AttemptResult::Ringing, Some(180), t + 500).unwrap();
     let (a2, ..) = claim(&conn, &[list], "a2", t);
     record_result(&conn, a2, AttemptResult::Answered, Some(200), t + 1_000).unwrap();
     assert_eq!(status(&conn, id), "in_progress");
