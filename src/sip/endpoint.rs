@@ -13,7 +13,7 @@
 use super::auth;
 use super::build::{self, new_tag, response_from_reply, response_to, stamp_via, BRANCH_PREFIX};
 use super::header::{parse_bounded, CSeq, NameAddr, Via};
-use super::message::{Message, Method, Request, Response};
+use super::message::{Headers, Message, Method, Request, Response};
 use super::parse::ParseFailure;
 use super::registrar::{Account, Registrar, RegistrarConfig, StoreOp};
 use super::transaction::{
@@ -1041,7 +1041,9 @@ impl Endpoint {
         )
     }
 
-    /// CANCEL a pending INVITE sent with [`Endpoint::send_request`].
+    /// CANCEL a pending INVITE sent with [`Endpoint::send_request`]. Once: asking again while
+    /// its CANCEL transaction lives sends nothing more (a second transaction on the same branch
+    /// would take the 200 from the first, left to retransmit until Timer F).
     pub fn cancel(&mut self, now: Instant, tx: ClientTxId) {
         let found = self
             .client_by_tu
@@ -1050,6 +1052,13 @@ impl Endpoint {
             .filter(|c| matches!(c.machine, ClientMachine::Invite(_)))
             .map(|c| (c.flow, build::cancel_for(&c.request)));
         if let Some((flow, cancel)) = found {
+            let branch = top_branch(&cancel.headers).unwrap_or_default();
+            if self
+                .client_keys
+                .contains_key(&(branch, Method::Cancel.as_str().to_string()))
+            {
+                return;
+            }
             // CANCEL reuses the INVITE's Via (branch) — start its transaction as is.
             self.start_client_raw(now, flow, cancel, None, 0, ClientTxId(self.next_id));
             self.next_id += 1;
@@ -1086,12 +1095,7 @@ impl Endpoint {
         tu: ClientTxId,
     ) {
         let id = self.alloc_id();
-        let branch = req
-            .headers
-            .get("Via")
-            .and_then(|v| Via::parse(v).ok())
-            .and_then(|v| v.branch().map(str::to_string))
-            .unwrap_or_default();
+        let branch = top_branch(&req.headers).unwrap_or_default();
         let bytes: Bytes = req.to_bytes().into();
         let reliable = flow.transport.reliable();
         let (machine, actions) = if req.method == Method::Invite {
@@ -1123,11 +1127,7 @@ impl Endpoint {
     }
 
     fn handle_response(&mut self, now: Instant, resp: Response) {
-        let branch = resp
-            .headers
-            .get("Via")
-            .and_then(|v| Via::parse(v).ok())
-            .and_then(|v| v.branch().map(str::to_string));
+        let branch = top_branch(&resp.headers);
         let method = resp
             .headers
             .get("CSeq")
@@ -1206,13 +1206,7 @@ impl Endpoint {
                         if self.client_by_tu.get(&tx.tu) == Some(&id) {
                             self.client_by_tu.remove(&tx.tu);
                         }
-                        let branch = tx
-                            .request
-                            .headers
-                            .get("Via")
-                            .and_then(|v| Via::parse(v).ok())
-                            .and_then(|v| v.branch().map(str::to_string))
-                            .unwrap_or_default();
+                        let branch = top_branch(&tx.request.headers).unwrap_or_default();
                         self.client_keys
                             .remove(&(branch, tx.request.method.as_str().to_string()));
                     }
@@ -1271,6 +1265,14 @@ impl Endpoint {
             response: resp,
         });
     }
+}
+
+/// The branch of the top Via (what keys a client transaction).
+fn top_branch(headers: &Headers) -> Option<String> {
+    headers
+        .get("Via")
+        .and_then(|v| Via::parse(v).ok())
+        .and_then(|v| v.branch().map(str::to_string))
 }
 
 #[cfg(test)]
