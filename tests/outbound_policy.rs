@@ -77,7 +77,6 @@ impl FakeClock {
             ),
             ("FAKETIME_CACHE_DURATION".into(), "1".into()),
             ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
-            ("FAKETIME_DONT_RESET".into(), "1".into()),
         ]
     }
 }
@@ -271,6 +270,12 @@ fn quota_of_30_a_day_dials_exactly_30_then_resumes_the_next_local_day() {
     );
     let invites_day1 = trunk_dialed(&ends.trunk.messages()).len();
     assert_eq!(invites_day1, 30, "the trunk got 30 customer calls\n{s}");
+    // The dialer did ask for the free agent, and the quota refused until Tokyo's midnight.
+    let refusal = format!("used: 30, in_flight: 0, quota: 30, resets_at_ms: {midnight}");
+    assert!(
+        daemon.log().contains(&refusal),
+        "no refusal {refusal:?} in ctid's log\n{s}"
+    );
 
     // The next local day: the quota is fresh, the five others are called.
     clock.set(midnight + 20_000);
@@ -514,6 +519,13 @@ fn nothing_is_dialed_while_the_window_is_closed_and_dialing_starts_when_it_opens
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(closed_checks > 20, "the window was closed for a while");
+    // The dialer did ask for the free agent, and the closed window said when it opens.
+    let refusal = format!("WindowClosed {{ list: {l:?}, opens_at_ms: Some({opens}) }}");
+    assert!(
+        daemon.log().contains(&refusal),
+        "no refusal {refusal:?} in ctid's log\n{}",
+        story(&env, &[l], &ends, &daemon)
+    );
     let rows = wait_attempts(&env, l, Duration::from_secs(25), |r| {
         answered_and_ended(r) >= 2
     });
