@@ -523,11 +523,10 @@ impl CallManager {
                 let dialing = d
                     .calls
                     .get(&id)
-                    .filter(|c| c.phase == Phase::Dialing)
-                    .and_then(|c| c.customer.as_ref().map(|l| l.tx));
-                if let Some(tx) = dialing {
+                    .is_some_and(|c| c.phase == Phase::Dialing && c.customer.is_some());
+                if dialing {
                     tracing::info!(call = %id, "customer did not answer in time; cancelling");
-                    self.send(Command::Cancel { tx }).await;
+                    // ob_unanswered CANCELs the customer's INVITE (once).
                     self.ob_unanswered(id, AttemptResult::NoAnswer, None, "ctid")
                         .await;
                 }
