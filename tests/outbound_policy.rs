@@ -12,9 +12,10 @@
 //! resumes after local midnight; a customer answered within the duplicate period (by customer
 //! id or by number) and a do-not-call number are never dialed, skip reasons stored; busy is
 //! retried after the busy delay; no answer until max attempts ends `unreachable`; nothing is
-//! dialed while the calling window is closed and dialing starts when it opens; `kill -9` while
-//! a customer talks, restart: no contact dialed twice and the day's quota still exact; an agent
-//! in a queue and a list gets the waiting inbound caller before the next customer.
+//! dialed while the calling window is closed (or on a holiday of the list) and dialing starts
+//! when it opens; `kill -9` while a customer talks, restart: no contact dialed twice and the
+//! day's quota still exact; an agent in a queue and a list gets the waiting inbound caller
+//! before the next customer, and outbound dialing resumes after that call.
 
 mod common;
 
@@ -491,36 +492,29 @@ fn no_answer_until_max_attempts_leaves_the_contact_unreachable() {
     run.daemon.stop();
 }
 
-#[test]
-fn nothing_is_dialed_while_the_window_is_closed_and_dialing_starts_when_it_opens() {
-    // Wednesday 08:59:48 in New York; the list calls on weekdays 09:00–17:00 local.
-    let opens = zoned_ms("2027-01-13T09:00:00[America/New_York]");
+/// A list of `spec` with two contacts due, on a fake clock 12 s before `opens` (ms): while it
+/// is closed nothing is dialed though the agent is free (ctid logs `refusal`, the policy's
+/// reason with `{list}` for the list's id), and both are dialed once it opens.
+fn closed_until(spec: ListSpec, opens: u64, refusal: &str) {
     let (env, daemon, trunk_port, clock) = start_faked(5, opens - 12_000);
-    let mut spec = list_spec("office-hours", None, retry(600, 600, 600));
-    spec.time_zone = "America/New_York".into();
-    spec.windows = vec![window(
-        &["mon", "tue", "wed", "thu", "fri"],
-        "09:00",
-        "17:00",
-    )];
     let l = numbered_list(&env, &spec, 2, clock.now_ms());
     let trunk = answering_trunk(&env, 50, 200);
     let ends = Ends::start(&env, trunk_port, &trunk, "10", "seat_outbound.xml", 60);
-    // The agent is registered and free, two contacts are due: still nothing before 09:00.
+    // The agent is registered and free, two contacts are due: still nothing before it opens.
     let mut closed_checks = 0;
     while clock.now_ms() + 300 < opens {
         assert!(
             attempts(&env, l).is_empty() && trunk_dialed(&ends.trunk.messages()).is_empty(),
-            "dialed at {} ms before the window opened\n{}",
+            "dialed {} ms before the list opened\n{}",
             opens - clock.now_ms(),
             story(&env, &[l], &ends, &daemon)
         );
         closed_checks += 1;
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(closed_checks > 20, "the window was closed for a while");
-    // The dialer did ask for the free agent, and the closed window said when it opens.
-    let refusal = format!("WindowClosed {{ list: {l:?}, opens_at_ms: Some({opens}) }}");
+    assert!(closed_checks > 20, "the list was closed for a while");
+    // The dialer did ask for the free agent, and the policy said why not and until when.
+    let refusal = refusal.replace("{list}", &format!("{l:?}"));
     assert!(
         daemon.log().contains(&refusal),
         "no refusal {refusal:?} in ctid's log\n{}",
@@ -533,12 +527,12 @@ fn nothing_is_dialed_while_the_window_is_closed_and_dialing_starts_when_it_opens
     assert_eq!(
         answered_and_ended(&rows),
         2,
-        "dialing starts when the window opens\n{s}"
+        "dialing starts when the list opens\n{s}"
     );
     let first = rows.iter().map(|a| a.started_at_ms).min().unwrap();
     assert!(
         first >= opens as i64,
-        "first dial at {first}, window opens {opens}\n{s}"
+        "first dial at {first}, the list opens {opens}\n{s}"
     );
     assert!(
         first < opens as i64 + 13_000,
@@ -547,6 +541,33 @@ fn nothing_is_dialed_while_the_window_is_closed_and_dialing_starts_when_it_opens
     assert_trunk_dialed_exactly(&rows, &ends.trunk.messages(), &s);
     drop(ends);
     daemon.stop();
+}
+
+#[test]
+fn nothing_is_dialed_while_the_window_is_closed_and_dialing_starts_when_it_opens() {
+    // Wednesday 08:59:48 in New York; the list calls on weekdays 09:00–17:00 local.
+    let opens = zoned_ms("2027-01-13T09:00:00[America/New_York]");
+    let mut spec = list_spec("office-hours", None, retry(600, 600, 600));
+    spec.time_zone = "America/New_York".into();
+    spec.windows = vec![window(
+        &["mon", "tue", "wed", "thu", "fri"],
+        "09:00",
+        "17:00",
+    )];
+    let refusal = format!("WindowClosed {{ list: {{list}}, opens_at_ms: Some({opens}) }}");
+    closed_until(spec, opens, &refusal);
+}
+
+#[test]
+fn nothing_is_dialed_on_a_holiday_and_dialing_starts_the_day_after() {
+    // Christmas Day 23:59:48 in London, a holiday of a list open all day every day.
+    let opens = zoned_ms("2027-12-26T00:00:00[Europe/London]");
+    let mut spec = list_spec("christmas", None, retry(600, 600, 600));
+    spec.time_zone = "Europe/London".into();
+    spec.holidays = vec!["2027-12-25".into()];
+    let refusal =
+        format!("Holiday {{ list: {{list}}, date: \"2027-12-25\", opens_at_ms: Some({opens}) }}");
+    closed_until(spec, opens, &refusal);
 }
 
 #[test]
