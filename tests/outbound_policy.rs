@@ -201,6 +201,24 @@ fn answered(rows: &[AttemptRow]) -> Vec<&AttemptRow> {
         .collect()
 }
 
+/// Poll `/metrics` (the list gauges refresh every 15 s) until it has the line `want`; the
+/// `ctid_callback_*` lines last read.
+fn wait_metric(env: &TestEnv, want: &str, timeout: Duration) -> (bool, String) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (_, metrics) = common::http_get(env, "/metrics");
+        let found = metrics.lines().any(|l| l == want);
+        if found || Instant::now() > deadline {
+            let ours: Vec<&str> = metrics
+                .lines()
+                .filter(|l| l.starts_with("ctid_callback"))
+                .collect();
+            return (found, ours.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// Every contact id among `rows` dialed (attempt number set) at most once.
 fn assert_each_contact_dialed_once(rows: &[AttemptRow], story: &str) {
     let mut seen = BTreeSet::new();
@@ -278,6 +296,11 @@ fn quota_of_30_a_day_dials_exactly_30_then_resumes_the_next_local_day() {
         "no refusal {refusal:?} in ctid's log\n{s}"
     );
 
+    // What a team lead sees: the day's quota used up.
+    let used = "ctid_callback_quota_used{list=\"daily-30\"} 30";
+    let (found, metrics) = wait_metric(&env, used, Duration::from_secs(20));
+    assert!(found, "/metrics lacks {used:?}:\n{metrics}\n{s}");
+
     // The next local day: the quota is fresh, the five others are called.
     clock.set(midnight + 20_000);
     let rows = wait_attempts(&env, l, Duration::from_secs(30), |r| {
@@ -304,6 +327,12 @@ fn quota_of_30_a_day_dials_exactly_30_then_resumes_the_next_local_day() {
         "every contact dialed once\n{s}"
     );
     assert_trunk_dialed_exactly(&all, &ends.trunk.messages(), &s);
+    let used = "ctid_callback_quota_used{list=\"daily-30\"} 5";
+    let (found, metrics) = wait_metric(&env, used, Duration::from_secs(20));
+    assert!(
+        found,
+        "the new day's count: /metrics lacks {used:?}:\n{metrics}\n{s}"
+    );
     drop(ends);
     daemon.stop();
 }
@@ -637,6 +666,9 @@ fn kill_while_a_customer_talks_then_restart_keeps_the_quota_and_never_redials() 
         "two contacts wait for tomorrow\n{s}"
     );
     assert_trunk_dialed_exactly(&all, &ends.trunk.messages(), &s);
+    let used = "ctid_callback_quota_used{list=\"quota-restart\"} 3";
+    let (found, metrics) = wait_metric(&env, used, Duration::from_secs(20));
+    assert!(found, "/metrics lacks {used:?}:\n{metrics}\n{s}");
     drop(ends);
     daemon.stop();
 }
