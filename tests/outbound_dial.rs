@@ -15,190 +15,16 @@
 
 mod common;
 
-use common::{
-    describe_calls, describe_events, events_of, free_port, open_db, queue_settings, read_calls,
-    read_events, sipp_spawn, start_seat, CallRow, Daemon, EventRow, SippBg, SippRun, TestEnv,
+use common::outbound::{
+    answered_and_ended, attempts, contacts, create_list, env_with_trunk, list_spec, now_ms, retry,
+    trace_times, wait_attempts, AttemptRow, ContactRow, Ends,
 };
-use ctid::outbound::{self, ImportOptions, ListId, ListSpec, Mode, Purpose, RetryDelays, Window};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-/// One agent `1001` in queue `support`, the trunk at 127.0.0.1:`trunk_port` (user `trunk`,
-/// password `tpw`), outbound dialing on with a `dial_timeout_secs` dial timeout.
-fn env_with_trunk(trunk_port: u16, dial_timeout_secs: u64) -> TestEnv {
-    let mut s = queue_settings(&["1001"], "wrapup_secs = 0");
-    s.extra_toml.push_str(&format!(
-        "\n[trunk]\nuri = \"sip:127.0.0.1:{trunk_port}\"\nusername = \"trunk\"\npassword = \"tpw\"\nqualify_interval_secs = 0\n\n[outbound]\nenabled = true\ndial_timeout_secs = {dial_timeout_secs}\n"
-    ));
-    TestEnv::new(&s)
-}
-
-/// Create a progressive list worked by agent 1001, open all day every day (UTC), and import
-/// `contacts` (customer id, name, national number) into it.
-fn make_list(
-    env: &TestEnv,
-    name: &str,
-    quota: Option<u32>,
-    retry: RetryDelays,
-    contacts: &[(&str, &str, &str)],
-) -> ListId {
-    let conn = ctid::store::open(&env.data_dir).expect("open the test database");
-    let spec = ListSpec {
-        name: name.into(),
-        purpose: Purpose::FollowUp,
-        agents: vec!["1001".into()],
-        queue: None,
-        mode: Mode::Progressive,
-        time_zone: "UTC".into(),
-        windows: vec![Window {
-            days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-                .iter()
-                .map(|d| d.to_string())
-                .collect(),
-            start: "00:00".into(),
-            end: "24:00".into(),
-        }],
-        holidays: vec![],
-        quota_per_day: quota,
-        agent_quota_per_day: None,
-        max_attempts: 3,
-        retry,
-        dedupe_period_secs: 0,
-        priority: 0,
-    };
-    let list = outbound::create_list(&conn, &spec, now_ms()).expect("create the list");
-    let mut csv = String::from("customer_id,name,phone\n");
-    for (id, n, phone) in contacts {
-        csv.push_str(&format!("{id},{n},{phone}\n"));
-    }
-    let opts = ImportOptions::new(outbound::CountryCode::new("44").unwrap());
-    let report = outbound::import_contacts_csv(&conn, list.id, csv.as_bytes(), &opts, now_ms())
-        .expect("import the contacts");
-    assert_eq!(
-        report.imported,
-        contacts.len(),
-        "contacts not imported: {report:?}"
-    );
-    list.id
-}
-
-/// An attempt row as the test reads it.
-#[derive(Debug, Clone)]
-struct AttemptRow {
-    contact: i64,
-    attempt_no: Option<i64>,
-    agent: Option<String>,
-    number: Option<String>,
-    call_id: Option<i64>,
-    answered_at_ms: Option<i64>,
-    ended_at_ms: Option<i64>,
-    result: Option<String>,
-    sip_code: Option<i64>,
-}
-
-fn attempts(env: &TestEnv, list: ListId) -> Vec<AttemptRow> {
-    let Some(c) = open_db(env) else {
-        return vec![];
-    };
-    let Ok(mut st) = c.prepare(
-        "SELECT contact_id, attempt_no, agent, number, call_id, answered_at_ms, ended_at_ms,
-                result, sip_code
-         FROM outbound_attempts WHERE list_id = ?1 ORDER BY id",
-    ) else {
-        return vec![];
-    };
-    st.query_map([list.0], |r| {
-        Ok(AttemptRow {
-            contact: r.get(0)?,
-            attempt_no: r.get(1)?,
-            agent: r.get(2)?,
-            number: r.get(3)?,
-            call_id: r.get(4)?,
-            answered_at_ms: r.get(5)?,
-            ended_at_ms: r.get(6)?,
-            result: r.get(7)?,
-            sip_code: r.get(8)?,
-        })
-    })
-    .map(|rows| rows.filter_map(Result::ok).collect())
-    .unwrap_or_default()
-}
-
-/// (state, attempts, next_attempt_at_ms, last_result) of every contact of the list, by id.
-fn contacts(env: &TestEnv, list: ListId) -> Vec<ContactRow> {
-    let c = open_db(env).expect("database");
-    let mut st = c
-        .prepare(
-            "SELECT state, attempts, next_attempt_at_ms, last_result FROM outbound_contacts
-             WHERE list_id = ?1 ORDER BY id",
-        )
-        .unwrap();
-    st.query_map([list.0], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
-}
-
-fn wait_attempts(
-    env: &TestEnv,
-    list: ListId,
-    timeout: Duration,
-    done: impl Fn(&[AttemptRow]) -> bool,
-) -> Vec<AttemptRow> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let rows = attempts(env, list);
-        if done(&rows) || Instant::now() > deadline {
-            return rows;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The wall-clock times (ms since midnight) of the SIPp trace entries that went `direction`
-/// (`"sent"` or `"received"`) and whose message satisfies `want`, in order.
-fn trace_times(trace: &str, direction: &str, want: impl Fn(&str) -> bool) -> Vec<u64> {
-    let mut out = Vec::new();
-    for entry in trace
-        .split("----------------------------------------------- ")
-        .skip(1)
-    {
-        let mut lines = entry.lines();
-        // `2026-11-22 14:20:01.123456`
-        let stamp = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|t| {
-                let mut p = t.split([':', '.']);
-                let h: u64 = p.next()?.parse().ok()?;
-                let m: u64 = p.next()?.parse().ok()?;
-                let s: u64 = p.next()?.parse().ok()?;
-                let us: u64 = p.next()?.parse().ok()?;
-                Some(((h * 60 + m) * 60 + s) * 1000 + us / 1000)
-            });
-        let Some(stamp) = stamp else { continue };
-        let Some(what) = lines.next() else { continue };
-        if !what.contains(&format!("message {direction}")) {
-            continue;
-        }
-        let message: String = lines
-            .skip_while(|l| l.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n");
-        if want(&message) {
-            out.push(stamp);
-        }
-    }
-    out
-}
+use common::{
+    describe_calls, describe_events, events_of, free_port, open_db, read_calls, read_events,
+    CallRow, Daemon, EventRow, SippRun, TestEnv,
+};
+use ctid::outbound::{ListId, RetryDelays};
+use std::time::Duration;
 
 fn outbound_calls(env: &TestEnv) -> Vec<CallRow> {
     read_calls(env)
@@ -211,20 +37,8 @@ fn finish(daemon: Daemon) {
     daemon.stop();
 }
 
-/// (state, attempts, next_attempt_at_ms, last_result) of one contact.
-type ContactRow = (String, i64, Option<i64>, Option<String>);
-
-/// Retry delays of `busy_secs`, `no_answer_secs` and `failed_secs`.
-fn retry(busy_secs: u64, no_answer_secs: u64, failed_secs: u64) -> RetryDelays {
-    RetryDelays {
-        busy_secs,
-        no_answer_secs,
-        failed_secs,
-    }
-}
-
 /// A running ctid (`dial_timeout_secs` dial timeout) with the trunk at a free port and a list
-/// made by [`make_list`].
+/// made by [`create_list`] from [`list_spec`].
 struct Dialer {
     daemon: Daemon,
     env: TestEnv,
@@ -241,9 +55,9 @@ impl Dialer {
         contacts: &[(&str, &str, &str)],
     ) -> Dialer {
         let trunk_port = free_port();
-        let env = env_with_trunk(trunk_port, dial_timeout_secs);
+        let env = env_with_trunk(trunk_port, dial_timeout_secs, "");
         let daemon = env.start();
-        let list = make_list(&env, name, quota, retry, contacts);
+        let list = create_list(&env, &list_spec(name, quota, retry), contacts, now_ms());
         Dialer {
             daemon,
             env,
@@ -265,43 +79,7 @@ impl Dialer {
     }
 }
 
-/// The two SIPp ends of the outbound calls: the trunk with the customers behind it (scenario
-/// `trunk_xml`, at most `max_calls` calls) and agent 1001's seat (scenario `seat_xml`), both
-/// for at most `timeout_secs`.
-struct Ends {
-    seat: SippBg,
-    trunk: SippBg,
-}
-
 impl Ends {
-    fn start(
-        env: &TestEnv,
-        trunk_port: u16,
-        trunk_xml: &str,
-        max_calls: &str,
-        seat_xml: &str,
-        timeout_secs: u64,
-    ) -> Ends {
-        let dir = env.path().to_path_buf();
-        let timeout = format!("{timeout_secs}s");
-        let trunk = sipp_spawn(
-            &dir,
-            None,
-            trunk_port,
-            trunk_xml,
-            &["-m", max_calls, "-timeout", &timeout],
-        );
-        let seat = start_seat(
-            &dir,
-            env.addr(),
-            "1001",
-            "secret1001",
-            seat_xml,
-            timeout_secs,
-        );
-        Ends { seat, trunk }
-    }
-
     /// Wait (at most `wait_secs`) until the list's attempts satisfy `done`, give ctid
     /// `settle_ms` more, read what it stored and stop both SIPps.
     fn finish(
@@ -415,12 +193,7 @@ fn progressive_dials_agent_first_then_customer_and_stops_at_quota() {
         ],
     );
     let ends = d.ends("trunk_customer_answer.xml", "10", "seat_outbound.xml", 60);
-    let two_answered = |r: &[AttemptRow]| {
-        r.iter()
-            .filter(|a| a.result.as_deref() == Some("answered") && a.ended_at_ms.is_some())
-            .count()
-            >= 2
-    };
+    let two_answered = |r: &[AttemptRow]| answered_and_ended(r) >= 2;
     // Quota 2: nothing more is dialed, even with a third contact due and the agent free.
     let run = ends.finish(&d, 30, two_answered, 3_000);
     let story = &run.story;

@@ -13,7 +13,7 @@
 use super::auth;
 use super::build::{self, new_tag, response_from_reply, response_to, stamp_via, BRANCH_PREFIX};
 use super::header::{parse_bounded, CSeq, NameAddr, Via};
-use super::message::{Message, Method, Request, Response};
+use super::message::{Headers, Message, Method, Request, Response};
 use super::parse::ParseFailure;
 use super::registrar::{Account, Registrar, RegistrarConfig, StoreOp};
 use super::transaction::{
@@ -1045,8 +1045,10 @@ impl Endpoint {
     ///
     /// Only while the INVITE has no final response (RFC 3261 §9.1: a CANCEL of a request that
     /// got its final response is a no-op and SHOULD NOT be sent). A late CANCEL would otherwise
-    /// reach the peer after ctid's ACK of its 487 (e.g. a second cancel of the same INVITE that
-    /// the driver gets only after the 487 came in), and a strict UAS aborts the call on it.
+    /// reach the peer after ctid's ACK of its 487, and a strict UAS aborts the call on it. And
+    /// only once: asking again while its CANCEL transaction lives sends nothing more (a second
+    /// transaction on the same branch would take the 200 from the first, left to retransmit
+    /// until Timer F).
     pub fn cancel(&mut self, now: Instant, tx: ClientTxId) {
         let found = self
             .client_by_tu
@@ -1061,6 +1063,13 @@ impl Endpoint {
             })
             .map(|c| (c.flow, build::cancel_for(&c.request)));
         if let Some((flow, cancel)) = found {
+            let branch = top_branch(&cancel.headers).unwrap_or_default();
+            if self
+                .client_keys
+                .contains_key(&(branch, Method::Cancel.as_str().to_string()))
+            {
+                return;
+            }
             // CANCEL reuses the INVITE's Via (branch) — start its transaction as is.
             self.start_client_raw(now, flow, cancel, None, 0, ClientTxId(self.next_id));
             self.next_id += 1;
@@ -1097,12 +1106,7 @@ impl Endpoint {
         tu: ClientTxId,
     ) {
         let id = self.alloc_id();
-        let branch = req
-            .headers
-            .get("Via")
-            .and_then(|v| Via::parse(v).ok())
-            .and_then(|v| v.branch().map(str::to_string))
-            .unwrap_or_default();
+        let branch = top_branch(&req.headers).unwrap_or_default();
         let bytes: Bytes = req.to_bytes().into();
         let reliable = flow.transport.reliable();
         let (machine, actions) = if req.method == Method::Invite {
@@ -1134,11 +1138,7 @@ impl Endpoint {
     }
 
     fn handle_response(&mut self, now: Instant, resp: Response) {
-        let branch = resp
-            .headers
-            .get("Via")
-            .and_then(|v| Via::parse(v).ok())
-            .and_then(|v| v.branch().map(str::to_string));
+        let branch = top_branch(&resp.headers);
         let method = resp
             .headers
             .get("CSeq")
@@ -1217,13 +1217,7 @@ impl Endpoint {
                         if self.client_by_tu.get(&tx.tu) == Some(&id) {
                             self.client_by_tu.remove(&tx.tu);
                         }
-                        let branch = tx
-                            .request
-                            .headers
-                            .get("Via")
-                            .and_then(|v| Via::parse(v).ok())
-                            .and_then(|v| v.branch().map(str::to_string))
-                            .unwrap_or_default();
+                        let branch = top_branch(&tx.request.headers).unwrap_or_default();
                         self.client_keys
                             .remove(&(branch, tx.request.method.as_str().to_string()));
                     }
@@ -1282,6 +1276,14 @@ impl Endpoint {
             response: resp,
         });
     }
+}
+
+/// The branch of the top Via (what keys a client transaction).
+fn top_branch(headers: &Headers) -> Option<String> {
+    headers
+        .get("Via")
+        .and_then(|v| Via::parse(v).ok())
+        .and_then(|v| v.branch().map(str::to_string))
 }
 
 #[cfg(test)]

@@ -472,25 +472,59 @@ impl ParseReq for String {
     }
 }
 
-#[test]
-fn cancelling_a_sent_invite_sends_cancel_then_acks_the_487() {
-    let t0 = Instant::now();
-    let mut ep = endpoint(t0);
-    let mut inv = Request::new(Method::Invite, "sip:1001@10.0.0.50:40000");
+/// Send an INVITE to `uri` (at PHONE) and take its 180 (To-tag `agent`): its id and the INVITE
+/// as sent.
+fn ringing_invite(ep: &mut Endpoint, t0: Instant, uri: &str) -> (ClientTxId, Request) {
+    let mut inv = Request::new(Method::Invite, uri);
     inv.headers.push("From", "<sip:ctid@ctid.test>;tag=c1");
     inv.headers.push("To", "<sip:1001@10.0.0.50>");
     inv.headers.push("Call-ID", "out-1");
     inv.headers.push("CSeq", "1 INVITE");
     let id = ep.send_request(t0, flow(PHONE), inv, None);
-    let out = sent(&mut ep);
+    let out = sent(ep);
     let Message::Request(sent_inv) = &out[0].1 else {
         panic!()
     };
     let ringing = response_to(sent_inv, 180, Some("agent"));
     ep.handle_input(t0, flow(PHONE), Ok(Message::Response(ringing)));
     assert!(
-        matches!(events(&mut ep).as_slice(), [Event::Response { tx, response }] if *tx == id && response.status == 180)
+        matches!(events(ep).as_slice(), [Event::Response { tx, response }] if *tx == id && response.status == 180)
     );
+    (id, sent_inv.clone())
+}
+
+#[test]
+fn cancelling_twice_sends_one_cancel_and_its_200_stops_it() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    let (id, _) = ringing_invite(&mut ep, t0, "sip:+447700900007@10.0.0.50:40000");
+    ep.cancel(t0, id);
+    ep.cancel(t0, id);
+    let out = sent(&mut ep);
+    assert_eq!(out.len(), 1, "one CANCEL: {out:?}");
+    let Message::Request(cancel) = &out[0].1 else {
+        panic!()
+    };
+    let ok = response_to(cancel, 200, Some("agent"));
+    ep.handle_input(t0, flow(PHONE), Ok(Message::Response(ok)));
+    // Past every retransmission interval of the CANCEL: nothing is sent again.
+    for s in 1..=10 {
+        ep.handle_timeout(t0 + Duration::from_millis(500 * s));
+    }
+    let out = sent(&mut ep);
+    assert!(
+        out.iter()
+            .all(|(_, m)| !matches!(m, Message::Request(r) if r.method == Method::Cancel)),
+        "CANCEL retransmitted after its 200: {out:?}"
+    );
+}
+
+#[test]
+fn cancelling_a_sent_invite_sends_cancel_then_acks_the_487() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    let (id, sent_inv) = ringing_invite(&mut ep, t0, "sip:1001@10.0.0.50:40000");
+    let sent_inv = &sent_inv;
     ep.cancel(t0, id);
     let out = sent(&mut ep);
     let Message::Request(cancel) = &out[0].1 else {

@@ -4,6 +4,8 @@
 //! Every test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod outbound;
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -202,15 +204,20 @@ impl TestEnv {
 
     /// Start ctid on this env's config and wait until it answers OPTIONS over UDP.
     pub fn start(&self) -> Daemon {
-        self.spawn(None)
+        self.spawn(None, &[])
+    }
+
+    /// [`TestEnv::start`] with more environment variables for ctid (e.g. libfaketime's).
+    pub fn start_with_env(&self, vars: &[(String, String)]) -> Daemon {
+        self.spawn(None, vars)
     }
 
     /// Same, with ctid inside the network namespace `ns` (and the readiness probe sent there).
     pub fn start_in_netns(&self, ns: &Netns) -> Daemon {
-        self.spawn(Some(ns))
+        self.spawn(Some(ns), &[])
     }
 
-    fn spawn(&self, ns: Option<&Netns>) -> Daemon {
+    fn spawn(&self, ns: Option<&Netns>, vars: &[(String, String)]) -> Daemon {
         let run = self.runs.fetch_add(1, Ordering::Relaxed) + 1;
         let log_path = self.path().join(format!("ctid-run{run}.log"));
         let log = File::create(&log_path).expect("create daemon log");
@@ -228,6 +235,7 @@ impl TestEnv {
             .args(["--log-level", "debug"])
             .current_dir(self.path())
             .env("NO_COLOR", "1")
+            .envs(vars.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
