@@ -1008,10 +1008,17 @@ impl Endpoint {
         self.start_client(now, flow, request, credentials, 0, tu);
     }
 
-    /// Send a request outside any transaction (the ACK for a 2xx, §13.2.2.4): a top Via with a
-    /// fresh branch is added, nothing is retransmitted.
+    /// Send a request outside any transaction (the ACK for a 2xx, §13.2.2.4): a top Via is
+    /// added, nothing is retransmitted. An ACK's branch is derived from its dialog and CSeq, so
+    /// the ACK sent again for a retransmitted 2xx is the same ACK (a phone that got a new
+    /// branch would see a second, unexpected ACK); any other request gets a fresh branch.
     pub fn send_stateless(&mut self, flow: Flow, mut request: Request) {
-        let via = self.own_via(flow);
+        let branch = if request.method == Method::Ack {
+            ack_branch(&request)
+        } else {
+            build::new_branch()
+        };
+        let via = self.own_via_with(flow, &branch);
         request.headers.push_front("Via", via);
         if request.headers.get("Max-Forwards").is_none() {
             request.headers.push("Max-Forwards", "70");
@@ -1024,6 +1031,11 @@ impl Endpoint {
 
     /// A Via for a request ctid sends on `flow`.
     fn own_via(&self, flow: Flow) -> String {
+        self.own_via_with(flow, &build::new_branch())
+    }
+
+    /// A Via for a request ctid sends on `flow`, with `branch`.
+    fn own_via_with(&self, flow: Flow, branch: &str) -> String {
         let host = if flow.local.ip().is_unspecified() {
             self.cfg.domain.clone()
         } else {
@@ -1033,11 +1045,10 @@ impl Endpoint {
             }
         };
         format!(
-            "SIP/2.0/{} {}:{};branch={};rport",
+            "SIP/2.0/{} {}:{};branch={branch};rport",
             flow.transport.as_str(),
             host,
             flow.local.port(),
-            build::new_branch()
         )
     }
 
@@ -1284,6 +1295,19 @@ fn top_branch(headers: &Headers) -> Option<String> {
         .get("Via")
         .and_then(|v| Via::parse(v).ok())
         .and_then(|v| v.branch().map(str::to_string))
+}
+
+/// The branch of the ACK for a 2xx: the same for the same dialog and INVITE CSeq (Call-ID,
+/// From, To with their tags, CSeq), so the ACK of a retransmitted 2xx is a retransmission of
+/// the first ACK; different for any other ACK.
+fn ack_branch(ack: &Request) -> String {
+    use std::hash::{Hash, Hasher};
+    // Fixed keys: the same ACK hashes the same for the life of the process.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for name in ["Call-ID", "From", "To", "CSeq"] {
+        ack.headers.get(name).unwrap_or_default().hash(&mut h);
+    }
+    format!("{}ack-{:016x}", build::BRANCH_PREFIX, h.finish())
 }
 
 #[cfg(test)]

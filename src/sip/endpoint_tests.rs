@@ -560,3 +560,34 @@ fn cancelling_a_sent_invite_sends_cancel_then_acks_the_487() {
         "no CANCEL after the final response: {out:?}"
     );
 }
+
+/// The ACK for a retransmitted 2xx is the same ACK (same branch, same bytes), so the phone sees
+/// a retransmission, not a second ACK (§13.2.2.4); another dialog's ACK has another branch.
+#[test]
+fn ack_for_a_retransmitted_2xx_is_the_same_ack() {
+    let mut ep = endpoint(Instant::now());
+    let ack = |call_id: &str| {
+        let mut r = Request::new(Method::Ack, "sip:1001@10.0.0.50:40000");
+        r.headers.push("From", "<sip:ctid@ctid.test>;tag=l1");
+        r.headers.push("To", "<sip:1001@10.0.0.50>;tag=r1");
+        r.headers.push("Call-ID", call_id);
+        r.headers.push("CSeq", "1 ACK");
+        r
+    };
+    let mut bytes = Vec::new();
+    for call_id in ["c1@ctid", "c1@ctid", "c2@ctid"] {
+        ep.send_stateless(flow(PHONE), ack(call_id));
+        let t = ep.poll_transmit().expect("the ACK is sent");
+        bytes.push(t.bytes.to_vec());
+    }
+    assert_eq!(bytes[0], bytes[1], "the second ACK differs from the first");
+    let via = |b: &[u8]| {
+        let m = parse_datagram(b, &Limits::default()).expect("ACK parses");
+        m.headers().get("Via").unwrap_or_default().to_string()
+    };
+    assert_ne!(
+        via(&bytes[0]),
+        via(&bytes[2]),
+        "two dialogs' ACKs share a branch"
+    );
+}
