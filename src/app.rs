@@ -250,7 +250,8 @@ pub async fn run(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    crate::media::threads::install(media_threads).context("starting the media threads")?;
+    crate::media::threads::install(media_threads, cfg.media.realtime_priority)
+        .context("starting the media threads")?;
     let pool = PortPool::new(
         cfg.media.rtp_ip,
         cfg.media.rtp_port_min..=cfg.media.rtp_port_max,

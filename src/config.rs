@@ -487,6 +487,10 @@ pub struct Media {
     /// Threads that run the media sessions (pacing, relay, recording feed), apart from SIP and
     /// call handling; 0 = one per CPU core.
     pub threads: usize,
+    /// 1–99: the media threads run `SCHED_FIFO` at this priority (audio frames on time even
+    /// when the machine is busy; needs CAP_SYS_NICE or `LimitRTPRIO`, falls back to nice −10
+    /// with a warning); 0: nice −10.
+    pub realtime_priority: u8,
 }
 
 impl Default for Media {
@@ -500,6 +504,7 @@ impl Default for Media {
             prompts_dir: PathBuf::from("prompts/en"),
             recordings_dir: PathBuf::from("recordings"),
             threads: 0,
+            realtime_priority: 10,
         }
     }
 }
@@ -900,6 +905,12 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
     }
     if m.threads > 64 {
         add("media.threads", "at most 64 (0 = one per CPU core)".into());
+    }
+    if m.realtime_priority > 99 {
+        add(
+            "media.realtime_priority",
+            "1 to 99 (SCHED_FIFO priority), or 0 for none".into(),
+        );
     }
     validate_prompts(cfg, &mut add);
     if let Err(e) = crate::stats::time_zone(&cfg.reports.time_zone) {

@@ -6,8 +6,10 @@
 //! runtime those timers were only looked at between the polls of every other task, so 500 queued
 //! callers saw 4–9 % of their frames more than 5 ms late (BENCHMARKS.md). A runtime that runs
 //! nothing but media parks in `epoll_wait` until the next frame is due and wakes on time; its
-//! threads are also given a higher scheduling priority when the process may (nice −10,
-//! best effort), so a busy SIP or report thread does not delay a frame.
+//! threads also take a real-time priority (`SCHED_FIFO`, `[media] realtime_priority`) or at
+//! least nice −10 when the process may, so that a busy SIP, report or other thread of the machine
+//! does not delay a frame: nice alone still left ~1 % of frames over 5 ms at 500 callers
+//! (waiting for a CPU), `SCHED_FIFO` none.
 //!
 //! Sessions are spread round-robin over the threads. A socket handed to a session is moved to
 //! the reactor of the thread that runs it ([`crate::media::LegSockets::moved_here`]).
@@ -29,7 +31,7 @@ struct MediaThreads {
 impl MediaThreads {
     /// `count` threads (at least 1), each driving its own single-threaded runtime until the
     /// process exits; idle, they cost nothing.
-    fn start(count: usize) -> std::io::Result<MediaThreads> {
+    fn start(count: usize, realtime: u8) -> std::io::Result<MediaThreads> {
         let mut handles = Vec::new();
         for i in 0..count.max(1) {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -39,7 +41,7 @@ impl MediaThreads {
             std::thread::Builder::new()
                 .name(format!("ctid-media-{i}"))
                 .spawn(move || {
-                    raise_priority();
+                    raise_priority(realtime);
                     rt.block_on(std::future::pending::<()>());
                 })?;
         }
@@ -65,10 +67,11 @@ static MEDIA: OnceLock<MediaThreads> = OnceLock::new();
 const MEDIA_NICE: i32 = -10;
 
 /// Start `count` media threads (at least 1) for the rest of the process and run every media
-/// session started from now on there. A second call changes nothing.
-pub fn install(count: usize) -> std::io::Result<()> {
+/// session started from now on there; `realtime` 1–99 asks for that `SCHED_FIFO` priority
+/// (0: nice −10 instead). A second call changes nothing.
+pub fn install(count: usize, realtime: u8) -> std::io::Result<()> {
     if MEDIA.get().is_none() {
-        let _ = MEDIA.set(MediaThreads::start(count)?);
+        let _ = MEDIA.set(MediaThreads::start(count, realtime)?);
     }
     Ok(())
 }
@@ -90,9 +93,28 @@ where
     }
 }
 
-/// Best effort: a more urgent scheduling class for this thread (needs CAP_SYS_NICE or a
-/// matching `LimitNICE`; otherwise the thread keeps the process's priority).
-fn raise_priority() {
+/// Best effort: a more urgent scheduling class for this thread. With `realtime` 1–99 the
+/// `SCHED_FIFO` class at that priority (needs CAP_SYS_NICE or `LimitRTPRIO`; the kernel's RT
+/// throttling, 95 % of a CPU by default, still leaves room for everything else); otherwise, or
+/// when that is refused, nice −10 (needs CAP_SYS_NICE or `LimitNICE`). Refused: the thread keeps
+/// the process's priority, and says so in the log.
+fn raise_priority(realtime: u8) {
+    if realtime > 0 {
+        let param = libc::sched_param {
+            sched_priority: i32::from(realtime.min(99)),
+        };
+        // SAFETY: `param` outlives the call; pthread_self is this thread.
+        let r =
+            unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+        if r == 0 {
+            return;
+        }
+        tracing::warn!(
+            error = %std::io::Error::from_raw_os_error(r),
+            realtime,
+            "media thread cannot take the real-time priority; trying nice -10"
+        );
+    }
     // SAFETY: gettid and setpriority take no pointers; PRIO_PROCESS with a thread id changes
     // only this thread on Linux.
     let r = unsafe {
@@ -115,7 +137,7 @@ mod tests {
     fn spawned_work_runs_round_robin_on_the_media_threads() {
         // Not `install`: a global install would move the virtual-time session tests of this
         // process onto real-time threads.
-        let m = MediaThreads::start(2).expect("media threads");
+        let m = MediaThreads::start(2, 0).expect("media threads");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
