@@ -322,6 +322,9 @@ pub struct Endpoint {
     client_keys: HashMap<(String, String), u64>,
     /// The current transaction of each request the TU sent (digest retries replace it).
     client_by_tu: HashMap<ClientTxId, u64>,
+    /// INVITEs (by TU id) the TU cancelled before any provisional response: RFC 3261 §9.1 says
+    /// wait for one, then send the CANCEL (also across a digest retry, which keeps the TU id).
+    cancel_on_provisional: HashSet<ClientTxId>,
     dialogs: HashSet<DialogKey>,
     timers: BinaryHeap<Reverse<(Instant, TimerRef)>>,
     transmits: VecDeque<Transmit>,
@@ -351,6 +354,7 @@ impl Endpoint {
             client: HashMap::new(),
             client_keys: HashMap::new(),
             client_by_tu: HashMap::new(),
+            cancel_on_provisional: HashSet::new(),
             dialogs: HashSet::new(),
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
@@ -1060,18 +1064,28 @@ impl Endpoint {
     /// only once: asking again while its CANCEL transaction lives sends nothing more (a second
     /// transaction on the same branch would take the 200 from the first, left to retransmit
     /// until Timer F).
+    ///
+    /// Before any provisional response (state Calling) nothing is sent yet: the CANCEL goes out
+    /// when the first 1xx arrives (RFC 3261 §9.1: a CANCEL MUST NOT be sent before one); a final
+    /// response first makes it moot.
     pub fn cancel(&mut self, now: Instant, tx: ClientTxId) {
+        let state = self
+            .client_by_tu
+            .get(&tx)
+            .and_then(|id| self.client.get(id))
+            .and_then(|c| match &c.machine {
+                ClientMachine::Invite(m) => Some(m.state()),
+                ClientMachine::NonInvite(_) => None,
+            });
+        if state == Some(ClientInviteState::Calling) {
+            self.cancel_on_provisional.insert(tx);
+            return;
+        }
         let found = self
             .client_by_tu
             .get(&tx)
             .and_then(|id| self.client.get(id))
-            .filter(|c| match &c.machine {
-                ClientMachine::Invite(m) => matches!(
-                    m.state(),
-                    ClientInviteState::Calling | ClientInviteState::Proceeding
-                ),
-                ClientMachine::NonInvite(_) => false,
-            })
+            .filter(|_| state == Some(ClientInviteState::Proceeding))
             .map(|c| (c.flow, build::cancel_for(&c.request)));
         if let Some((flow, cancel)) = found {
             let branch = top_branch(&cancel.headers).unwrap_or_default();
@@ -1170,6 +1184,8 @@ impl Endpoint {
         let Some(tx) = self.client.get_mut(&id) else {
             return;
         };
+        let tu = tx.tu;
+        let provisional = (100..200).contains(&resp.status);
         let bytes: Bytes = resp.to_bytes().into();
         let actions = match &mut tx.machine {
             ClientMachine::Invite(m) => {
@@ -1182,6 +1198,9 @@ impl Endpoint {
         };
         self.client_actions(now, id, actions, Some(resp));
         self.arm_client(id);
+        if provisional && self.cancel_on_provisional.remove(&tu) {
+            self.cancel(now, tu);
+        }
     }
 
     fn client_actions(
@@ -1227,6 +1246,7 @@ impl Endpoint {
                     if let Some(tx) = self.client.remove(&id) {
                         if self.client_by_tu.get(&tx.tu) == Some(&id) {
                             self.client_by_tu.remove(&tx.tu);
+                            self.cancel_on_provisional.remove(&tx.tu);
                         }
                         let branch = top_branch(&tx.request.headers).unwrap_or_default();
                         self.client_keys
@@ -1242,7 +1262,10 @@ impl Endpoint {
         let Some(tx) = self.client.get(&id) else {
             return;
         };
-        if matches!(resp.status, 401 | 407) && tx.auth_attempts < 2 {
+        // A request the TU already cancelled is not retried with credentials: its challenge is
+        // its final answer.
+        let cancelled = resp.status >= 200 && self.cancel_on_provisional.remove(&tx.tu);
+        if matches!(resp.status, 401 | 407) && tx.auth_attempts < 2 && !cancelled {
             if let Some((user, pass)) = tx.credentials.clone() {
                 let header = if resp.status == 401 {
                     "WWW-Authenticate"

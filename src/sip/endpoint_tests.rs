@@ -591,3 +591,59 @@ fn ack_for_a_retransmitted_2xx_is_the_same_ack() {
         "two dialogs' ACKs share a branch"
     );
 }
+
+/// RFC 3261 §9.1: a CANCEL before any provisional response MUST NOT be sent; it goes out when
+/// the first 1xx arrives. A final response first makes it moot, and a cancelled INVITE is not
+/// retried with credentials when challenged.
+#[test]
+fn cancel_waits_for_a_provisional_response() {
+    let t0 = Instant::now();
+    let invite = |call_id: &str| {
+        let mut inv = Request::new(Method::Invite, "sip:1001@10.0.0.50:40000");
+        inv.headers.push("From", "<sip:ctid@ctid.test>;tag=c1");
+        inv.headers.push("To", "<sip:1001@10.0.0.50>");
+        inv.headers.push("Call-ID", call_id);
+        inv.headers.push("CSeq", "1 INVITE");
+        inv
+    };
+    let methods = |out: &[(std::net::SocketAddr, Message)]| -> Vec<String> {
+        out.iter()
+            .map(|(_, m)| match m {
+                Message::Request(r) => r.method.as_str().to_string(),
+                Message::Response(r) => r.status.to_string(),
+            })
+            .collect()
+    };
+    let mut ep = endpoint(t0);
+
+    // Cancelled while Calling: nothing goes out until the 100 Trying; then the CANCEL.
+    let id = ep.send_request(t0, flow(PHONE), invite("early-1"), None);
+    let out = sent(&mut ep);
+    let Message::Request(sent_inv) = &out[0].1 else {
+        panic!("{out:?}")
+    };
+    let sent_inv = sent_inv.clone();
+    ep.cancel(t0, id);
+    assert!(sent(&mut ep).is_empty(), "no CANCEL before a provisional");
+    let trying = response_to(&sent_inv, 100, None);
+    ep.handle_input(t0, flow(PHONE), Ok(Message::Response(trying)));
+    let out = sent(&mut ep);
+    assert_eq!(methods(&out), ["CANCEL"], "{out:?}");
+    let Message::Request(cancel) = &out[0].1 else {
+        panic!()
+    };
+    assert_eq!(cancel.headers.get("Via"), sent_inv.headers.get("Via"));
+
+    // Cancelled while Calling, then a final answer comes first: no CANCEL at all.
+    let id2 = ep.send_request(t0, flow(PHONE), invite("early-2"), None);
+    let out = sent(&mut ep);
+    let Message::Request(inv2) = &out[0].1 else {
+        panic!("{out:?}")
+    };
+    let inv2 = inv2.clone();
+    ep.cancel(t0, id2);
+    let busy = response_to(&inv2, 486, Some("x"));
+    ep.handle_input(t0, flow(PHONE), Ok(Message::Response(busy)));
+    let out = sent(&mut ep);
+    assert_eq!(methods(&out), ["ACK"], "only the ACK of the 486: {out:?}");
+}
