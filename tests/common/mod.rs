@@ -1853,15 +1853,33 @@ fn try_read_events(c: &rusqlite::Connection) -> rusqlite::Result<Vec<EventRow>> 
 /// Every `calls` row (empty while the database or table does not exist yet).
 pub fn read_calls(env: &TestEnv) -> Vec<CallRow> {
     open_db(env)
-        .and_then(|c| try_read_calls(&c).ok())
+        .map(|c| rows_or_transient(env, try_read_calls(&c)))
         .unwrap_or_default()
 }
 
 /// Every `call_events` row, by call then insertion order.
 pub fn read_events(env: &TestEnv) -> Vec<EventRow> {
     open_db(env)
-        .and_then(|c| try_read_events(&c).ok())
+        .map(|c| rows_or_transient(env, try_read_events(&c)))
         .unwrap_or_default()
+}
+
+/// The rows read, none while the database is busy or not yet migrated (the caller polls) —
+/// and a panic on any other error, so a broken query never passes for "no rows".
+fn rows_or_transient<T>(env: &TestEnv, r: rusqlite::Result<Vec<T>>) -> Vec<T> {
+    match r {
+        Ok(rows) => rows,
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            Vec::new()
+        }
+        Err(e) if e.to_string().contains("no such table") => Vec::new(),
+        Err(e) => panic!("reading {}: {e}", db_path(env).display()),
+    }
 }
 
 /// The events of one call, in insertion order.
