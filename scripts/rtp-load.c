@@ -65,6 +65,21 @@ static struct stream streams[MAX_STREAMS];
 static int nstreams;
 static int by_port[65536]; /* ctid caller-leg port -> stream index + 1 */
 static uint32_t rtt[RTT_BUCKETS];
+static unsigned char bufs[BATCH][2048];
+static struct mmsghdr msgs[BATCH];
+static struct iovec iov[BATCH];
+static struct sockaddr_in from[BATCH];
+
+/* Up to BATCH datagrams from `s` into bufs/msgs/from, without waiting; how many (<= 0: none). */
+static int recv_batch(int s) {
+    for (int i = 0; i < BATCH; i++) {
+        iov[i].iov_base = bufs[i];
+        iov[i].iov_len = sizeof bufs[i];
+        msgs[i].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sizeof from[i],
+                                          .msg_iov = &iov[i], .msg_iovlen = 1};
+    }
+    return recvmmsg(s, msgs, BATCH, MSG_DONTWAIT, NULL);
+}
 
 int main(int argc, char **argv) {
     if (argc != 5) {
@@ -76,10 +91,6 @@ int main(int argc, char **argv) {
     double secs = atof(argv[4]);
     uint64_t t0 = now_ns(), win_start = 0, win_end = 0, stop = 0;
     uint64_t sent_win = 0, back_win = 0, late_win = 0, echoed = 0, stray = 0, send_err = 0;
-    static unsigned char bufs[BATCH][2048];
-    static struct mmsghdr msgs[BATCH];
-    static struct iovec iov[BATCH];
-    static struct sockaddr_in from[BATCH];
     unsigned char pkt[PKT];
     memset(pkt, 0xff, sizeof pkt); /* PCMU silence */
     for (;;) {
@@ -92,13 +103,7 @@ int main(int argc, char **argv) {
         if (stop && now > stop) break;
         /* Echo: everything back to where it came from. */
         for (;;) {
-            for (int i = 0; i < BATCH; i++) {
-                iov[i].iov_base = bufs[i];
-                iov[i].iov_len = sizeof bufs[i];
-                msgs[i].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sizeof from[i],
-                                                  .msg_iov = &iov[i], .msg_iovlen = 1};
-            }
-            int n = recvmmsg(echo, msgs, BATCH, MSG_DONTWAIT, NULL);
+            int n = recv_batch(echo);
             if (n <= 0) break;
             for (int i = 0; i < n; i++) iov[i].iov_len = msgs[i].msg_len;
             int done = 0;
@@ -111,13 +116,7 @@ int main(int argc, char **argv) {
         }
         /* Caller side: learn streams, take back what was relayed twice. */
         for (;;) {
-            for (int i = 0; i < BATCH; i++) {
-                iov[i].iov_base = bufs[i];
-                iov[i].iov_len = sizeof bufs[i];
-                msgs[i].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sizeof from[i],
-                                                  .msg_iov = &iov[i], .msg_iovlen = 1};
-            }
-            int n = recvmmsg(caller, msgs, BATCH, MSG_DONTWAIT, NULL);
+            int n = recv_batch(caller);
             if (n <= 0) break;
             uint64_t at = now_ns();
             for (int i = 0; i < n; i++) {

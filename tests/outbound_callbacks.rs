@@ -15,7 +15,7 @@ mod common;
 
 use common::{
     db_rows, describe_events, events_of, free_port, http_get, queue_settings, read_events,
-    sipp_spawn, start_seat, TestEnv,
+    sipp_spawn, six, start_seat, TestEnv,
 };
 use ctid::outbound::{self, ImportOptions, ListSpec, Mode, Purpose, RetryDelays, Window};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -44,26 +44,6 @@ fn requests(env: &TestEnv) -> Vec<Req> {
          FROM callback_requests ORDER BY call_id",
         six,
     )
-}
-
-/// A row's first six columns.
-fn six<A, B, C, D, E, F>(r: &rusqlite::Row<'_>) -> rusqlite::Result<(A, B, C, D, E, F)>
-where
-    A: rusqlite::types::FromSql,
-    B: rusqlite::types::FromSql,
-    C: rusqlite::types::FromSql,
-    D: rusqlite::types::FromSql,
-    E: rusqlite::types::FromSql,
-    F: rusqlite::types::FromSql,
-{
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
 }
 
 /// Every attempt: (list purpose, number, result, answered, ended, call_id), in claim order.

@@ -16,22 +16,15 @@
 mod common;
 
 use common::outbound::{
-    answered_and_ended, attempts, contacts, create_list, env_with_trunk, list_spec, now_ms, retry,
-    trace_times, wait_attempts, AttemptRow, ContactRow, Ends,
+    answered_and_ended, attempts, contacts, create_list, env_with_trunk, list_spec, now_ms,
+    outbound_calls, retry, trace_times, wait_attempts, AttemptRow, ContactRow, Ends,
 };
 use common::{
-    describe_calls, describe_events, events_of, free_port, open_db, read_calls, read_events,
-    CallRow, Daemon, EventRow, SippRun, TestEnv,
+    describe_calls, describe_events, events_of, free_port, open_db, read_events, CallRow, Daemon,
+    EventRow, SippRun, TestEnv,
 };
 use ctid::outbound::{ListId, RetryDelays};
 use std::time::Duration;
-
-fn outbound_calls(env: &TestEnv) -> Vec<CallRow> {
-    read_calls(env)
-        .into_iter()
-        .filter(|c| c.direction == "outbound")
-        .collect()
-}
 
 fn finish(daemon: Daemon) {
     daemon.stop();

@@ -13,9 +13,10 @@
 
 mod common;
 
+use common::outbound::{now_ms, outbound_calls};
 use common::*;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const SUP: &str = SUPERVISOR_TOKEN;
 const AGENT_1002: &str = "test-agent-1002-token-001";
@@ -94,13 +95,6 @@ fn wait_preview(env: &TestEnv, secs: u64, want: impl Fn(&Value) -> bool) -> Valu
     }
 }
 
-fn now_unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
 fn post(env: &TestEnv, path: &str, token: &str) -> (u16, Value) {
     api_call(
         env,
@@ -122,27 +116,12 @@ type Attempt = (
 );
 
 fn attempts(env: &TestEnv) -> Vec<Attempt> {
-    let Some(c) = open_db(env) else {
-        return vec![];
-    };
-    let Ok(mut st) = c.prepare(
+    db_rows(
+        env,
         "SELECT c.customer_id, a.result, a.reason, a.attempt_no, a.sip_code, a.ended_at_ms
          FROM outbound_attempts a JOIN outbound_contacts c ON c.id = a.contact_id ORDER BY a.id",
-    ) else {
-        return vec![];
-    };
-    st.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    })
-    .map(|rows| rows.filter_map(Result::ok).collect())
-    .unwrap_or_default()
+        six,
+    )
 }
 
 /// (state, attempts, next_attempt_at_ms) of the contact with `customer_id`.
@@ -156,14 +135,6 @@ fn contact(env: &TestEnv, customer_id: &str) -> (String, i64, Option<i64>) {
     .expect("the contact")
 }
 
-fn agent_state(env: &TestEnv, agent: &str) -> Value {
-    let (st, v) = api_call(env, "GET", "/api/v1/agents", Some(SUP), None);
-    assert_eq!(st, 200, "{v}");
-    v.as_array()
-        .and_then(|a| a.iter().find(|x| x["id"] == agent).cloned())
-        .unwrap_or(Value::Null)
-}
-
 /// Agent 1001's phone (registered), answering ctid's outbound calls, for at most a minute.
 fn seat_1001(env: &TestEnv) -> SippBg {
     start_seat(
@@ -174,13 +145,6 @@ fn seat_1001(env: &TestEnv) -> SippBg {
         "seat_outbound.xml",
         60,
     )
-}
-
-fn outbound_calls(env: &TestEnv) -> Vec<CallRow> {
-    read_calls(env)
-        .into_iter()
-        .filter(|c| c.direction == "outbound")
-        .collect()
 }
 
 #[test]
@@ -224,7 +188,7 @@ fn preview_shows_the_contact_skip_gives_it_back_accept_dials_it() {
         "{first}"
     );
     // Held for the preview: no inbound offer can reach the agent meanwhile.
-    let board = agent_state(&env, "1001");
+    let board = board_agent(&env, "1001");
     assert_eq!(
         (board["state"].as_str(), board["reason"].as_str()),
         (Some("paused"), Some("outbound")),
@@ -252,7 +216,7 @@ fn preview_shows_the_contact_skip_gives_it_back_accept_dials_it() {
 
     // Skip: stored as a skip by the agent, not a dial attempt; the contact comes back after the
     // list's no-answer delay; the next contact is shown.
-    let skipped_at = now_unix_ms();
+    let skipped_at = now_ms();
     let (st, v) = post(&env, "/api/v1/agents/1001/preview/skip", SUP);
     assert_eq!(st, 200, "skip: {v}");
     let second = wait_preview(&env, 10, |p| p["contact"]["customer_id"] == "c2");
@@ -352,7 +316,7 @@ fn a_preview_nobody_acts_on_goes_back_and_pauses_the_agent() {
         "went back too early: {:?}",
         shown_at.elapsed()
     );
-    let board = agent_state(&env, "1001");
+    let board = board_agent(&env, "1001");
     assert_eq!(
         (board["state"].as_str(), board["reason"].as_str()),
         (Some("paused"), Some("no_answer")),

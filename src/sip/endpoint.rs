@@ -1069,24 +1069,24 @@ impl Endpoint {
     /// when the first 1xx arrives (RFC 3261 §9.1: a CANCEL MUST NOT be sent before one); a final
     /// response first makes it moot.
     pub fn cancel(&mut self, now: Instant, tx: ClientTxId) {
-        let state = self
+        let Some(c) = self
             .client_by_tu
             .get(&tx)
             .and_then(|id| self.client.get(id))
-            .and_then(|c| match &c.machine {
-                ClientMachine::Invite(m) => Some(m.state()),
-                ClientMachine::NonInvite(_) => None,
-            });
-        if state == Some(ClientInviteState::Calling) {
-            self.cancel_on_provisional.insert(tx);
+        else {
             return;
-        }
-        let found = self
-            .client_by_tu
-            .get(&tx)
-            .and_then(|id| self.client.get(id))
-            .filter(|_| state == Some(ClientInviteState::Proceeding))
-            .map(|c| (c.flow, build::cancel_for(&c.request)));
+        };
+        let ClientMachine::Invite(m) = &c.machine else {
+            return;
+        };
+        let found = match m.state() {
+            ClientInviteState::Calling => {
+                self.cancel_on_provisional.insert(tx);
+                None
+            }
+            ClientInviteState::Proceeding => Some((c.flow, build::cancel_for(&c.request))),
+            _ => None,
+        };
         if let Some((flow, cancel)) = found {
             let branch = top_branch(&cancel.headers).unwrap_or_default();
             if self

@@ -1755,7 +1755,7 @@ pub fn db_path(env: &TestEnv) -> PathBuf {
 }
 
 /// The rows of `sql` (no parameters) in the test's database, each read by `row`; none while the
-/// database cannot be read yet.
+/// database is busy or not yet created and migrated (see [`rows_or_transient`]).
 pub fn db_rows<T>(
     env: &TestEnv,
     sql: &str,
@@ -1764,12 +1764,10 @@ pub fn db_rows<T>(
     let Some(c) = open_db(env) else {
         return vec![];
     };
-    let Ok(mut st) = c.prepare(sql) else {
-        return vec![];
-    };
-    st.query_map([], row)
-        .map(|rows| rows.filter_map(Result::ok).collect())
-        .unwrap_or_default()
+    let rows = c
+        .prepare(sql)
+        .and_then(|mut st| st.query_map([], row)?.collect::<rusqlite::Result<Vec<T>>>());
+    rows_or_transient(env, rows)
 }
 
 /// The database opened read-only (while ctid runs, or after it stopped); `None` while the file
@@ -2048,4 +2046,24 @@ pub fn api_call(
         status,
         serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// A row's first six columns.
+pub fn six<A, B, C, D, E, F>(r: &rusqlite::Row<'_>) -> rusqlite::Result<(A, B, C, D, E, F)>
+where
+    A: rusqlite::types::FromSql,
+    B: rusqlite::types::FromSql,
+    C: rusqlite::types::FromSql,
+    D: rusqlite::types::FromSql,
+    E: rusqlite::types::FromSql,
+    F: rusqlite::types::FromSql,
+{
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }

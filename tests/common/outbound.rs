@@ -2,7 +2,9 @@
 //! contacts created through the store API in the test's database, and what ctid stored about
 //! the attempts and contacts (read back from that database).
 
-use super::{open_db, queue_settings, sipp_spawn, start_seat, SippBg, TestEnv};
+use super::{
+    open_db, queue_settings, read_calls, sipp_spawn, start_seat, CallRow, SippBg, TestEnv,
+};
 use ctid::outbound::{self, ImportOptions, ListId, ListSpec, Mode, Purpose, RetryDelays, Window};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -304,4 +306,12 @@ impl Ends {
         );
         Ends { seat, trunk }
     }
+}
+
+/// The `outbound` rows of the calls table.
+pub fn outbound_calls(env: &TestEnv) -> Vec<CallRow> {
+    read_calls(env)
+        .into_iter()
+        .filter(|c| c.direction == "outbound")
+        .collect()
 }
