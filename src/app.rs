@@ -145,6 +145,8 @@ pub async fn run(
             f64::from(q.answer_rate_target_percent) / 100.0,
         );
     }
+    // Before anything is read or written: a second daemon on this directory stops here.
+    let _data_dir_lock = store::lock_data_dir(&cfg.daemon.data_dir)?;
     let data_dir = cfg.daemon.data_dir.clone();
     let tz = crate::stats::time_zone(&cfg.reports.time_zone)
         .map_err(|e| anyhow::anyhow!("reports.time_zone {:?}: {e}", cfg.reports.time_zone))?;

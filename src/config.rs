@@ -730,7 +730,9 @@ impl Config {
     }
 }
 
-/// Deserialize one table into `out`, recording a problem (with its line) on failure.
+/// Deserialize one table into `out`, recording a problem (with its line) for every key that
+/// fails: serde stops at the first error, so the failing key is dropped and the table read
+/// again until it reads (or nothing more can be dropped, e.g. a required key is missing).
 fn read<T: DeserializeOwned>(
     v: Spanned<DeValue<'_>>,
     key: &str,
@@ -740,18 +742,93 @@ fn read<T: DeserializeOwned>(
 ) {
     let start = v.span().start;
     let whole = v.clone();
-    match T::deserialize(ValueDeserializer::from(v)) {
-        Ok(t) => *out = t,
-        Err(e) => {
-            let offset = e.span().map_or(start, |s| s.start);
-            let mut path = key.to_string();
-            key_path_at(whole.get_ref(), offset, &mut path);
-            problems.push(Problem {
-                key: path,
-                line: Some(lines.line(offset)),
-                message: e.message().trim().to_string(),
-            })
+    let mut v = v;
+    // Each round drops one key or array item, so the rounds are bounded by the table's size.
+    for _ in 0..=text_entries(whole.get_ref()) {
+        let err = match T::deserialize(ValueDeserializer::from(v.clone())) {
+            Ok(t) => {
+                *out = t;
+                return;
+            }
+            Err(e) => e,
+        };
+        let offset = err.span().map_or(start, |s| s.start);
+        // Paths are found in the file as written (spans never move), not in the pruned copy.
+        let mut path = key.to_string();
+        key_path_at(whole.get_ref(), offset, &mut path);
+        problems.push(Problem {
+            key: path,
+            line: Some(lines.line(offset)),
+            message: err.message().trim().to_string(),
+        });
+        if !drop_at(v.get_mut(), offset) {
+            return;
         }
+    }
+}
+
+/// How many keys and array items a value holds, all levels counted.
+fn text_entries(v: &DeValue<'_>) -> usize {
+    match v {
+        DeValue::Table(t) => t.iter().map(|(_, v)| 1 + text_entries(v.get_ref())).sum(),
+        DeValue::Array(items) => items.iter().map(|v| 1 + text_entries(v.get_ref())).sum(),
+        _ => 0,
+    }
+}
+
+fn spans(span: std::ops::Range<usize>, offset: usize) -> bool {
+    span.start <= offset && offset < span.end.max(span.start + 1)
+}
+
+/// Whether an array item holds byte `offset`. An `[[array]]` table's own span is only its
+/// header, so its entries are asked too.
+fn item_holds(item: &Spanned<DeValue<'_>>, offset: usize) -> bool {
+    spans(item.span(), offset)
+        || match item.get_ref() {
+            DeValue::Table(t) => t
+                .iter()
+                .any(|(k, v)| spans(k.span(), offset) || spans(v.span(), offset)),
+            _ => false,
+        }
+}
+
+/// Remove the innermost key or array item whose key or value holds byte `offset`, so that the
+/// rest of the table can be checked. False when nothing there can be removed.
+fn drop_at(v: &mut DeValue<'_>, offset: usize) -> bool {
+    match v {
+        DeValue::Table(t) => {
+            let mut hit = None;
+            for (k, val) in t.iter_mut() {
+                let in_value = spans(val.span(), offset);
+                if in_value || spans(k.span(), offset) {
+                    if in_value && drop_at(val.get_mut(), offset) {
+                        return true;
+                    }
+                    hit = Some(k.get_ref().to_string());
+                    break;
+                }
+            }
+            hit.is_some_and(|name| t.remove(name.as_str()).is_some())
+        }
+        DeValue::Array(items) => {
+            let Some(i) = items.iter().position(|val| item_holds(val, offset)) else {
+                return false;
+            };
+            if let Some(item) = items.get_mut(i) {
+                if drop_at(item.get_mut(), offset) {
+                    return true;
+                }
+            }
+            let rest: toml::de::DeArray<'_> = items
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, val)| val.clone())
+                .collect();
+            *items = rest;
+            true
+        }
+        _ => false,
     }
 }
 
@@ -772,8 +849,7 @@ fn key_path_at(v: &DeValue<'_>, offset: usize, path: &mut String) {
         }
         DeValue::Array(items) => {
             for (i, val) in items.iter().enumerate() {
-                let span = val.span();
-                if span.start <= offset && offset < span.end.max(span.start + 1) {
+                if item_holds(val, offset) {
                     path.push_str(&format!("[{i}]"));
                     key_path_at(val.get_ref(), offset, path);
                     return;
@@ -784,8 +860,44 @@ fn key_path_at(v: &DeValue<'_>, offset: usize, path: &mut String) {
     }
 }
 
+/// Check a log filter (`[daemon] log_level`, `--log-level`): comma-separated directives, each a
+/// level (`trace`, `debug`, `info`, `warn`, `error`, `off`), `target=level`, or a bare module
+/// path (`ctid`, `ctid::sip`). tracing's own parser takes any word as a target, so a misspelt
+/// level (`debg`, `verbose`) would silently turn all logging off.
+pub fn check_log_filter(filter: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let is_level = |l: &str| LEVELS.contains(&l.to_ascii_lowercase().as_str());
+    let is_path = |t: &str| {
+        !t.is_empty()
+            && t.split("::")
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    };
+    if filter.trim().is_empty() {
+        return Err("is empty (expected a level such as \"info\")".into());
+    }
+    for d in filter.split(',').map(str::trim) {
+        let ok = match d.split_once('=') {
+            Some((target, level)) => is_path(target) && is_level(level),
+            None => is_level(d) || (is_path(d) && (d == "ctid" || d.contains("::"))),
+        };
+        if !ok {
+            return Err(format!(
+                "\"{d}\" is not a log directive (expected trace, debug, info, warn, error, off, or target=level such as ctid::sip=debug)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Semantic checks that serde cannot make.
 fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Problem>) {
+    if let Err(e) = check_log_filter(&cfg.daemon.log_level) {
+        problems.push(Problem {
+            key: "daemon.log_level".into(),
+            line: find_key_line(text, "daemon.log_level", lines),
+            message: e,
+        });
+    }
     let mut add = |key: &str, message: String| {
         problems.push(Problem {
             key: key.to_string(),
@@ -1306,6 +1418,49 @@ mod tests {
         assert!(find("line 23: nonsense: unknown section"), "{shown:#?}");
         assert!(find("line 9: registrar.min_expires"), "{shown:#?}");
         assert!(find("line 15: agents[0].password"), "{shown:#?}");
+    }
+
+    #[test]
+    fn every_problem_of_one_section_is_listed() {
+        // Three mistakes in [sip], two in one [[queues]] entry and one in the next: serde stops
+        // at the first of each table, check-config must still name all six.
+        let text = "[sip]\nt1_ms = \"x\"\nbogus = 1\nrealm = 5\n\n[[queues]]\nname = \"q\"\nnumbers = [\"4000\"]\nmax_wait_secs = \"long\"\nsl_target = 15\n\n[[queues]]\nname = \"r\"\nnumbers = [\"4001\"]\nwrapup = 3\n";
+        let p = Config::parse(text).unwrap_err();
+        let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        let find = |needle: &str| shown.iter().any(|s| s.contains(needle));
+        assert!(find("line 2: sip.t1_ms: invalid type"), "{shown:#?}");
+        assert!(find("line 3: sip: unknown field `bogus`"), "{shown:#?}");
+        assert!(find("line 4: sip.realm: invalid type"), "{shown:#?}");
+        assert!(find("line 9: queues[0].max_wait_secs"), "{shown:#?}");
+        assert!(
+            find("line 10: queues[0]: unknown field `sl_target`"),
+            "{shown:#?}"
+        );
+        assert!(
+            find("line 15: queues[1]: unknown field `wrapup`"),
+            "{shown:#?}"
+        );
+    }
+
+    #[test]
+    fn log_levels_are_checked() {
+        for good in [
+            "info",
+            "debug,ctid::sip=trace",
+            "warn,hyper=off",
+            "ctid=debug",
+            "ctid",
+        ] {
+            assert_eq!(check_log_filter(good), Ok(()), "{good}");
+        }
+        for bad in ["verbose", "debg", "info,ctid::sip=loud", ""] {
+            assert!(check_log_filter(bad).is_err(), "{bad}");
+        }
+        let p = Config::parse("[daemon]\nlog_level = \"verbose\"\n").unwrap_err();
+        assert!(
+            p[0].to_string().contains("line 2: daemon.log_level"),
+            "{p:?}"
+        );
     }
 
     #[test]

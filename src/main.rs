@@ -74,17 +74,32 @@ fn main() -> ExitCode {
                     return ExitCode::from(EX_USAGE);
                 }
             };
-            let filter = std::env::var("RUST_LOG")
-                .ok()
-                .or(log_level)
+            let from_env = std::env::var("RUST_LOG").ok();
+            if let (None, Some(l)) = (&from_env, &log_level) {
+                if let Err(e) = ctid::config::check_log_filter(l) {
+                    eprintln!("--log-level: {e}");
+                    return ExitCode::from(EX_USAGE);
+                }
+            }
+            let filter = from_env
+                .or(log_level.clone())
                 .unwrap_or_else(|| cfg.daemon.log_level.clone());
-            tracing_subscriber::fmt()
+            let logs = tracing_subscriber::fmt()
                 .with_env_filter(
                     EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")),
                 )
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .init();
+                .with_filter_reloading();
+            let log_filter = logs.reload_handle();
+            logs.init();
+            // A log level fixed on the command line or by RUST_LOG stays; the file's follows a
+            // reload.
+            let reload = Reload {
+                path: config.clone(),
+                log_filter: (std::env::var_os("RUST_LOG").is_none() && log_level.is_none())
+                    .then(|| -> Box<SetFilter> { Box::new(move |f| log_filter.reload(f).is_ok()) }),
+            };
             // Timers and sockets are checked every 8 task polls instead of tokio's 61: with
             // thousands of media tasks waking every 20 ms, 61 polls are several ms of delay
             // before a due frame's timer is even seen (scripts/bench-media, BENCHMARKS.md).
@@ -99,8 +114,13 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(run(cfg)) {
+            match runtime.block_on(run(cfg, reload)) {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.downcast_ref::<ctid::store::LockError>().is_some() => {
+                    tracing::error!("{e:#}");
+                    eprintln!("ctid: {e:#}");
+                    ExitCode::from(EX_USAGE)
+                }
                 Err(e) => {
                     tracing::error!("{e:#}");
                     eprintln!("ctid: {e:#}");
@@ -111,28 +131,85 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cfg: Config) -> anyhow::Result<()> {
+/// What SIGHUP re-reads.
+struct Reload {
+    path: PathBuf,
+    /// The running log filter, when the config file sets it.
+    log_filter: Option<Box<SetFilter>>,
+}
+
+/// Replaces the running log filter; false if the logger is gone.
+type SetFilter = dyn Fn(EnvFilter) -> bool + Send + Sync;
+
+impl Reload {
+    /// SIGHUP (logrotate, `systemctl reload`): the config file is read and checked again. A file
+    /// with problems is refused, each problem logged, and ctid goes on with what it runs. A good
+    /// file's log level is applied at once; the other sections take effect at the next restart,
+    /// and the log says so — no call is dropped either way.
+    fn apply(&self) {
+        let cfg = match Config::load(&self.path) {
+            Ok(c) => c,
+            Err(e) => {
+                for p in &e.problems {
+                    tracing::error!(file = %self.path.display(), "reload refused: {p}");
+                }
+                tracing::error!(
+                    problems = e.problems.len(),
+                    "reload refused: the running configuration stays"
+                );
+                return;
+            }
+        };
+        match &self.log_filter {
+            Some(set) => match EnvFilter::try_new(&cfg.daemon.log_level).map(set) {
+                Ok(true) => {
+                    tracing::info!(log_level = %cfg.daemon.log_level, "reload: log level applied")
+                }
+                _ => tracing::warn!("reload: the log level could not be applied"),
+            },
+            None => tracing::info!("reload: log level fixed by --log-level or RUST_LOG, kept"),
+        }
+        tracing::warn!(
+            file = %self.path.display(),
+            "reload: the file is valid; changes to agents, queues, tokens and other sections take effect at the next restart"
+        );
+    }
+}
+
+async fn run(cfg: Config, reload: Reload) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let signals = shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        wait_for_signal(&reload).await;
         tracing::info!("shutdown requested");
         signals.cancel();
     });
     ctid::app::run(cfg, shutdown, None).await
 }
 
-async fn wait_for_signal() {
+/// Until SIGTERM or Ctrl-C; SIGHUP in between re-reads the config (it must never stop ctid).
+async fn wait_for_signal(reload: &Reload) {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
+    let (mut term, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(t), Ok(h)) => (t, h),
+        _ => {
+            tracing::warn!("cannot watch SIGTERM/SIGHUP; only Ctrl-C stops ctid");
             let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = tokio::signal::ctrl_c() => return,
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: re-reading the configuration");
+                // Reading the file is blocking, but small and rare.
+                tokio::task::block_in_place(|| reload.apply());
+            }
         }
     }
 }

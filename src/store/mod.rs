@@ -14,12 +14,14 @@
 mod api;
 mod bindings;
 mod calls;
+mod lock;
 mod retention;
 mod writer;
 
 pub use api::ApiOp;
 pub use bindings::load_bindings;
 pub use calls::{interrupt_live_calls, next_call_id, CallOp};
+pub use lock::{lock_data_dir, DataDirLock, LockError};
 pub use retention::{purge, purge_batch};
 pub use writer::{Op, Writer};
 
