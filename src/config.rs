@@ -202,7 +202,9 @@ impl Default for Registrar {
             max_expires: 3600,
             default_expires: 600,
             max_contacts_per_agent: 5,
-            algorithms: vec!["SHA-256".into(), "MD5".into()],
+            // MD5 only: phones that cannot answer a SHA-256 challenge (libre/baresip 1.x, SIPp
+            // 3.6) give up on any 401 that carries one, even next to an MD5 challenge.
+            algorithms: vec!["MD5".into()],
             nonce_lifetime_secs: 300,
         }
     }
@@ -216,6 +218,10 @@ pub struct Agent {
     pub name: String,
     pub username: String,
     pub password: String,
+    /// Digest algorithms offered to this agent's phone, most preferred first; absent: the
+    /// registrar's `algorithms`. E.g. `["SHA-256"]` for a phone that speaks RFC 8760.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithms: Option<Vec<String>>,
 }
 
 /// `[trunk]`: the PBX trunk ctid sends its own requests to.
@@ -962,18 +968,10 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
             "must be at least 1".into(),
         );
     }
-    if r.algorithms.is_empty() {
-        add(
-            "registrar.algorithms",
-            "at least one of \"SHA-256\", \"MD5\"".into(),
-        );
-    }
-    for a in &r.algorithms {
-        if !a.eq_ignore_ascii_case("MD5") && !a.eq_ignore_ascii_case("SHA-256") {
-            add(
-                "registrar.algorithms",
-                format!("unknown algorithm {a:?} (use \"SHA-256\" or \"MD5\")"),
-            );
+    check_algorithms(&r.algorithms, "registrar.algorithms", &mut add);
+    for (i, a) in cfg.agents.iter().enumerate() {
+        if let Some(list) = &a.algorithms {
+            check_algorithms(list, &format!("agents[{i}].algorithms"), &mut add);
         }
     }
     if r.nonce_lifetime_secs == 0 {
@@ -1061,6 +1059,21 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
 
 /// Every prompt a queue names must load (exists, readable, a WAV ctid can convert): found by
 /// `ctid check-config`, not by a caller hearing silence.
+/// A digest algorithm list: not empty, only "SHA-256" and "MD5".
+fn check_algorithms(list: &[String], key: &str, add: &mut impl FnMut(&str, String)) {
+    if list.is_empty() {
+        add(key, "at least one of \"SHA-256\", \"MD5\"".into());
+    }
+    for a in list {
+        if !a.eq_ignore_ascii_case("MD5") && !a.eq_ignore_ascii_case("SHA-256") {
+            add(
+                key,
+                format!("unknown algorithm {a:?} (use \"SHA-256\" or \"MD5\")"),
+            );
+        }
+    }
+}
+
 fn validate_prompts(cfg: &Config, add: &mut impl FnMut(&str, String)) {
     let mut position_needed = false;
     for (i, q) in cfg.queues.iter().enumerate() {

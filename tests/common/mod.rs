@@ -81,6 +81,7 @@ pub fn unique(tag: &str) -> String {
 /// What a test changes in the daemon's config; everything else is written with test defaults.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// `[registrar] algorithms`; empty: the key is left out (ctid's built-in default).
     pub algorithms: Vec<String>,
     pub trusted_peers: Vec<String>,
     pub tcp_message_timeout_secs: u64,
@@ -177,7 +178,9 @@ impl TestEnv {
         writeln!(t, "\n[registrar]").unwrap();
         writeln!(t, "min_expires = {}", s.min_expires).unwrap();
         writeln!(t, "max_expires = {}", s.max_expires).unwrap();
-        writeln!(t, "algorithms = {}", toml_list(&s.algorithms)).unwrap();
+        if !s.algorithms.is_empty() {
+            writeln!(t, "algorithms = {}", toml_list(&s.algorithms)).unwrap();
+        }
         for (user, pass) in &s.agents {
             writeln!(t, "\n[[agents]]").unwrap();
             writeln!(t, "id = {user:?}").unwrap();
