@@ -67,6 +67,9 @@ pub struct Daemon {
     pub data_dir: PathBuf,
     /// Default log filter when neither `--log-level` nor `RUST_LOG` is given.
     pub log_level: String,
+    /// How log lines are written to stderr: human-readable text, or one JSON object a line for
+    /// log shippers.
+    pub log_format: LogFormat,
     /// On SIGINT/SIGTERM: how long open transactions may take to finish.
     pub shutdown_grace_secs: u64,
 }
@@ -76,9 +79,18 @@ impl Default for Daemon {
         Daemon {
             data_dir: PathBuf::from("./data"),
             log_level: "info".into(),
+            log_format: LogFormat::Text,
             shutdown_grace_secs: 5,
         }
     }
+}
+
+/// `[daemon] log_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// `[sip]`

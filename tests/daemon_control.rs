@@ -128,3 +128,34 @@ fn a_misspelt_log_level_is_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn json_logs_are_one_object_a_line() {
+    let env = TestEnv::new(&Settings::default());
+    let text = std::fs::read_to_string(&env.config).unwrap().replacen(
+        "[daemon]\n",
+        "[daemon]\nlog_format = \"json\"\n",
+        1,
+    );
+    std::fs::write(&env.config, text).unwrap();
+    let d = env.start();
+    wait_log(&d, "ctid ready", 1);
+    let log = d.log();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "no log lines");
+    for l in &lines {
+        let v: serde_json::Value = serde_json::from_str(l)
+            .unwrap_or_else(|e| panic!("not a JSON object ({e}): {l}\n--- log ---\n{log}"));
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string() && v["fields"].is_object(),
+            "{l}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"message\":\"ctid ready\"") && l.contains("\"udp\"")),
+        "the ready line with its fields:\n{log}"
+    );
+    d.stop();
+}
