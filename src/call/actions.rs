@@ -11,6 +11,9 @@ use crate::transport::driver::Command;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+/// The final status for a caller ctid never answered and ends without a configured cause.
+const REFUSAL_STATUS: u16 = 480;
+
 impl CallManager {
     /// Carry out every pending engine action (they may produce more inputs, hence the loop).
     pub(super) async fn apply_actions(&mut self) {
@@ -182,14 +185,40 @@ impl CallManager {
         };
         let now = Instant::now();
         call.answered = Some(now);
+        call.answer_wait = Some(wait);
         if let Some(ok) = call.pending_answer.take() {
-            // Early media: the caller is answered now, when the agent is.
+            // Early media: the caller is answered now, when the agent is; it counts as answered
+            // once the caller ACKs (see `caller`).
             let tx = call.server_tx;
+            call.answer_uncounted = true;
             let _ = self
                 .commands
                 .try_send(Command::Respond { tx, response: ok });
         }
         let agent_media = (leg.sockets.take(), leg.answer.clone());
+        tracing::info!(call = %id, agent = %agent, wait_ms = wait.as_millis() as u64, "call answered and bridged");
+        call.connected = Some(leg);
+        let uncounted = call.answer_uncounted;
+        self.board.entry(agent.clone()).or_default().call = Some(id.0);
+        if !uncounted {
+            self.count_answer(id).await;
+        }
+        self.bridge_media(id, agent_media.0, agent_media.1).await;
+        self.flush_ack(id, Some(&agent)).await;
+    }
+
+    /// Count a bridged call as answered: figures, board, live event, record.
+    pub(super) async fn count_answer(&mut self, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.answer_uncounted = false;
+        let (Some(wait), Some(agent)) = (
+            call.answer_wait,
+            call.connected.as_ref().map(|c| c.agent.clone()),
+        ) else {
+            return;
+        };
         let in_target = wait
             <= self
                 .settings
@@ -210,10 +239,7 @@ impl CallManager {
             in_target,
             unix_ms(),
         );
-        tracing::info!(call = %id, agent = %agent, wait_ms = wait.as_millis() as u64, "call answered and bridged");
-        call.connected = Some(leg);
         let entry = self.board.entry(agent.clone()).or_default();
-        entry.call = Some(id.0);
         entry.calls_answered += 1;
         self.publish(super::control::CallEvent::CallAnswered {
             call: id.0,
@@ -224,17 +250,15 @@ impl CallManager {
             id: id.0,
             answered_at_ms: unix_ms(),
             agent: agent.0.clone(),
-            wait_ms: wait.as_millis() as u64,
+            wait_ms,
             in_target,
         })
         .await;
         self.event(id, "answered", Some(&agent), None).await;
-        self.bridge_media(id, agent_media.0, agent_media.1).await;
-        self.flush_ack(id, Some(&agent)).await;
     }
 
     /// The call left the queue without being answered (or was answered: nothing to do here).
-    async fn left(
+    pub(super) async fn left(
         &mut self,
         id: CallId,
         queue: String,
@@ -254,6 +278,12 @@ impl CallManager {
         };
         let caller_gone = call.caller_ended;
         let end_cause = call.end_cause;
+        // Never answered (refused on arrival, or early media): the caller gets a final error
+        // with this status instead of a BYE (see `bye_caller`).
+        let cause = match (cause, call.pending_answer.is_some() && !caller_gone) {
+            (None, true) => Some(REFUSAL_STATUS),
+            (c, _) => c,
+        };
         let callback = end_cause == Some("callback_requested");
         let (kind, name) = if callback {
             ("callback_requested", "callback_requested")
@@ -339,6 +369,10 @@ impl CallManager {
         reason: Option<String>,
         code: Option<u16>,
     ) {
+        if self.calls.get(&id).is_some_and(|c| c.answer_uncounted) {
+            // Ended before the caller's ACK (the seat hung up at once, shutdown…).
+            self.count_answer(id).await;
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -437,7 +471,7 @@ impl CallManager {
         }
         if let Some(mut refusal) = call.pending_answer.take() {
             // Early media and never answered: end the INVITE with a final error, not a BYE.
-            refusal.status = cause.unwrap_or(480);
+            refusal.status = cause.unwrap_or(REFUSAL_STATUS);
             refusal.reason = crate::sip::message::reason_phrase(refusal.status).to_string();
             refusal.body.clear();
             refusal.headers.remove("Content-Type");
@@ -457,12 +491,11 @@ impl CallManager {
         if let Some(c) = cause {
             bye.headers.push("Reason", format!("SIP ;cause={c}"));
         }
-        let peer = call.caller.peer;
         let key = call.caller.dialog.key.clone();
         call.caller_ended = true;
         self.by_dialog.remove(&key);
         self.send(Command::RemoveDialog(key)).await;
-        self.send_to(peer, bye).await;
+        self.send_caller_bye(id, bye).await;
     }
 
     /// A waiting call ended by ctid's shutdown: BYE the caller, cancel ringing seats, record

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod outbound;
+pub mod raw;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -94,6 +95,8 @@ pub struct Settings {
     pub ipv6: bool,
     /// Appended to the generated file verbatim.
     pub extra_toml: String,
+    /// More `[sip]` keys (e.g. `t1_ms = 100\n`), written inside that table.
+    pub sip_toml: String,
 }
 
 impl Default for Settings {
@@ -111,6 +114,7 @@ impl Default for Settings {
             ],
             ipv6: false,
             extra_toml: String::new(),
+            sip_toml: String::new(),
         }
     }
 }
@@ -158,6 +162,7 @@ impl TestEnv {
         writeln!(t, "realm = \"ctid\"").unwrap();
         writeln!(t, "trusted_peers = {}", toml_list(&s.trusted_peers)).unwrap();
         writeln!(t, "force_rport = true").unwrap();
+        t.push_str(&s.sip_toml);
         writeln!(t, "\n[sip.limits]").unwrap();
         writeln!(
             t,
