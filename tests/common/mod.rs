@@ -6,6 +6,7 @@
 
 pub mod outbound;
 pub mod raw;
+pub mod rtp;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
