@@ -1,6 +1,7 @@
 //! What the call manager does with the ACD engine's decisions: ring a seat, stop ringing it,
 //! bridge the legs, and end calls that leave the queue without an agent.
 
+use super::answer::Ending;
 use super::legs::{self, AgentOffer, Peer};
 use super::{unix_ms, AgentLeg, CallManager};
 use crate::acd::{Action, AgentId, CallId, CancelReason, Input, Outcome};
@@ -186,11 +187,10 @@ impl CallManager {
         let now = Instant::now();
         call.answered = Some(now);
         call.answer_wait = Some(wait);
-        if let Some(ok) = call.pending_answer.take() {
+        if let Some(ok) = call.answer.seat_answered() {
             // Early media: the caller is answered now, when the agent is; it counts as answered
-            // once the caller ACKs (see `caller`).
+            // once the caller ACKs (see `answer`).
             let tx = call.server_tx;
-            call.answer_uncounted = true;
             let _ = self
                 .commands
                 .try_send(Command::Respond { tx, response: ok });
@@ -198,7 +198,7 @@ impl CallManager {
         let agent_media = (leg.sockets.take(), leg.answer.clone());
         tracing::info!(call = %id, agent = %agent, wait_ms = wait.as_millis() as u64, "call answered and bridged");
         call.connected = Some(leg);
-        let uncounted = call.answer_uncounted;
+        let uncounted = call.answer.uncounted();
         self.board.entry(agent.clone()).or_default().call = Some(id.0);
         if !uncounted {
             self.count_answer(id).await;
@@ -212,7 +212,7 @@ impl CallManager {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        call.answer_uncounted = false;
+        call.answer.take_uncounted();
         let (Some(wait), Some(agent)) = (
             call.answer_wait,
             call.connected.as_ref().map(|c| c.agent.clone()),
@@ -280,7 +280,7 @@ impl CallManager {
         let end_cause = call.end_cause;
         // Never answered (refused on arrival, or early media): the caller gets a final error
         // with this status instead of a BYE (see `bye_caller`).
-        let cause = match (cause, call.pending_answer.is_some() && !caller_gone) {
+        let cause = match (cause, call.answer.unanswered() && !caller_gone) {
             (None, true) => Some(REFUSAL_STATUS),
             (c, _) => c,
         };
@@ -369,7 +369,11 @@ impl CallManager {
         reason: Option<String>,
         code: Option<u16>,
     ) {
-        if self.calls.get(&id).is_some_and(|c| c.answer_uncounted) {
+        if self
+            .calls
+            .get_mut(&id)
+            .is_some_and(|c| c.answer.take_uncounted())
+        {
             // Ended before the caller's ACK (the seat hung up at once, shutdown…).
             self.count_answer(id).await;
         }
@@ -469,33 +473,29 @@ impl CallManager {
         if call.caller_ended {
             return;
         }
-        if let Some(mut refusal) = call.pending_answer.take() {
-            // Early media and never answered: end the INVITE with a final error, not a BYE.
-            refusal.status = cause.unwrap_or(REFUSAL_STATUS);
-            refusal.reason = crate::sip::message::reason_phrase(refusal.status).to_string();
-            refusal.body.clear();
-            refusal.headers.remove("Content-Type");
-            refusal.headers.remove("Contact");
-            call.caller_ended = true;
-            let (tx, key) = (call.server_tx, call.caller.dialog.key.clone());
-            self.by_dialog.remove(&key);
-            self.send(Command::RemoveDialog(key)).await;
-            self.send(Command::Respond {
-                tx,
-                response: refusal,
-            })
-            .await;
-            return;
-        }
-        let mut bye = call.caller.dialog.request(Method::Bye);
-        if let Some(c) = cause {
-            bye.headers.push("Reason", format!("SIP ;cause={c}"));
-        }
-        let key = call.caller.dialog.key.clone();
+        let ending = call.answer.end(cause.unwrap_or(REFUSAL_STATUS));
         call.caller_ended = true;
+        let (tx, key, peer) = (
+            call.server_tx,
+            call.caller.dialog.key.clone(),
+            call.caller.peer,
+        );
+        let bye = matches!(ending, Ending::Bye | Ending::ByeAfterAck).then(|| {
+            let mut bye = call.caller.dialog.request(Method::Bye);
+            if let Some(c) = cause {
+                bye.headers.push("Reason", format!("SIP ;cause={c}"));
+            }
+            bye
+        });
         self.by_dialog.remove(&key);
-        self.send(Command::RemoveDialog(key)).await;
-        self.send_caller_bye(id, bye).await;
+        self.send(Command::RemoveDialog(key.clone())).await;
+        match (ending, bye) {
+            // Never answered (refused on arrival, early media): a final error, not a BYE.
+            (Ending::Refuse(response), _) => self.send(Command::Respond { tx, response }).await,
+            (Ending::Bye, Some(bye)) => self.send_to(peer, bye).await,
+            (Ending::ByeAfterAck, Some(bye)) => self.hold_bye(tx, key, peer, bye),
+            _ => {}
+        }
     }
 
     /// A waiting call ended by ctid's shutdown: BYE the caller, cancel ringing seats, record

@@ -1,14 +1,7 @@
-//! The caller's INVITE transaction as the call layer sees it: when ctid's 2xx is acknowledged
-//! (the dialog is confirmed), what a CANCEL means at each stage, and the end of a call whose
-//! caller never sent the ACK.
-//!
-//! Rules (RFC 3261 §13.3.1.4, §15): ctid sends no BYE on the caller's dialog before the ACK of
-//! its 2xx arrived or the 2xx's retransmissions timed out (64·T1): a BYE asked for earlier is
-//! held here and sent then. The media timeout does not run on the caller's leg before the
-//! dialog is confirmed (ctid retransmits its 2xx for 32 s; a caller is not expected to send RTP
-//! before it has the answer). An early-media call whose seat answered counts as answered when
-//! the caller's ACK arrives: a CANCEL that crossed ctid's 2xx (the caller got 487) makes it an
-//! abandoned call whose seat is ACKed and hung up.
+//! The caller's INVITE transaction as the call layer sees it: its ACK (which confirms the
+//! dialog, and releases a BYE ctid held for it), its CANCEL at each stage (waiting, or crossing
+//! a seat's answer), and the end of a call whose caller never sent the ACK. The rules live in
+//! [`super::answer`]; this module carries them out.
 //!
 //! Must not know: sockets, SQL, transaction timers (the endpoint reports them).
 
@@ -65,17 +58,16 @@ impl CallManager {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if call.caller.confirmed || call.pending_answer.is_some() {
+        let Some(count) = call.answer.acked() else {
             return;
-        }
-        call.caller.confirmed = true;
+        };
         if let Some(m) = &call.media {
             m.send(MediaCommand::Hold {
                 side: Side::A,
                 held: false,
             });
         }
-        if call.answer_uncounted {
+        if count {
             self.count_answer(id).await;
         }
     }
@@ -90,7 +82,7 @@ impl CallManager {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        call.pending_answer = None;
+        call.answer.cancelled();
         if call.connected.is_none() {
             // Waiting or ringing: the engine cancels the offers and reports the call as left.
             return self
@@ -100,7 +92,6 @@ impl CallManager {
         // The seat's 200 crossed the CANCEL: ctid connected the seat (and ACKed it), but its 2xx
         // to the caller came after the 487. The caller is gone; hang up on the seat.
         tracing::info!(call = %id, "caller hung up as the agent answered: hanging up on the agent");
-        call.answer_uncounted = false;
         let wait = call.entered.elapsed();
         let queue = call.queue.clone();
         let agent_bye = call
@@ -128,9 +119,8 @@ impl CallManager {
         tracing::warn!(call = %id, "caller never acknowledged the answer; ending the call");
         let uncounted = match self.calls.get_mut(&id) {
             Some(call) => {
-                call.caller.confirmed = true;
                 call.end_cause = Some(NO_ACK);
-                call.answer_uncounted
+                call.answer.ack_timed_out()
             }
             None => return,
         };
@@ -140,22 +130,9 @@ impl CallManager {
         self.hang_up(id, "ctid", Some(NO_ACK.into()), None).await;
     }
 
-    /// ctid ends the caller's leg with `bye`: now, or once the caller has acknowledged ctid's
-    /// 2xx (never before, RFC 3261 §15).
-    pub(super) async fn send_caller_bye(&mut self, id: CallId, bye: Request) {
-        let Some(call) = self.calls.get(&id) else {
-            return;
-        };
-        let peer = call.caller.peer;
-        if call.caller.confirmed {
-            return self.send_to(peer, bye).await;
-        }
-        tracing::debug!(call = %id, "BYE to the caller held until its ACK");
-        let owed = OwedBye {
-            key: call.caller.dialog.key.clone(),
-            peer,
-            bye,
-        };
-        self.owed_byes.insert(call.server_tx, owed);
+    /// Keep `bye` for the caller of the INVITE `tx` until its ACK (or the ACK wait's end).
+    pub(super) fn hold_bye(&mut self, tx: ServerTxId, key: DialogKey, peer: Peer, bye: Request) {
+        tracing::debug!(call_id = %key.call_id, "BYE to the caller held until its ACK");
+        self.owed_byes.insert(tx, OwedBye { key, peer, bye });
     }
 }

@@ -157,7 +157,7 @@ impl CallManager {
             });
         }
         session.send(Media::AnnounceEvery(qm.announce_every));
-        if !call.caller.confirmed {
+        if !call.answer.confirmed() {
             // No media timeout on a caller that has no confirmed answer yet (183 only, or a 200
             // not yet ACKed): `caller` lifts this at its ACK.
             session.send(Media::Hold {

@@ -10,6 +10,7 @@
 //! Must not know: sockets (beyond handing them to the relay), SQL, SIP parsing.
 
 mod actions;
+mod answer;
 mod board;
 mod caller;
 pub mod control;
@@ -30,7 +31,7 @@ use crate::media::{LegSockets, PortPool};
 use crate::sip::build::{new_tag, response_to};
 use crate::sip::dialog::Dialog;
 use crate::sip::endpoint::{ClientTxId, DialogKey, Event, Flow, ServerTxId};
-use crate::sip::message::{Method, Request, Response};
+use crate::sip::message::{Method, Request};
 use crate::sip::registrar::{Binding, StoreOp};
 use crate::stats::{LiveStats, Snapshot};
 use crate::store::{CallOp, Op};
@@ -64,9 +65,6 @@ struct CallerLeg {
     sockets: Option<LegSockets>,
     local_rtp: SocketAddr,
     sdp_version: u64,
-    /// ctid's 2xx was acknowledged (or its retransmissions timed out): BYE and media timeout
-    /// may apply (see [`caller`]).
-    confirmed: bool,
 }
 
 /// A seat being rung, or the connected seat (ctid is UAC).
@@ -108,12 +106,9 @@ struct Call {
     end_cause: Option<&'static str>,
     /// The caller's dialog is over (it sent BYE, or ctid did).
     caller_ended: bool,
-    /// The 200 OK still owed to the caller: sent once the engine let the call queue, or, on an
-    /// early-media queue, when an agent answers. A refusal before it is a final 4xx/5xx.
-    pending_answer: Option<Response>,
-    /// Early media: the seat answered and the caller got its 200, but it has not ACKed yet; the
-    /// call counts as answered then (a CANCEL crossing the 200 makes it abandoned).
-    answer_uncounted: bool,
+    /// ctid's answer to the caller's INVITE: held until the engine let the call queue (or, early
+    /// media, until a seat answers), sent, acknowledged (see [`answer`]).
+    answer: answer::CallerAnswer,
 }
 
 /// Static settings of the call layer.
@@ -758,7 +753,6 @@ impl CallManager {
                     sockets: Some(sockets),
                     local_rtp,
                     sdp_version: 1,
-                    confirmed: false,
                 },
                 offers: offers::Offers::default(),
                 connected: None,
@@ -769,8 +763,7 @@ impl CallManager {
                 offer_pending: None,
                 end_cause: None,
                 caller_ended: false,
-                pending_answer: Some(answer),
-                answer_uncounted: false,
+                answer: answer::CallerAnswer::held(answer),
             },
         );
         crate::metrics::call_entered(&queue);
@@ -794,16 +787,7 @@ impl CallManager {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let response = if early {
-            call.pending_answer.clone().map(|mut progress| {
-                progress.status = 183;
-                progress.reason = "Session Progress".into();
-                progress
-            })
-        } else {
-            call.pending_answer.take()
-        };
-        if let Some(response) = response {
+        if let Some(response) = call.answer.queued(early) {
             self.send(Command::Respond { tx, response }).await;
             self.start_media(id);
         }
