@@ -384,3 +384,126 @@ fn a_cancel_just_before_the_seats_200_hangs_up_the_seat() {
 fn a_cancel_just_after_the_seats_200_hangs_up_the_seat() {
     cancel_crossing_the_seats_200(false);
 }
+
+/// The same race with the seat answering the re-offer, ordered by a raw seat so it happens
+/// every run: the first INVITE rings out (ring timeout 2 s) and is cancelled; the seat answers
+/// the CANCEL but holds the 487 until the second INVITE (the re-offer) rings, then sends the
+/// 487 and at once a 200 to the second. ctid must take the 487 for the first INVITE only: the
+/// second is answered and bridged, and no third INVITE goes out.
+#[test]
+fn a_late_487_of_the_missed_offer_does_not_undo_the_answered_reoffer() {
+    let env = TestEnv::new(&queue_settings(
+        &["1001"],
+        "ring_timeout_secs = 2\nwrapup_secs = 0\n",
+    ));
+    let daemon = env.start();
+    let seat = register_raw_seat(&daemon, "1001", "secret1001");
+    // The caller stays 6 s after ctid's 200 (answered at once: no early media here).
+    let pbx = sipp_spawn(
+        env.path(),
+        Some(daemon.addr),
+        free_port(),
+        "pbx_call.xml",
+        &["-s", "4000", "-m", "1", "-d", "6000", "-timeout", "30s"],
+    );
+    let tag = unique("seat");
+    let contact = format!("Contact: <sip:1001@{}>", seat.local());
+    let first = await_request(&seat, "INVITE", None, None, &daemon, "first offer");
+    let first_id = first.header("Call-ID").unwrap_or_default().to_string();
+    seat.send(
+        first
+            .response("180 Ringing", &tag, std::slice::from_ref(&contact), None)
+            .as_bytes(),
+    );
+    let cancel = await_request(
+        &seat,
+        "CANCEL",
+        Some(&first_id),
+        None,
+        &daemon,
+        "ring timeout",
+    );
+    seat.send(cancel.response("200 OK", &tag, &[], None).as_bytes());
+    let second = await_request(&seat, "INVITE", None, None, &daemon, "re-offer");
+    let second_id = second.header("Call-ID").unwrap_or_default().to_string();
+    assert_ne!(first_id, second_id, "the re-offer is a new INVITE");
+    seat.send(
+        second
+            .response("180 Ringing", &tag, std::slice::from_ref(&contact), None)
+            .as_bytes(),
+    );
+    // Now the late 487 of the first INVITE, then the answer to the second.
+    seat.send(
+        first
+            .response("487 Request Terminated", &tag, &[], None)
+            .as_bytes(),
+    );
+    let rtp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let sdp = offer_sdp("seat", 1, rtp.local_addr().unwrap().port(), "sendrecv");
+    let ok = second.response("200 OK", &tag, &[contact], Some(&sdp));
+    seat.send(ok.as_bytes());
+    // ctid ACKs both (the 487 inside its INVITE transaction, the 200 end to end), and nothing
+    // else rings: the next request on the seat is the BYE after the caller hangs up.
+    let mut acked = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut other = Vec::new();
+    let bye = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some((bytes, from)) = seat.recv_raw(left) else {
+            panic!(
+                "no BYE at the seat after the caller hung up; ACKs {acked:?}, other {other:?}\n{}",
+                daemon.log_tail(6000)
+            );
+        };
+        let Some(req) = InRequest::parse(&bytes) else {
+            continue;
+        };
+        let id = req.header("Call-ID").unwrap_or_default().to_string();
+        match req.method.as_str() {
+            "ACK" => {
+                acked.insert(id);
+            }
+            "BYE" if id == second_id => break req,
+            // A retransmitted INVITE (no ACK yet) gets its final response again.
+            "INVITE" if id == second_id => {
+                seat.sock.send_to(ok.as_bytes(), from).unwrap();
+            }
+            m => other.push(format!("{m} {id}")),
+        }
+    };
+    seat.send(bye.response("200 OK", &tag, &[], None).as_bytes());
+    let pbx = pbx.wait();
+    let rows = wait_for_calls(&env, Duration::from_secs(10), |r| {
+        r.len() == 1 && r[0].outcome.is_some()
+    });
+    let events = read_events(&env);
+    let log = daemon.log_tail(6000);
+    daemon.stop();
+    let story = format!(
+        "{}\n{}\n--- caller ---\n{}\n--- ctid ---\n{log}",
+        describe_calls(&rows),
+        describe_events(&events),
+        pbx.report
+    );
+    assert!(
+        other.is_empty(),
+        "the seat got requests besides the ACKs and the BYE (a third INVITE?): {other:?}\n{story}"
+    );
+    assert!(
+        acked.contains(&first_id) && acked.contains(&second_id),
+        "ctid must ACK the 487 of the first INVITE and the 200 of the second: {acked:?}\n{story}"
+    );
+    assert!(pbx.ok() && pbx.successful == Some(1), "{story}");
+    assert_eq!(rows.len(), 1, "{story}");
+    let c = &rows[0];
+    assert_eq!(c.outcome.as_deref(), Some("answered"), "{story}");
+    assert_eq!(c.agent.as_deref(), Some("1001"), "{story}");
+    assert_eq!(c.hangup_by.as_deref(), Some("caller"), "{story}");
+    let ev = events_of(&events, c.id);
+    let kinds = kinds_among(&ev, &["offered", "missed", "rejected", "answered"]);
+    assert_eq!(
+        kinds,
+        ["offered", "missed", "offered", "answered"],
+        "one miss, one re-offer answered, no rejection\n{story}"
+    );
+}
