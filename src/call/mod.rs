@@ -10,7 +10,9 @@
 //! Must not know: sockets (beyond handing them to the relay), SQL, SIP parsing.
 
 mod actions;
+mod answer;
 mod board;
+mod caller;
 pub mod control;
 mod legs;
 mod media;
@@ -29,7 +31,7 @@ use crate::media::{LegSockets, PortPool};
 use crate::sip::build::{new_tag, response_to};
 use crate::sip::dialog::Dialog;
 use crate::sip::endpoint::{ClientTxId, DialogKey, Event, Flow, ServerTxId};
-use crate::sip::message::{Method, Request, Response};
+use crate::sip::message::{Method, Request};
 use crate::sip::registrar::{Binding, StoreOp};
 use crate::stats::{LiveStats, Snapshot};
 use crate::store::{CallOp, Op};
@@ -104,8 +106,9 @@ struct Call {
     end_cause: Option<&'static str>,
     /// The caller's dialog is over (it sent BYE, or ctid did).
     caller_ended: bool,
-    /// Early media: the 200 OK still owed to the caller, sent when an agent answers.
-    pending_answer: Option<Response>,
+    /// ctid's answer to the caller's INVITE: held until the engine let the call queue (or, early
+    /// media, until a seat answers), sent, acknowledged (see [`answer`]).
+    answer: answer::CallerAnswer,
 }
 
 /// Static settings of the call layer.
@@ -223,6 +226,8 @@ pub struct CallManager {
     /// bridged (so RTP that follows the ACK at once is relayed, not dropped), or before the BYE
     /// of an offer the engine no longer wants, and in any case before `agent_response` returns.
     pending_ack: Option<(CallId, AgentId, Peer, Request)>,
+    /// BYEs to callers whose ACK has not arrived yet (RFC 3261 §15), by their INVITE.
+    owed_byes: HashMap<ServerTxId, caller::OwedBye>,
     contacts: HashMap<String, Vec<Binding>>,
     next_call: u64,
     next_tu: u64,
@@ -275,6 +280,7 @@ impl CallManager {
             by_client_tx: HashMap::new(),
             sent_invites: HashMap::new(),
             pending_ack: None,
+            owed_byes: HashMap::new(),
             contacts: HashMap::new(),
             next_call: first_call_id.max(1),
             next_tu: 1,
@@ -496,22 +502,9 @@ impl CallManager {
                     self.in_dialog(tx, request).await;
                 }
             }
-            Event::Ack { request, .. } => self.ack_with_answer(request).await,
-            Event::Cancelled { tx } => {
-                // The endpoint already answered the INVITE 487.
-                if let Some(id) = self.by_server_tx.get(&tx).copied() {
-                    self.bye_sent_by_caller(id);
-                    self.engine
-                        .handle(Instant::now(), Input::CallAbandoned { call: id });
-                }
-            }
-            Event::AckTimeout { tx } => {
-                if let Some(id) = self.by_server_tx.get(&tx).copied() {
-                    tracing::warn!(call = %id, "caller never acknowledged the answer; ending the call");
-                    self.hang_up(id, "ctid", Some("no ACK from the caller".into()), None)
-                        .await;
-                }
-            }
+            Event::Ack { request, .. } => self.caller_ack(request).await,
+            Event::Cancelled { tx } => self.caller_cancelled(tx).await,
+            Event::AckTimeout { tx } => self.caller_ack_timeout(tx).await,
             Event::Response { tx, response } => self.agent_response(tx, response).await,
             Event::RequestFailed { tx, reason } => self.offer_request_failed(tx, reason).await,
             Event::Store(op) => self.binding_changed(Instant::now(), op),
@@ -717,24 +710,7 @@ impl CallManager {
             session,
         );
         self.send(Command::AddDialog(dialog.key.clone())).await;
-        let pending_answer = if self.settings.early_media.contains(&queue) {
-            let mut progress = answer.clone();
-            progress.status = 183;
-            progress.reason = "Session Progress".into();
-            self.send(Command::Respond {
-                tx,
-                response: progress,
-            })
-            .await;
-            Some(answer)
-        } else {
-            self.send(Command::Respond {
-                tx,
-                response: answer,
-            })
-            .await;
-            None
-        };
+        let early = self.settings.early_media.contains(&queue);
         self.by_server_tx.insert(tx, id);
         self.by_dialog
             .insert(dialog.key.clone(), (id, LegRef::Caller));
@@ -787,10 +763,9 @@ impl CallManager {
                 offer_pending: None,
                 end_cause: None,
                 caller_ended: false,
-                pending_answer,
+                answer: answer::CallerAnswer::held(answer),
             },
         );
-        self.start_media(id);
         crate::metrics::call_entered(&queue);
         self.publish(control::CallEvent::CallEntered {
             call: id.0,
@@ -805,14 +780,21 @@ impl CallManager {
                 priority,
             },
         );
+        // A call the engine refuses at once (join_empty = false, a full queue, overflow
+        // "hangup:…") is ended here with a final 4xx/5xx, before any 200, so a PBX can fail
+        // over; one that queues is answered (or, early media, gets 183) only now.
+        self.apply_actions().await;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let Some(response) = call.answer.queued(early) {
+            self.send(Command::Respond { tx, response }).await;
+            self.start_media(id);
+        }
     }
 
     async fn in_dialog(&mut self, tx: ServerTxId, req: Request) {
-        let key = DialogKey {
-            call_id: req.headers.get("Call-ID").unwrap_or("").to_string(),
-            local_tag: tag(&req, "To").unwrap_or_default(),
-            remote_tag: tag(&req, "From").unwrap_or_default(),
-        };
+        let key = caller::dialog_key(&req);
         let Some((id, leg)) = self.by_dialog.get(&key).cloned() else {
             return self.reject(tx, &req, 481, "").await;
         };
@@ -922,11 +904,7 @@ impl CallManager {
         if req.body.is_empty() {
             return;
         }
-        let key = DialogKey {
-            call_id: req.headers.get("Call-ID").unwrap_or("").to_string(),
-            local_tag: tag(&req, "To").unwrap_or_default(),
-            remote_tag: tag(&req, "From").unwrap_or_default(),
-        };
+        let key = caller::dialog_key(&req);
         let Some((id, leg)) = self.by_dialog.get(&key).cloned() else {
             return;
         };

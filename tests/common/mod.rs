@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod outbound;
+pub mod raw;
+pub mod rtp;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
