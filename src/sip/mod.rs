@@ -10,5 +10,6 @@ pub mod header;
 pub mod message;
 pub mod parse;
 pub mod registrar;
+pub mod route;
 pub mod transaction;
 pub mod uri;
