@@ -158,3 +158,81 @@ fn bye_to_a_tcp_caller_whose_connection_closed_goes_to_its_contact() {
     assert_eq!(rows[0].hangup_by.as_deref(), Some("agent"), "{:?}", rows[0]);
     daemon.stop();
 }
+
+/// Everything SIPp `bg` logged, once it finished on its own (within `timeout`).
+fn finished_messages(mut bg: SippBg, timeout: Duration) -> (SippRun, String) {
+    let deadline = Instant::now() + timeout;
+    while bg.is_running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let messages = bg.messages();
+    (bg.wait(), messages)
+}
+
+#[test]
+fn the_advertised_address_is_in_via_contact_and_sdp_and_the_sockets_stay_bound() {
+    // ctid listens on 127.0.0.1 and tells its peers 127.0.0.2 (the bound port kept).
+    let env = TestEnv::new(&Settings {
+        sip_toml: "advertise = \"127.0.0.2\"".into(),
+        ..queue_settings(
+            &["1001"],
+            "strategy = \"longest-idle\"\nring_timeout_secs = 30\nwrapup_secs = 0\n",
+        )
+    });
+    let daemon = env.start();
+    let port = daemon.addr.port();
+    let seat = start_seat(
+        env.path(),
+        daemon.addr,
+        "1001",
+        "secret1001",
+        "seat_answer.xml",
+        30,
+    );
+    let caller = sipp_spawn(
+        env.path(),
+        Some(daemon.addr),
+        free_port(),
+        "pbx_call.xml",
+        &["-t", "u1", "-m", "1", "-s", "4000", "-d", "1000"],
+    );
+    let (caller, to_caller) = finished_messages(caller, Duration::from_secs(40));
+    let seat_messages = seat.messages();
+    let seat = seat.stop(Duration::from_secs(5));
+    assert!(
+        caller.ok() && caller.successful == Some(1),
+        "the call with an advertised address failed:\n{}\n--- seat ---\n{}\n--- ctid ---\n{}",
+        caller.report,
+        tail(&seat.report, 3_000),
+        daemon.log_tail(6_000)
+    );
+    let advertised_contact = format!("Contact: <sip:ctid@127.0.0.2:{port}>");
+    for (who, log) in [("caller", &to_caller), ("seat", &seat_messages)] {
+        assert!(
+            log.contains(&advertised_contact),
+            "ctid's Contact to the {who} is not the advertised address:\n{}",
+            tail(log, 4_000)
+        );
+        let sdp_line = |kind: &str| {
+            log.lines().any(|l| {
+                l.trim_start().starts_with(kind) && l.trim_end().ends_with("IN IP4 127.0.0.2")
+            })
+        };
+        assert!(
+            sdp_line("c=") && sdp_line("o=ctid"),
+            "ctid's SDP to the {who} does not carry the advertised address in c= and o=:\n{}",
+            tail(log, 4_000)
+        );
+        assert!(
+            !log.contains(&format!("sip:ctid@127.0.0.1:{port}")),
+            "the bound address leaked into a Contact to the {who}:\n{}",
+            tail(log, 4_000)
+        );
+    }
+    assert!(
+        seat_messages.contains(&format!("Via: SIP/2.0/UDP 127.0.0.2:{port};")),
+        "ctid's INVITE to the seat does not carry the advertised Via sent-by:\n{}",
+        tail(&seat_messages, 4_000)
+    );
+    daemon.stop();
+}
