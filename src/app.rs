@@ -72,6 +72,7 @@ fn endpoint_config(cfg: &Config) -> EndpointConfig {
             })
             .collect(),
         nonce_secret: secret,
+        advertise: cfg.sip.advertise,
     }
 }
 
@@ -259,8 +260,16 @@ pub async fn run(
     };
     crate::media::threads::install(media_threads, cfg.media.realtime_priority)
         .context("starting the media threads")?;
-    let pool = PortPool::new(
+    // `[sip] advertise` also stands for the media address (same family as rtp_ip).
+    let sdp_ip = cfg
+        .sip
+        .advertise
+        .map(|a| a.ip)
+        .filter(|ip| ip.is_ipv4() == cfg.media.rtp_ip.is_ipv4())
+        .unwrap_or(cfg.media.rtp_ip);
+    let pool = PortPool::advertised(
         cfg.media.rtp_ip,
+        sdp_ip,
         cfg.media.rtp_port_min..=cfg.media.rtp_port_max,
     )
     .context("[media] RTP port range")?;

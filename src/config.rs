@@ -112,6 +112,9 @@ pub struct Sip {
     pub t1_ms: u64,
     pub t2_ms: u64,
     pub t4_ms: u64,
+    /// The address peers must use for ctid (NAT, load balancer): written into Via, Contact,
+    /// ctid's From URIs and SDP instead of the bind address. `None`: the bind address.
+    pub advertise: Option<crate::sip::advertise::Advertise>,
     pub limits: SipLimits,
 }
 
@@ -128,6 +131,7 @@ impl Default for Sip {
             t1_ms: 500,
             t2_ms: 4000,
             t4_ms: 5000,
+            advertise: None,
             limits: SipLimits::default(),
         }
     }
@@ -1542,6 +1546,27 @@ mod tests {
             }
         }
         assert!(n >= 1, "no example configs found");
+    }
+
+    #[test]
+    fn sip_advertise_is_an_address_with_an_optional_port() {
+        let cfg = Config::parse("[sip]\nadvertise = \"203.0.113.7:5070\"\n").unwrap();
+        let a = cfg.sip.advertise.unwrap();
+        assert_eq!(
+            (a.ip.to_string(), a.port),
+            ("203.0.113.7".into(), Some(5070))
+        );
+        let cfg = Config::parse("[sip]\nadvertise = \"[2001:db8::7]\"\n").unwrap();
+        assert_eq!(cfg.sip.advertise.unwrap().port, None);
+        for bad in ["0.0.0.0", "203.0.113.7:0", "not an address"] {
+            let text = format!("[sip]\nadvertise = {bad:?}\n");
+            let p = Config::parse(&text).unwrap_err();
+            let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+            assert!(
+                shown.iter().any(|s| s.contains("line 2: sip.advertise")),
+                "{bad}: {shown:#?}"
+            );
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::config::{self, Config};
 use crate::media::sdp::{self, Negotiated};
 use crate::media::session::{Command as MediaCommand, Notice, SessionHandle, Side};
 use crate::media::{LegSockets, PortPool};
+use crate::sip::advertise::Advertise;
 use crate::sip::build::{new_tag, response_to};
 use crate::sip::dialog::Dialog;
 use crate::sip::endpoint::{ClientTxId, DialogKey, Event, Flow, ServerTxId};
@@ -121,8 +122,10 @@ pub struct CallSettings {
     pub sl_targets: HashMap<String, Duration>,
     /// Queues that answer callers with 183 (early media) until an agent answers.
     pub early_media: std::collections::HashSet<String>,
-    /// ctid's SIP addresses (Contact of its legs), by address family.
+    /// ctid's SIP addresses (Contact of its legs), by address family, as advertised.
     pub local_sip: Vec<SocketAddr>,
+    /// `[sip] advertise`, for the Contact of the caller's leg (received on a bound address).
+    pub advertise: Option<crate::sip::advertise::Advertise>,
     pub agents: Vec<AgentId>,
     pub agent_names: HashMap<AgentId, String>,
     pub media: MediaSettings,
@@ -187,7 +190,11 @@ impl CallSettings {
                 numbers,
                 sl_targets,
                 early_media,
-                local_sip,
+                local_sip: local_sip
+                    .into_iter()
+                    .map(|a| Advertise::apply(cfg.sip.advertise.as_ref(), a))
+                    .collect(),
+                advertise: cfg.sip.advertise,
                 agent_names: cfg
                     .agents
                     .iter()
@@ -691,7 +698,8 @@ impl CallManager {
         };
         let local_rtp = SocketAddr::new(self.pool.ip(), sockets.local_rtp.port());
         let local_tag = new_tag();
-        let contact = legs::contact_uri(flow.local, flow.transport);
+        let local = Advertise::apply(self.settings.advertise.as_ref(), flow.local);
+        let contact = legs::contact_uri(local, flow.transport);
         let Ok(dialog) = Dialog::from_uas(&invite, &local_tag, &contact) else {
             return self
                 .reject(tx, &invite, 400, "Bad Request: no usable Contact")

@@ -135,6 +135,8 @@ pub struct EndpointConfig {
     pub registrar: RegistrarConfig,
     pub accounts: Vec<Account>,
     pub nonce_secret: [u8; 32],
+    /// `[sip] advertise`: the address written into ctid's Via sent-by instead of the socket's.
+    pub advertise: Option<super::advertise::Advertise>,
 }
 
 /// Counters the driver exports as metrics.
@@ -1050,10 +1052,11 @@ impl Endpoint {
 
     /// A Via for a request ctid sends on `flow`, with `branch`.
     fn own_via_with(&self, flow: Flow, branch: &str) -> String {
-        let host = if flow.local.ip().is_unspecified() {
+        let local = super::advertise::Advertise::apply(self.cfg.advertise.as_ref(), flow.local);
+        let host = if local.ip().is_unspecified() {
             self.cfg.domain.clone()
         } else {
-            match flow.local {
+            match local {
                 SocketAddr::V4(a) => a.ip().to_string(),
                 SocketAddr::V6(a) => format!("[{}]", a.ip()),
             }
@@ -1062,7 +1065,7 @@ impl Endpoint {
             "SIP/2.0/{} {}:{};branch={branch};rport",
             flow.transport.as_str(),
             host,
-            flow.local.port(),
+            local.port(),
         )
     }
 

@@ -34,6 +34,7 @@ fn endpoint(t0: Instant) -> Endpoint {
             algorithms: None,
         }],
         nonce_secret: [1; 32],
+        advertise: None,
     };
     Endpoint::new(cfg, t0, 1_700_000_000_000)
 }
@@ -709,4 +710,35 @@ fn cancel_waits_for_a_provisional_response() {
     ep.handle_input(t0, flow(PHONE), Ok(Message::Response(busy)));
     let out = sent(&mut ep);
     assert_eq!(methods(&out), ["ACK"], "only the ACK of the 486: {out:?}");
+}
+
+#[test]
+fn requests_carry_the_advertised_address_in_via_and_go_out_on_the_bound_socket() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    ep.cfg.advertise =
+        Some(super::super::advertise::Advertise::parse("203.0.113.7:15060").unwrap());
+    let mut req = Request::new(Method::Options, "sip:pbx@10.0.0.1");
+    req.headers.push("From", "<sip:ctid@ctid.test>;tag=a1");
+    req.headers.push("To", "<sip:pbx@10.0.0.1>");
+    req.headers.push("Call-ID", "adv1");
+    req.headers.push("CSeq", "1 OPTIONS");
+    let stateless = req.clone();
+    ep.send_request(t0, flow(PBX), req, None);
+    ep.send_stateless(flow(PBX), stateless);
+    let mut n = 0;
+    while let Some(t) = ep.poll_transmit() {
+        assert_eq!(t.flow.local, "10.0.0.2:5060".parse().unwrap());
+        let Ok(Message::Request(r)) = parse_datagram(&t.bytes, &Limits::default()) else {
+            panic!("ctid sent an unparseable request")
+        };
+        let via = r.headers.get("Via").unwrap();
+        assert!(via.starts_with("SIP/2.0/UDP 203.0.113.7:15060;"), "{via}");
+        n += 1;
+    }
+    assert_eq!(n, 2);
+    // Without a port, the bound port stays.
+    ep.cfg.advertise = Some(super::super::advertise::Advertise::parse("203.0.113.7").unwrap());
+    let via = ep.own_via(flow(PBX));
+    assert!(via.starts_with("SIP/2.0/UDP 203.0.113.7:5060;"), "{via}");
 }

@@ -112,7 +112,7 @@ impl SipDriver {
                     }
                 }
                 cmd = self.commands.recv(), if commands_open => match cmd {
-                    Some(cmd) => self.command(cmd),
+                    Some(cmd) => self.command(cmd, &conns),
                     // The call layer and the trunk qualifier are done (after shutdown).
                     None => commands_open = false,
                 },
@@ -169,8 +169,15 @@ impl SipDriver {
         }
     }
 
-    fn command(&mut self, cmd: Command) {
+    fn command(&mut self, cmd: Command, conns: &Conns) {
         let now = Instant::now();
+        // The request's own next hop where the peer's address is stale (RFC 3261 §8.1.2):
+        // see `sip::route::destination`.
+        let hop = |request: &Request, transport: Transport, remote: SocketAddr| {
+            crate::sip::route::destination(request, (transport, remote), |a| {
+                conns.by_remote.contains_key(&a) || conns.pending.contains_key(&a)
+            })
+        };
         match cmd {
             Command::Respond { tx, response } => self.endpoint.respond(now, tx, response),
             Command::Send {
@@ -180,6 +187,7 @@ impl SipDriver {
                 credentials,
                 reply,
             } => {
+                let (transport, remote) = hop(&request, transport, remote);
                 let flow = self.flow_to(transport, remote);
                 let id = self.endpoint.send_request(now, flow, request, credentials);
                 let _ = reply.send(id);
@@ -190,6 +198,7 @@ impl SipDriver {
                 remote,
                 request,
             } => {
+                let (transport, remote) = hop(&request, transport, remote);
                 let flow = self.flow_to(transport, remote);
                 self.endpoint.send_request_as(now, id, flow, request, None);
             }
@@ -198,6 +207,7 @@ impl SipDriver {
                 remote,
                 request,
             } => {
+                let (transport, remote) = hop(&request, transport, remote);
                 let flow = self.flow_to(transport, remote);
                 self.endpoint.send_stateless(flow, request);
             }
