@@ -8,6 +8,7 @@ use crate::sip::auth::Algorithm;
 use crate::sip::endpoint::{Endpoint, EndpointConfig};
 use crate::sip::parse::Limits;
 use crate::sip::registrar::{Account, RegistrarConfig};
+use crate::sip::throttle::ThrottleConfig;
 use crate::sip::transaction::Timers;
 use crate::store;
 use crate::transport::driver::SipDriver;
@@ -56,6 +57,17 @@ fn endpoint_config(cfg: &Config) -> EndpointConfig {
                 .filter_map(|a| Algorithm::from_token(a))
                 .collect(),
             nonce_lifetime: Duration::from_secs(cfg.registrar.nonce_lifetime_secs),
+            throttle: {
+                let a = &cfg.registrar.auth;
+                ThrottleConfig {
+                    max_failures: a.max_failures,
+                    account_max_failures: a.account_max_failures,
+                    block: Duration::from_secs(a.block_secs),
+                    max_block: Duration::from_secs(a.max_block_secs),
+                    forget_after: Duration::from_secs(a.forget_secs),
+                    max_tracked: 16_384,
+                }
+            },
         },
         accounts: cfg
             .agents

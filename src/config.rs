@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
+mod edge;
+pub use edge::{AuthThrottle, Overload};
+
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -101,6 +104,7 @@ pub struct Sip {
     pub t2_ms: u64,
     pub t4_ms: u64,
     pub limits: SipLimits,
+    pub overload: Overload,
 }
 
 impl Default for Sip {
@@ -117,6 +121,7 @@ impl Default for Sip {
             t2_ms: 4000,
             t4_ms: 5000,
             limits: SipLimits::default(),
+            overload: Overload::default(),
         }
     }
 }
@@ -167,6 +172,15 @@ pub struct SipLimits {
     pub tcp_idle_timeout_secs: u64,
     /// A message started on a TCP connection must be complete within this time (slow-loris).
     pub tcp_message_timeout_secs: u64,
+    /// Connections from one untrusted address at a time.
+    pub tcp_max_connections_per_source: usize,
+    /// Of `max_tcp_connections`, how many only trusted peers may use.
+    pub tcp_reserved_for_trusted: usize,
+    /// Idle timeout of a connection that has not yet carried a valid message from a trusted
+    /// peer or an authenticated REGISTER.
+    pub tcp_unproven_idle_timeout_secs: u64,
+    /// The listen(2) backlog of SIP TCP listeners.
+    pub tcp_listen_backlog: u32,
 }
 
 impl Default for SipLimits {
@@ -178,6 +192,10 @@ impl Default for SipLimits {
             max_tcp_connections: 1_024,
             tcp_idle_timeout_secs: 300,
             tcp_message_timeout_secs: 10,
+            tcp_max_connections_per_source: 64,
+            tcp_reserved_for_trusted: 64,
+            tcp_unproven_idle_timeout_secs: 10,
+            tcp_listen_backlog: 1_024,
         }
     }
 }
@@ -193,6 +211,8 @@ pub struct Registrar {
     /// Digest algorithms offered, most preferred first: "SHA-256", "MD5".
     pub algorithms: Vec<String>,
     pub nonce_lifetime_secs: u64,
+    /// Throttling of failed authentication.
+    pub auth: AuthThrottle,
 }
 
 impl Default for Registrar {
@@ -204,6 +224,7 @@ impl Default for Registrar {
             max_contacts_per_agent: 5,
             algorithms: vec!["SHA-256".into(), "MD5".into()],
             nonce_lifetime_secs: 300,
+            auth: AuthThrottle::default(),
         }
     }
 }
@@ -912,6 +933,7 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
             "1 to 99 (SCHED_FIFO priority), or 0 for none".into(),
         );
     }
+    edge::validate(cfg, &mut add);
     validate_prompts(cfg, &mut add);
     if let Err(e) = crate::stats::time_zone(&cfg.reports.time_zone) {
         add(

@@ -16,6 +16,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod edge;
+
 use metrics::{describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{
     BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -213,6 +215,7 @@ pub fn pace_lateness(secs: f64) {
 /// local one in scope). [`install`] calls it; tests call it under `with_local_recorder`.
 pub fn register_all(queues: &[QueueInfo]) {
     describe_all();
+    edge::register();
 
     // Per-queue series.
     for q in queues {

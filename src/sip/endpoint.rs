@@ -15,7 +15,7 @@ use super::build::{self, new_tag, response_from_reply, response_to, stamp_via, B
 use super::header::{parse_bounded, CSeq, NameAddr, Via};
 use super::message::{Headers, Message, Method, Request, Response};
 use super::parse::ParseFailure;
-use super::registrar::{Account, Registrar, RegistrarConfig, StoreOp};
+use super::registrar::{Account, Outcome as RegisterOutcome, Registrar, RegistrarConfig, StoreOp};
 use super::transaction::{
     Bytes, ClientInvite, ClientInviteState, ClientNonInvite, ClientNonInviteState, ServerInvite,
     ServerInviteState, ServerNonInvite, Timers, TxAction,
@@ -150,6 +150,35 @@ pub struct Stats {
     pub responses_sent: [u64; 7],
     pub server_transactions: u64,
     pub client_transactions: u64,
+    /// Failed authentications, by [`super::throttle::FailReason::index`].
+    pub auth_failures: [u64; 5],
+    /// Requests refused at the door, by [`Refusal::index`].
+    pub refused: [u64; Refusal::ALL.len()],
+}
+
+/// Why a request was refused before any work was spent on it (the `reason` label of
+/// `ctid_sip_refused_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// REGISTER from a source or for an account blocked after failed authentications.
+    AuthThrottled,
+    /// An out-of-dialog request from a source that is not a trusted PBX peer (stateless 403).
+    Untrusted,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 2] = [Refusal::AuthThrottled, Refusal::Untrusted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::AuthThrottled => "auth_throttled",
+            Refusal::Untrusted => "untrusted",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Refusal::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -578,6 +607,13 @@ impl Endpoint {
             }
             return;
         }
+        // Strangers get stateless answers: no transaction, nothing retransmitted, nothing kept.
+        if !self.trusted(flow) {
+            if let Some((status, reason)) = self.stateless_refusal(&req) {
+                self.refuse_stateless(flow, req, status, reason);
+                return;
+            }
+        }
         // Response destination per §18.2.2 / RFC 3581.
         let mut resp_flow = flow;
         if flow.transport == Transport::Udp {
@@ -664,8 +700,17 @@ impl Endpoint {
             Method::Register => {
                 let source = flow.to_string();
                 let unix = self.unix_ms(now);
-                let (mut r, outcome) = self.registrar.handle_register(&req, &source, unix);
+                let (mut r, outcome) =
+                    self.registrar
+                        .handle_register(&req, &source, flow.remote.ip(), unix);
                 tracing::debug!(%flow, ?outcome, status = r.status, "REGISTER");
+                match outcome {
+                    RegisterOutcome::AuthFailed(why) => self.stats.auth_failures[why.index()] += 1,
+                    RegisterOutcome::Throttled => {
+                        self.stats.refused[Refusal::AuthThrottled.index()] += 1
+                    }
+                    _ => {}
+                }
                 self.server_header(&mut r);
                 self.respond(now, stx, r);
                 self.flush_registrar(now);
@@ -687,7 +732,7 @@ impl Endpoint {
     fn precheck(
         &self,
         req: &Request,
-        flow: Flow,
+        _flow: Flow,
         merged: bool,
         to_tag: Option<&str>,
     ) -> Option<Response> {
@@ -712,12 +757,8 @@ impl Endpoint {
         if looped || merged {
             return Some(self.reply(req, 482));
         }
-        let out_of_dialog_ok = matches!(req.method, Method::Options | Method::Register);
-        if to_tag.is_none() && !out_of_dialog_ok && !self.trusted(flow) {
-            let mut r = self.reply(req, 403);
-            r.reason = "Forbidden: not a trusted PBX peer".into();
-            return Some(r);
-        }
+        // (Untrusted sources never get here with an out-of-dialog request other than OPTIONS,
+        // REGISTER or CANCEL: they are answered statelessly, see `stateless_refusal`.)
         match req.method {
             Method::Other(_) => {
                 let mut r = self.reply(req, 501);
@@ -782,6 +823,60 @@ impl Endpoint {
             }
         }
         None
+    }
+
+    /// What an untrusted source gets without a transaction: 403 for an out-of-dialog request
+    /// only a PBX may send, 481 for an in-dialog request of no dialog ctid knows. `None` = go on
+    /// (OPTIONS, REGISTER, CANCEL, requests of a known dialog).
+    fn stateless_refusal(&self, req: &Request) -> Option<(u16, &'static str)> {
+        match tag_of(req, "To") {
+            None if matches!(
+                req.method,
+                Method::Options | Method::Register | Method::Cancel
+            ) =>
+            {
+                None
+            }
+            None => Some((403, "Forbidden: not a trusted PBX peer")),
+            Some(local_tag) => {
+                let dk = DialogKey {
+                    call_id: req.headers.get("Call-ID").unwrap_or("").to_string(),
+                    local_tag,
+                    remote_tag: tag_of(req, "From").unwrap_or_default(),
+                };
+                (!self.dialogs.contains(&dk)).then_some((481, "Call/Transaction Does Not Exist"))
+            }
+        }
+    }
+
+    /// Answer `req` once, statelessly (RFC 3261 §8.2.7): the response goes where a transaction's
+    /// would, its To tag is derived from the request so a retransmission gets the same answer.
+    fn refuse_stateless(&mut self, flow: Flow, mut req: Request, status: u16, reason: &str) {
+        let mut dest = flow;
+        let rport = flow.transport == Transport::Udp && self.cfg.force_rport;
+        dest.remote = stamp_via(&mut req, flow.remote, rport);
+        if flow.transport != Transport::Udp {
+            dest.remote = flow.remote;
+        }
+        let mut r = self.reply(&req, status);
+        r.reason = reason.to_string();
+        if let Some(to) = r.headers.first_mut("To") {
+            if NameAddr::parse(to).is_ok_and(|na| na.tag().is_none()) {
+                to.push_str(";tag=");
+                to.push_str(&stateless_tag(&req));
+            }
+        }
+        if status == 403 {
+            self.stats.refused[Refusal::Untrusted.index()] += 1;
+        }
+        if let Some(n) = self.stats.responses_sent.get_mut(usize::from(status / 100)) {
+            *n += 1;
+        }
+        tracing::debug!(%flow, status, method = %req.method.as_str(), "stateless answer to an untrusted source");
+        self.transmits.push_back(Transmit {
+            flow: dest,
+            bytes: r.to_bytes().into(),
+        });
     }
 
     fn trusted(&self, flow: Flow) -> bool {
@@ -1318,6 +1413,16 @@ fn top_branch(headers: &Headers) -> Option<String> {
         .get("Via")
         .and_then(|v| Via::parse(v).ok())
         .and_then(|v| v.branch().map(str::to_string))
+}
+
+/// The To tag of a stateless response: the same for a retransmission of the same request.
+fn stateless_tag(req: &Request) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for name in ["Call-ID", "From", "CSeq"] {
+        req.headers.get(name).unwrap_or_default().hash(&mut h);
+    }
+    format!("sl{:012x}", h.finish() & 0xffff_ffff_ffff)
 }
 
 /// The branch of the ACK for a 2xx: the same for the same dialog and INVITE CSeq (Call-ID,

@@ -5,9 +5,10 @@
 use super::tcp::{self, TcpSettings};
 use super::Inbound;
 use crate::sip::endpoint::{
-    ClientTxId, DialogKey, Endpoint, Event, Flow, ServerTxId, Stats, Transmit, Transport,
+    ClientTxId, DialogKey, Endpoint, Event, Flow, Refusal, ServerTxId, Stats, Transmit, Transport,
 };
 use crate::sip::message::{Request, Response};
+use crate::sip::throttle::FailReason;
 use crate::sip::transaction::Bytes;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -336,4 +337,15 @@ fn export_stats(old: &Stats, new: &Stats) {
         .increment(d(old.server_transactions, new.server_transactions));
     metrics::counter!("ctid_sip_transactions_total", "role" => "client")
         .increment(d(old.client_transactions, new.client_transactions));
+    use crate::metrics::edge::{SIP_AUTH_FAILURES, SIP_REFUSED};
+    for r in FailReason::ALL {
+        let i = r.index();
+        metrics::counter!(SIP_AUTH_FAILURES, "reason" => r.as_str())
+            .increment(d(old.auth_failures[i], new.auth_failures[i]));
+    }
+    for r in Refusal::ALL {
+        let i = r.index();
+        metrics::counter!(SIP_REFUSED, "reason" => r.as_str())
+            .increment(d(old.refused[i], new.refused[i]));
+    }
 }

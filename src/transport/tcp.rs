@@ -5,7 +5,8 @@
 
 use super::Inbound;
 use crate::sip::endpoint::{Flow, Transport};
-use crate::sip::parse::{frame_stream, Framed, Limits};
+use crate::sip::framer::StreamFramer;
+use crate::sip::parse::Limits;
 use crate::sip::transaction::Bytes;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -115,7 +116,7 @@ async fn serve(
         conn,
     };
     let cap = settings.limits.max_message_size.saturating_add(4096);
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut framer = StreamFramer::new();
     let mut chunk = vec![0u8; 16 * 1024];
     let mut last_activity = Instant::now();
     let mut partial_since: Option<Instant> = None;
@@ -138,40 +139,30 @@ async fn serve(
             },
         };
         last_activity = Instant::now();
-        buf.extend_from_slice(&chunk[..n]);
-        loop {
-            match frame_stream(&buf, &settings.limits) {
-                Framed::Incomplete => {
-                    if buf.len() > cap {
-                        break 'read;
-                    }
-                    if !buf.is_empty() && partial_since.is_none() {
-                        partial_since = Some(last_activity);
-                    }
-                    if buf.is_empty() {
-                        partial_since = None;
-                    }
-                    break;
-                }
-                Framed::Message {
-                    consumed,
-                    result,
-                    fatal,
-                } => {
-                    buf.drain(..consumed.min(buf.len()));
-                    partial_since = None;
-                    let msg = Inbound::Message { flow, result };
-                    if inbound.send(msg).await.is_err() {
-                        break 'read;
-                    }
-                    if fatal {
-                        // Let the answer (if any) go out, then close: the stream cannot be
-                        // resynchronised after a framing error.
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        break 'read;
-                    }
-                }
+        framer.push(&chunk[..n]);
+        while let Some(frame) = framer.next(&settings.limits) {
+            partial_since = None;
+            let msg = Inbound::Message {
+                flow,
+                result: frame.result,
+            };
+            if inbound.send(msg).await.is_err() {
+                break 'read;
             }
+            if frame.fatal {
+                // Let the answer (if any) go out, then close: the stream cannot be
+                // resynchronised after a framing error.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                break 'read;
+            }
+        }
+        if framer.buffered() > cap {
+            break;
+        }
+        if framer.buffered() == 0 {
+            partial_since = None;
+        } else if partial_since.is_none() {
+            partial_since = Some(last_activity);
         }
     }
     let _ = inbound.send(Inbound::ConnClosed { conn }).await;

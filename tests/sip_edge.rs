@@ -1,0 +1,166 @@
+//! Admission control at the SIP edge, end to end against the real binary: password guessing is
+//! throttled and logged while the right password from another address still registers; an
+//! untrusted INVITE gets one stateless 403 and nothing more; idle TCP connections from one
+//! untrusted source cannot lock the PBX out.
+//!
+//! Second sources are other loopback addresses (127.0.0.2 …): run as everywhere else, or inside a
+//! network namespace with `lo` up.
+
+mod common;
+
+use common::*;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const PHONE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+fn count(hay: &str, needle: &str) -> usize {
+    hay.matches(needle).count()
+}
+
+#[test]
+fn password_burst_is_throttled_and_logged_while_the_right_password_elsewhere_registers() {
+    let env = TestEnv::new(&Settings {
+        extra_toml: "\n[registrar.auth]\nmax_failures = 5\nblock_secs = 120\n".into(),
+        ..Settings::default()
+    });
+    let daemon = env.start();
+    let guesser = RegClient::new_from(ATTACKER, daemon.addr, "1001", "secret1001", Alg::Md5);
+    let burst = 100;
+    let mut statuses = Vec::new();
+    let mut retry_after = Vec::new();
+    for i in 0..burst {
+        let req = guesser.request();
+        let ch = guesser.challenge(&req);
+        let guess = guesser.authorized(&req, &ch, &format!("guess-{i}"), 1);
+        let r = guesser.send(&guess, "REGISTER with a guessed password");
+        statuses.push(r.status);
+        if let Some(v) = r.header("Retry-After") {
+            retry_after.push(v.trim().to_string());
+        }
+    }
+    let challenged = statuses.iter().take_while(|s| **s == 401).count();
+    assert_eq!(
+        challenged, 5,
+        "the first 5 guesses get 401, then the source is blocked: {statuses:?}"
+    );
+    assert!(
+        statuses[5..].iter().all(|s| *s == 403),
+        "blocked guesses get 403: {statuses:?}"
+    );
+    assert_eq!(retry_after.len(), burst - 5, "every 403 says when to retry");
+    assert!(
+        retry_after
+            .iter()
+            .all(|v| v.parse::<u64>().is_ok_and(|s| (1..=120).contains(&s))),
+        "Retry-After within the 120 s block: {retry_after:?}"
+    );
+
+    // While blocked, even the right password from the guesser's address is refused.
+    let r = guesser.register(&guesser.request());
+    assert_eq!(r.status, 403, "blocked source, right password:\n{}", r.raw);
+
+    // The real phone, from another address, registers.
+    let phone = RegClient::new_from(PHONE, daemon.addr, "1001", "secret1001", Alg::Md5);
+    let contact = format!("Contact: <sip:1001@{}>", phone.c.local());
+    let r = phone.register(&phone.request().header(contact));
+    assert_eq!(
+        r.status,
+        200,
+        "the right password from {PHONE} must register:\n{}\n--- ctid log ---\n{}",
+        r.raw,
+        daemon.log_tail(4000)
+    );
+
+    // Logged at info with account, source and reason; the flood did not flood the log.
+    let log = daemon.log();
+    let failed = log
+        .lines()
+        .filter(|l| l.contains("SIP authentication failed"))
+        .collect::<Vec<_>>();
+    assert!(
+        failed.iter().any(|l| l.contains("INFO")
+            && l.contains("account=\"1001\"")
+            && l.contains("source=127.0.0.1")
+            && l.contains("reason=\"wrong_password\"")),
+        "a failed authentication is logged at info with account, source and reason:\n{}",
+        failed.join("\n")
+    );
+    let lines = count(&log, "SIP authentication failed")
+        + count(&log, "SIP authentication refused")
+        + count(&log, "too many failed SIP authentications");
+    assert!(
+        count(&log, "too many failed SIP authentications") >= 1,
+        "the block is logged:\n{}",
+        daemon.log_tail(4000)
+    );
+    assert!(
+        lines < burst / 2,
+        "{burst} refused attempts wrote {lines} log lines (rate-limited logging expected)"
+    );
+
+    // Counted in metrics.
+    let wrong = metric_value(
+        &env,
+        r#"ctid_sip_auth_failures_total{reason="wrong_password"}"#,
+    );
+    assert_eq!(wrong, Some(5.0), "failures counted by reason");
+    let refused = metric_value(&env, r#"ctid_sip_refused_total{reason="auth_throttled"}"#);
+    assert_eq!(refused, Some((burst - 5 + 1) as f64), "refusals counted");
+    daemon.stop();
+}
+
+/// Every datagram that arrives on `c` within `window` (the receive window is the only wait).
+fn collect_for(c: &UdpClient, window: Duration) -> Vec<SipResponse> {
+    let until = Instant::now() + window;
+    let mut got = Vec::new();
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        match c.recv_raw(left) {
+            Some((bytes, _)) => got.extend(SipResponse::parse(&bytes)),
+            None => break,
+        }
+    }
+    got
+}
+
+#[test]
+fn untrusted_invite_gets_one_stateless_403_and_no_retransmission() {
+    let env = TestEnv::new(&Settings::default());
+    let daemon = env.start();
+    let stranger = UdpClient::bind(PHONE, daemon.addr);
+    let invite = SipRequest::new(
+        "INVITE",
+        &format!("sip:4000@{}", daemon.addr),
+        "UDP",
+        stranger.local(),
+    )
+    .header(format!("Contact: <sip:x@{}>", stranger.local()));
+    stranger.send(invite.render().as_bytes());
+    // Without a server transaction a 403 would be retransmitted at T1, 2·T1, 4·T1 … (0.5, 1.5,
+    // 3.5 s): five seconds of listening would see at least three copies.
+    let got = collect_for(&stranger, Duration::from_secs(5));
+    let statuses: Vec<u16> = got.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        vec![403],
+        "exactly one 403, no 100 Trying, no retransmission:\n{}",
+        got.iter().map(|r| r.raw.as_str()).collect::<String>()
+    );
+    assert!(got[0].header("To").is_some_and(|t| t.contains("tag=")));
+
+    // A retransmission of the INVITE is answered again (statelessly), with the same To tag.
+    stranger.send(invite.render().as_bytes());
+    let again = stranger
+        .final_for(&invite, Duration::from_secs(3))
+        .expect("a retransmitted INVITE gets its 403 again");
+    assert_eq!(again.status, 403);
+    assert_eq!(again.header("To"), got[0].header("To"), "same To tag");
+
+    // Counted as a refusal; no server transaction was made for it.
+    assert_eq!(
+        metric_value(&env, r#"ctid_sip_refused_total{reason="untrusted"}"#),
+        Some(2.0)
+    );
+    daemon.stop();
+}
