@@ -12,6 +12,7 @@ use crate::sip::throttle::ThrottleConfig;
 use crate::sip::transaction::Timers;
 use crate::store;
 use crate::transport::driver::SipDriver;
+use crate::transport::limits::{ConnLimiter, ConnLimits};
 use crate::transport::tcp::{self, TcpSettings};
 use crate::transport::udp;
 use anyhow::Context;
@@ -19,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +30,18 @@ pub struct Bound {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
     pub admin: Option<SocketAddr>,
+}
+
+/// A TCP listener with our backlog (tokio's `TcpListener::bind` always asks for 1024).
+fn tcp_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let sock = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    sock.listen(backlog)
 }
 
 fn endpoint_config(cfg: &Config) -> EndpointConfig {
@@ -208,6 +221,7 @@ pub async fn run(
     let tcp_settings = TcpSettings {
         limits,
         idle_timeout: Duration::from_secs(cfg.sip.limits.tcp_idle_timeout_secs),
+        unproven_idle_timeout: Duration::from_secs(cfg.sip.limits.tcp_unproven_idle_timeout_secs),
         message_timeout: Duration::from_secs(cfg.sip.limits.tcp_message_timeout_secs),
     };
     let transports = CancellationToken::new();
@@ -231,21 +245,28 @@ pub async fn run(
             transports.clone(),
         ));
     }
-    let permits = Arc::new(Semaphore::new(cfg.sip.limits.max_tcp_connections));
+    let l = &cfg.sip.limits;
+    let limiter = ConnLimiter::new(
+        ConnLimits {
+            max_total: l.max_tcp_connections,
+            reserved_for_trusted: l.tcp_reserved_for_trusted,
+            per_source: l.tcp_max_connections_per_source,
+        },
+        cfg.sip.trusted_peers.clone(),
+    );
     for addr in &cfg.sip.listen_tcp {
         // Same port as UDP when the config says port 0 for both.
         let addr = match (addr.port(), bound.udp.iter().find(|u| u.ip() == addr.ip())) {
             (0, Some(u)) => SocketAddr::new(addr.ip(), u.port()),
             _ => *addr,
         };
-        let listener = TcpListener::bind(addr)
-            .await
+        let listener = tcp_listener(addr, l.tcp_listen_backlog)
             .with_context(|| format!("cannot listen on tcp {addr}"))?;
         bound.tcp.push(listener.local_addr()?);
         tasks.spawn(tcp::listen(
             listener,
             tcp_settings,
-            permits.clone(),
+            limiter.clone(),
             inbound_tx.clone(),
             transports.clone(),
         ));

@@ -164,3 +164,109 @@ fn untrusted_invite_gets_one_stateless_403_and_no_retransmission() {
     );
     daemon.stop();
 }
+
+/// Which of `conns` ctid has closed (read with a short timeout each).
+fn closed(conns: &mut [TcpClient]) -> Vec<bool> {
+    conns
+        .iter_mut()
+        .map(|c| c.closed || matches!(c.read_message(Duration::from_millis(5)), TcpRead::Closed(_)))
+        .collect()
+}
+
+/// Poll `conns` until at least `n` are closed; the closed flags then.
+fn wait_closed(conns: &mut [TcpClient], n: usize, within: Duration) -> Vec<bool> {
+    let until = Instant::now() + within;
+    loop {
+        let c = closed(conns);
+        if c.iter().filter(|x| **x).count() >= n || Instant::now() > until {
+            return c;
+        }
+    }
+}
+
+#[test]
+fn idle_connections_from_untrusted_sources_do_not_stop_the_pbx() {
+    // Small limits so the test is cheap: 24 connections, 8 of them for trusted peers only, 6 per
+    // untrusted address, 8 s until an unproven connection counts as idle.
+    let env = TestEnv::new(&Settings {
+        sip_limits_toml: "max_tcp_connections = 24\ntcp_reserved_for_trusted = 8\n\
+                          tcp_max_connections_per_source = 6\ntcp_unproven_idle_timeout_secs = 8\n"
+            .into(),
+        ..Settings::default()
+    });
+    let daemon = env.start();
+    let t = Duration::from_secs(3);
+    // Four hostile addresses try 10 idle connections each, one after the other.
+    let mut hostile = Vec::new();
+    let mut source = Vec::new();
+    for host in 2..=5u8 {
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, host));
+        for _ in 0..10 {
+            hostile.push(TcpClient::connect_from(ip, daemon.addr, t).expect("tcp connect"));
+            source.push(host);
+        }
+    }
+    // 6 from .2, 6 from .3, 4 from .4 (then the untrusted share of 16 is full), none from .5.
+    let shut = wait_closed(&mut hostile, 24, Duration::from_secs(5));
+    let open_by_host = |host: u8| {
+        (0..hostile.len())
+            .filter(|&i| source[i] == host && !shut[i])
+            .count()
+    };
+    let open: Vec<usize> = (2..=5).map(open_by_host).collect();
+    assert_eq!(
+        open,
+        vec![6, 6, 4, 0],
+        "connections left open per hostile address\n{}",
+        daemon.log_tail(3000)
+    );
+
+    // The PBX (trusted) still gets in and is served: OPTIONS and INVITE over TCP.
+    let mut pbx = TcpClient::connect(daemon.addr, t).expect("PBX connects");
+    let options = options_request(daemon.addr, pbx.local(), "TCP");
+    let r = pbx.transaction(&options, t).expect("PBX OPTIONS answered");
+    assert_eq!(r.status, 200);
+    let invite = SipRequest::new(
+        "INVITE",
+        &format!("sip:4000@{}", daemon.addr),
+        "TCP",
+        pbx.local(),
+    )
+    .header(format!("Contact: <sip:pbx@{};transport=tcp>", pbx.local()));
+    let r = pbx
+        .transaction(&invite, Duration::from_secs(5))
+        .expect("PBX INVITE gets a final response");
+    assert!(
+        ![403, 503].contains(&r.status),
+        "the PBX's INVITE was refused:\n{}",
+        r.raw
+    );
+
+    // A trusted connection that never sends anything is unproven: it is closed after the short
+    // idle timeout, and so are the hostile ones; the PBX's proven connection stays.
+    let mut silent = vec![TcpClient::connect(daemon.addr, t).expect("second PBX connection")];
+    let gone = wait_closed(&mut silent, 1, Duration::from_secs(30));
+    assert!(gone[0], "an unproven connection is closed when idle");
+    let n = hostile.len();
+    let all = wait_closed(&mut hostile, n, Duration::from_secs(30));
+    assert!(
+        all.iter().all(|c| *c),
+        "idle hostile connections are closed"
+    );
+    let options = options_request(daemon.addr, pbx.local(), "TCP");
+    let r = pbx
+        .transaction(&options, t)
+        .expect("the PBX's connection outlives the short idle timeout");
+    assert_eq!(r.status, 200);
+
+    // Refusals: counted by reason, logged within a budget.
+    let per_source = metric_value(&env, r#"ctid_sip_refused_total{reason="tcp_per_source"}"#);
+    let limit = metric_value(&env, r#"ctid_sip_refused_total{reason="tcp_limit"}"#);
+    assert_eq!((per_source, limit), (Some(8.0), Some(16.0)));
+    let lines = count(&daemon.log(), "tcp connection refused");
+    assert!(
+        (1..=10).contains(&lines),
+        "24 refusals wrote {lines} warn lines (rate-limited logging expected)"
+    );
+    daemon.stop();
+}

@@ -361,6 +361,9 @@ pub struct Endpoint {
     next_id: u64,
     registrar_deadline: Option<Instant>,
     draining: bool,
+    /// TCP connections (by `Flow::conn`) that carried an authenticated REGISTER since the
+    /// driver last asked: they get the long idle timeout.
+    proven: VecDeque<u64>,
     pub stats: Stats,
 }
 
@@ -391,6 +394,7 @@ impl Endpoint {
             next_id: 1,
             registrar_deadline: None,
             draining: false,
+            proven: VecDeque::new(),
             stats: Stats::default(),
         }
     }
@@ -468,6 +472,11 @@ impl Endpoint {
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
+    }
+
+    /// A TCP connection that carried an authenticated REGISTER.
+    pub fn poll_proven(&mut self) -> Option<u64> {
+        self.proven.pop_front()
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -708,6 +717,9 @@ impl Endpoint {
                     RegisterOutcome::AuthFailed(why) => self.stats.auth_failures[why.index()] += 1,
                     RegisterOutcome::Throttled => {
                         self.stats.refused[Refusal::AuthThrottled.index()] += 1
+                    }
+                    RegisterOutcome::Registered if flow.transport == Transport::Tcp => {
+                        self.proven.push_back(flow.conn)
                     }
                     _ => {}
                 }

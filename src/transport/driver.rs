@@ -12,6 +12,7 @@ use crate::sip::throttle::FailReason;
 use crate::sip::transaction::Bytes;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
@@ -72,6 +73,7 @@ pub struct SipDriver {
 
 struct Conns {
     by_id: HashMap<u64, mpsc::Sender<Bytes>>,
+    proven: HashMap<u64, Arc<AtomicBool>>,
     by_remote: HashMap<SocketAddr, u64>,
     pending: HashMap<SocketAddr, Vec<Bytes>>,
 }
@@ -80,6 +82,7 @@ impl SipDriver {
     pub async fn run(mut self) {
         let mut conns = Conns {
             by_id: HashMap::new(),
+            proven: HashMap::new(),
             by_remote: HashMap::new(),
             pending: HashMap::new(),
         };
@@ -144,13 +147,20 @@ impl SipDriver {
         match inb {
             Inbound::Message { flow, result } => {
                 self.endpoint.handle_input(Instant::now(), flow, *result);
+                while let Some(conn) = self.endpoint.poll_proven() {
+                    if let Some(p) = conns.proven.get(&conn) {
+                        p.store(true, Ordering::Relaxed);
+                    }
+                }
             }
             Inbound::ConnOpened {
                 conn,
                 remote,
                 writer,
+                proven,
                 ..
             } => {
+                conns.proven.insert(conn, proven);
                 if let Some(queued) = conns.pending.remove(&remote) {
                     for b in queued {
                         let _ = writer.try_send(b);
@@ -161,6 +171,7 @@ impl SipDriver {
             }
             Inbound::ConnClosed { conn } => {
                 conns.by_id.remove(&conn);
+                conns.proven.remove(&conn);
                 conns.by_remote.retain(|_, c| *c != conn);
             }
             Inbound::ConnectFailed { remote } => {

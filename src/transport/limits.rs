@@ -106,8 +106,7 @@ impl ConnLimiter {
     /// Count and (within the log budget) log a refused connection.
     pub fn refused(&self, ip: IpAddr, why: Refused) {
         metrics::counter!("ctid_sip_tcp_rejected_total").increment(1);
-        metrics::counter!(crate::metrics::edge::SIP_REFUSED, "reason" => why.as_str())
-            .increment(1);
+        metrics::counter!(crate::metrics::edge::SIP_REFUSED, "reason" => why.as_str()).increment(1);
         let now_ms = self.started.elapsed().as_millis() as u64;
         let allowed = self
             .log
@@ -200,7 +199,11 @@ mod tests {
                 held.push(g);
             }
         }
-        assert_eq!(held.len(), 6, "untrusted sources share max_total - reserved");
+        assert_eq!(
+            held.len(),
+            6,
+            "untrusted sources share max_total - reserved"
+        );
         assert_eq!(l.admit(ip("192.0.2.200")).unwrap_err(), Refused::Limit);
         let pbx: Vec<_> = (0..4).map(|_| l.admit(ip("10.0.0.1")).unwrap()).collect();
         assert!(pbx.iter().all(ConnGuard::trusted));

@@ -93,6 +93,8 @@ pub struct Settings {
     pub ipv6: bool,
     /// Appended to the generated file verbatim.
     pub extra_toml: String,
+    /// Lines added to the generated `[sip.limits]` table.
+    pub sip_limits_toml: String,
 }
 
 impl Default for Settings {
@@ -110,6 +112,7 @@ impl Default for Settings {
             ],
             ipv6: false,
             extra_toml: String::new(),
+            sip_limits_toml: String::new(),
         }
     }
 }
@@ -164,6 +167,10 @@ impl TestEnv {
             s.tcp_message_timeout_secs
         )
         .unwrap();
+        t.push_str(&s.sip_limits_toml);
+        if !s.sip_limits_toml.ends_with('\n') {
+            t.push('\n');
+        }
         writeln!(t, "\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"").unwrap();
         writeln!(
             t,
@@ -987,6 +994,25 @@ pub enum TcpRead {
 impl TcpClient {
     pub fn connect(server: SocketAddr, timeout: Duration) -> std::io::Result<TcpClient> {
         let stream = TcpStream::connect_timeout(&server, timeout)?;
+        stream.set_nodelay(true)?;
+        Ok(TcpClient {
+            stream,
+            buf: Vec::new(),
+            closed: false,
+        })
+    }
+
+    /// A connection from `ip` (e.g. `127.0.0.2`, a second loopback source).
+    pub fn connect_from(
+        ip: IpAddr,
+        server: SocketAddr,
+        timeout: Duration,
+    ) -> std::io::Result<TcpClient> {
+        use socket2::{Domain, Socket, Type};
+        let sock = Socket::new(Domain::for_address(server), Type::STREAM, None)?;
+        sock.bind(&SocketAddr::new(ip, 0).into())?;
+        sock.connect_timeout(&server.into(), timeout)?;
+        let stream: TcpStream = sock.into();
         stream.set_nodelay(true)?;
         Ok(TcpClient {
             stream,
