@@ -5,7 +5,7 @@ use crate::call::{CallManager, CallSettings};
 use crate::config::Config;
 use crate::media::PortPool;
 use crate::sip::auth::Algorithm;
-use crate::sip::endpoint::{Endpoint, EndpointConfig};
+use crate::sip::endpoint::{AdmissionConfig, Endpoint, EndpointConfig};
 use crate::sip::parse::Limits;
 use crate::sip::registrar::{Account, RegistrarConfig};
 use crate::sip::throttle::ThrottleConfig;
@@ -13,6 +13,7 @@ use crate::sip::transaction::Timers;
 use crate::store;
 use crate::transport::driver::SipDriver;
 use crate::transport::limits::{ConnLimiter, ConnLimits};
+use crate::transport::load::OverloadLimits;
 use crate::transport::tcp::{self, TcpSettings};
 use crate::transport::udp;
 use anyhow::Context;
@@ -92,6 +93,10 @@ fn endpoint_config(cfg: &Config) -> EndpointConfig {
             })
             .collect(),
         nonce_secret: secret,
+        admission: AdmissionConfig {
+            retry_after_secs: cfg.sip.overload.retry_after_secs,
+            max_unacked_per_peer: cfg.sip.overload.max_unacked_per_peer,
+        },
     }
 }
 
@@ -392,6 +397,11 @@ pub async fn run(
         shutdown,
         transports: transports.clone(),
         grace: Duration::from_secs(cfg.daemon.shutdown_grace_secs),
+        overload: OverloadLimits {
+            max_pending_events: cfg.sip.overload.max_pending_events,
+            max_loop_lag: Duration::from_millis(cfg.sip.overload.max_loop_lag_ms),
+            max_media_cpu_percent: cfg.sip.overload.max_media_cpu_percent,
+        },
     };
     tracing::info!(udp = ?bound.udp, tcp = ?bound.tcp, admin = ?bound.admin, "ctid ready");
     if let Some(r) = ready {

@@ -270,3 +270,74 @@ fn idle_connections_from_untrusted_sources_do_not_stop_the_pbx() {
     );
     daemon.stop();
 }
+
+/// An INVITE to the queue from `sip`, with an SDP offer; the final response.
+fn call_queue(sip: &UdpClient, rtp_port: u16) -> (SipRequest, Option<SipResponse>) {
+    let mut invite = SipRequest::new(
+        "INVITE",
+        &format!("sip:4000@{}", sip.server),
+        "UDP",
+        sip.local(),
+    );
+    invite.body = format!(
+        "v=0\r\no=pbx 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    );
+    let invite = invite
+        .header(format!("Contact: <sip:pbx@{}>", sip.local()))
+        .header("Content-Type: application/sdp");
+    let r = sip.transaction(&invite, Duration::from_secs(10));
+    (invite, r)
+}
+
+#[test]
+fn a_peer_leaving_answered_calls_unacknowledged_gets_503_for_new_ones() {
+    let mut s = queue_settings(&["1001"], "");
+    s.extra_toml
+        .push_str("\n[sip.overload]\nmax_unacked_per_peer = 3\nretry_after_secs = 9\n");
+    let env = TestEnv::new(&s);
+    let daemon = env.start();
+    let pbx = UdpClient::new(daemon.addr);
+    let rtp = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let rtp_port = rtp.local_addr().unwrap().port();
+    // Three calls answered by ctid (callers queue with hold music), never acknowledged.
+    let mut answered = Vec::new();
+    for _ in 0..3 {
+        let (invite, r) = call_queue(&pbx, rtp_port);
+        let r = r.expect("a final response to the INVITE");
+        assert_eq!(r.status, 200, "queued caller answered:\n{}", r.raw);
+        answered.push((invite, r));
+    }
+    // The fourth is refused at the door.
+    let (_, r) = call_queue(&pbx, rtp_port);
+    let r = r.expect("a final response to the fourth INVITE");
+    assert_eq!(r.status, 503, "fourth unacknowledged call:\n{}", r.raw);
+    assert_eq!(r.header("Retry-After").map(str::trim), Some("9"));
+
+    // Acknowledging one makes room for the next call.
+    let (invite, ok) = &answered[0];
+    let mut ack = SipRequest::new("ACK", &invite.uri, "UDP", pbx.local());
+    ack.call_id = invite.call_id.clone();
+    ack.from = invite.from.clone();
+    ack.to = ok.header("To").expect("To of the 200").to_string();
+    pbx.send(ack.render().as_bytes());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let admitted = loop {
+        let (_, r) = call_queue(&pbx, rtp_port);
+        match r.map(|r| r.status) {
+            Some(200) => break true,
+            Some(503) if Instant::now() < deadline => continue,
+            _ => break false,
+        }
+    };
+    assert!(admitted, "after an ACK a new call is admitted again");
+    let unacked = metric_value(&env, r#"ctid_sip_refused_total{reason="unacked"}"#);
+    assert!(
+        unacked.is_some_and(|n| n >= 1.0),
+        "refusal counted: {unacked:?}"
+    );
+    assert_eq!(
+        metric_value(&env, r#"ctid_sip_refused_total{reason="overload"}"#),
+        Some(0.0)
+    );
+    daemon.stop();
+}

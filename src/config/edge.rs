@@ -42,8 +42,8 @@ pub struct Overload {
     pub max_pending_events: usize,
     /// SIP event-loop lag (ms) above which new INVITEs get 503 (0 = never).
     pub max_loop_lag_ms: u64,
-    /// CPU of the media threads, percent of one core per media thread, above which new INVITEs
-    /// get 503 (0 = never).
+    /// CPU of the media threads together, percent of all CPUs, above which new INVITEs get 503
+    /// (0 = never).
     pub max_media_cpu_percent: u32,
     /// Answered calls (2xx sent) not yet acknowledged, per peer address, above which that peer's
     /// new INVITEs get 503 (0 = no limit).
@@ -57,7 +57,7 @@ impl Default for Overload {
         Overload {
             max_pending_events: 2_048,
             max_loop_lag_ms: 200,
-            max_media_cpu_percent: 85,
+            max_media_cpu_percent: 50,
             max_unacked_per_peer: 200,
             retry_after_secs: 5,
         }
@@ -86,7 +86,7 @@ pub(super) fn validate(cfg: &super::Config, add: &mut impl FnMut(&str, String)) 
     if o.max_media_cpu_percent > 100 {
         add(
             "sip.overload.max_media_cpu_percent",
-            "a percentage of one core: 0 (off) to 100".into(),
+            "percent of all CPUs: 0 (off) to 100".into(),
         );
     }
     if o.retry_after_secs == 0 || o.retry_after_secs > 3600 {
@@ -118,5 +118,42 @@ pub(super) fn validate(cfg: &super::Config, add: &mut impl FnMut(&str, String)) 
     }
     if l.tcp_listen_backlog == 0 {
         add("sip.limits.tcp_listen_backlog", "must be at least 1".into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn edge_keys_parse_and_bad_values_are_named() {
+        let ok = "[sip.limits]\ntcp_max_connections_per_source = 8\ntcp_listen_backlog = 64\n\
+                  [sip.overload]\nmax_unacked_per_peer = 0\n[registrar.auth]\nmax_failures = 3\n";
+        let cfg = Config::parse(ok).expect("valid");
+        assert_eq!(cfg.sip.limits.tcp_max_connections_per_source, 8);
+        assert_eq!(cfg.sip.overload.max_unacked_per_peer, 0);
+        assert_eq!(cfg.registrar.auth.max_failures, 3);
+        // An unknown key is named (deny_unknown_fields in the new tables too).
+        let unknown = Config::parse("[registrar.auth]\nbogus = 1\n").unwrap_err();
+        assert!(unknown.iter().any(|p| p.to_string().contains("bogus")));
+        // Semantic checks name each key.
+        let bad = "[sip.limits]\ntcp_unproven_idle_timeout_secs = 900\n\
+                   [sip.overload]\nretry_after_secs = 0\n\
+                   [registrar.auth]\nmax_block_secs = 1\n";
+        let problems: Vec<String> = Config::parse(bad)
+            .unwrap_err()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        for key in [
+            "sip.limits.tcp_unproven_idle_timeout_secs",
+            "sip.overload.retry_after_secs",
+            "registrar.auth.block_secs",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(key)),
+                "{key} not named in {problems:#?}"
+            );
+        }
     }
 }

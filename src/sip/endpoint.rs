@@ -25,7 +25,7 @@ use crate::config::PeerNet;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Methods ctid implements (the `Allow` header).
@@ -135,6 +135,26 @@ pub struct EndpointConfig {
     pub registrar: RegistrarConfig,
     pub accounts: Vec<Account>,
     pub nonce_secret: [u8; 32],
+    pub admission: AdmissionConfig,
+}
+
+/// Admission of new calls (`[sip.overload]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionConfig {
+    /// Retry-After of a 503 for overload.
+    pub retry_after_secs: u64,
+    /// Answered INVITEs (2xx sent) not yet acknowledged per peer address, above which the
+    /// peer's new INVITEs get 503 (0 = no limit).
+    pub max_unacked_per_peer: usize,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        AdmissionConfig {
+            retry_after_secs: 5,
+            max_unacked_per_peer: 200,
+        }
+    }
 }
 
 /// Counters the driver exports as metrics.
@@ -164,15 +184,26 @@ pub enum Refusal {
     AuthThrottled,
     /// An out-of-dialog request from a source that is not a trusted PBX peer (stateless 403).
     Untrusted,
+    /// A new INVITE while ctid cannot keep up (stateless 503 + Retry-After).
+    Overload,
+    /// A new INVITE from a peer with too many answered calls it has not acknowledged (503).
+    Unacked,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 2] = [Refusal::AuthThrottled, Refusal::Untrusted];
+    pub const ALL: [Refusal; 4] = [
+        Refusal::AuthThrottled,
+        Refusal::Untrusted,
+        Refusal::Overload,
+        Refusal::Unacked,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Refusal::AuthThrottled => "auth_throttled",
             Refusal::Untrusted => "untrusted",
+            Refusal::Overload => "overload",
+            Refusal::Unacked => "unacked",
         }
     }
 
@@ -364,6 +395,12 @@ pub struct Endpoint {
     /// TCP connections (by `Flow::conn`) that carried an authenticated REGISTER since the
     /// driver last asked: they get the long idle timeout.
     proven: VecDeque<u64>,
+    /// The driver says ctid cannot keep up: new INVITEs get 503.
+    overloaded: bool,
+    /// Answered INVITE transactions awaiting their ACK, with the peer address they count for,
+    /// and the count per address.
+    unacked_tx: HashMap<u64, IpAddr>,
+    unacked: HashMap<IpAddr, usize>,
     pub stats: Stats,
 }
 
@@ -395,6 +432,9 @@ impl Endpoint {
             registrar_deadline: None,
             draining: false,
             proven: VecDeque::new(),
+            overloaded: false,
+            unacked_tx: HashMap::new(),
+            unacked: HashMap::new(),
             stats: Stats::default(),
         }
     }
@@ -472,6 +512,27 @@ impl Endpoint {
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
+    }
+
+    /// Refuse (`true`) or admit again (`false`) new INVITEs: the driver measures the load.
+    pub fn set_overloaded(&mut self, on: bool) {
+        self.overloaded = on;
+    }
+
+    /// Answered calls not yet acknowledged by the peer at `ip`.
+    pub fn unacked(&self, ip: IpAddr) -> usize {
+        self.unacked.get(&ip).copied().unwrap_or(0)
+    }
+
+    fn unacked_done(&mut self, id: u64) {
+        if let Some(ip) = self.unacked_tx.remove(&id) {
+            if let Some(n) = self.unacked.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.unacked.remove(&ip);
+                }
+            }
+        }
     }
 
     /// A TCP connection that carried an authenticated REGISTER.
@@ -619,7 +680,26 @@ impl Endpoint {
         // Strangers get stateless answers: no transaction, nothing retransmitted, nothing kept.
         if !self.trusted(flow) {
             if let Some((status, reason)) = self.stateless_refusal(&req) {
-                self.refuse_stateless(flow, req, status, reason);
+                let refusal = (status == 403).then_some(Refusal::Untrusted);
+                self.refuse_stateless(flow, req, status, reason, refusal);
+                return;
+            }
+        }
+        // A new call while ctid cannot keep up, or from a peer that does not acknowledge the
+        // calls it got: 503 at the door, before any work (calls in progress go on).
+        if req.method == Method::Invite && tag_of(&req, "To").is_none() && !self.draining {
+            let a = self.cfg.admission;
+            let refusal = if self.overloaded {
+                Some(Refusal::Overload)
+            } else if a.max_unacked_per_peer > 0
+                && self.unacked(flow.remote.ip()) >= a.max_unacked_per_peer
+            {
+                Some(Refusal::Unacked)
+            } else {
+                None
+            };
+            if let Some(r) = refusal {
+                self.refuse_stateless(flow, req, 503, "Service Unavailable", Some(r));
                 return;
             }
         }
@@ -863,7 +943,14 @@ impl Endpoint {
 
     /// Answer `req` once, statelessly (RFC 3261 §8.2.7): the response goes where a transaction's
     /// would, its To tag is derived from the request so a retransmission gets the same answer.
-    fn refuse_stateless(&mut self, flow: Flow, mut req: Request, status: u16, reason: &str) {
+    fn refuse_stateless(
+        &mut self,
+        flow: Flow,
+        mut req: Request,
+        status: u16,
+        reason: &str,
+        refusal: Option<Refusal>,
+    ) {
         let mut dest = flow;
         let rport = flow.transport == Transport::Udp && self.cfg.force_rport;
         dest.remote = stamp_via(&mut req, flow.remote, rport);
@@ -878,13 +965,19 @@ impl Endpoint {
                 to.push_str(&stateless_tag(&req));
             }
         }
-        if status == 403 {
-            self.stats.refused[Refusal::Untrusted.index()] += 1;
+        if status == 503 {
+            r.headers.push(
+                "Retry-After",
+                self.cfg.admission.retry_after_secs.to_string(),
+            );
+        }
+        if let Some(why) = refusal {
+            self.stats.refused[why.index()] += 1;
         }
         if let Some(n) = self.stats.responses_sent.get_mut(usize::from(status / 100)) {
             *n += 1;
         }
-        tracing::debug!(%flow, status, method = %req.method.as_str(), "stateless answer to an untrusted source");
+        tracing::debug!(%flow, status, method = %req.method.as_str(), "stateless answer");
         self.transmits.push_back(Transmit {
             flow: dest,
             bytes: r.to_bytes().into(),
@@ -953,6 +1046,7 @@ impl Endpoint {
         let call_id = req.headers.get("Call-ID").unwrap_or("").to_string();
         let cseq = cseq_of(&req);
         if let Some(id) = self.acks.remove(&(call_id, cseq)) {
+            self.unacked_done(id);
             if let Some(ServerMachine::Invite(m)) = self.server.get_mut(&id).map(|t| &mut t.machine)
             {
                 let (_, actions) = m.handle_ack(now);
@@ -961,6 +1055,13 @@ impl Endpoint {
             }
         }
         let to_tag = tag_of(&req, "To");
+        // The ACK of a stateless refusal (hop-by-hop, for a 403/503 ctid kept no state of).
+        if to_tag
+            .as_deref()
+            .is_some_and(|t| t.starts_with(STATELESS_TAG))
+        {
+            return;
+        }
         if to_tag.is_some() {
             self.events.push_back(Event::Ack { request: req, flow });
         }
@@ -995,6 +1096,10 @@ impl Endpoint {
         if (200..300).contains(&status) {
             if let Some(k) = stx.ack_match.clone() {
                 self.acks.insert(k, tx.0);
+                let ip = stx.flow.remote.ip();
+                if self.unacked_tx.insert(tx.0, ip).is_none() {
+                    *self.unacked.entry(ip).or_default() += 1;
+                }
             }
         }
         self.server_actions(tx.0, actions);
@@ -1037,6 +1142,7 @@ impl Endpoint {
     }
 
     fn remove_server(&mut self, id: u64) {
+        self.unacked_done(id);
         if let Some(tx) = self.server.remove(&id) {
             if self.server_keys.get(&tx.key) == Some(&id) {
                 self.server_keys.remove(&tx.key);
@@ -1427,6 +1533,9 @@ fn top_branch(headers: &Headers) -> Option<String> {
         .and_then(|v| v.branch().map(str::to_string))
 }
 
+/// How the To tag of every stateless response starts (the ACK of such a response is dropped).
+const STATELESS_TAG: &str = "ctsl-";
+
 /// The To tag of a stateless response: the same for a retransmission of the same request.
 fn stateless_tag(req: &Request) -> String {
     use std::hash::{Hash, Hasher};
@@ -1434,7 +1543,7 @@ fn stateless_tag(req: &Request) -> String {
     for name in ["Call-ID", "From", "CSeq"] {
         req.headers.get(name).unwrap_or_default().hash(&mut h);
     }
-    format!("sl{:012x}", h.finish() & 0xffff_ffff_ffff)
+    format!("{STATELESS_TAG}{:012x}", h.finish() & 0xffff_ffff_ffff)
 }
 
 /// The branch of the ACK for a 2xx: the same for the same dialog and INVITE CSeq (Call-ID,

@@ -34,6 +34,10 @@ fn endpoint(t0: Instant) -> Endpoint {
             password: "pw".into(),
         }],
         nonce_secret: [1; 32],
+        admission: AdmissionConfig {
+            retry_after_secs: 7,
+            max_unacked_per_peer: 2,
+        },
     };
     Endpoint::new(cfg, t0, 1_700_000_000_000)
 }
@@ -670,3 +674,6 @@ fn cancel_waits_for_a_provisional_response() {
     let out = sent(&mut ep);
     assert_eq!(methods(&out), ["ACK"], "only the ACK of the 486: {out:?}");
 }
+
+#[path = "endpoint_admission_tests.rs"]
+mod admission;

@@ -184,10 +184,16 @@ mod tests {
         let l = limiter();
         let held: Vec<_> = (0..3).map(|_| l.admit(ip("192.0.2.1")).unwrap()).collect();
         assert_eq!(l.admit(ip("192.0.2.1")).unwrap_err(), Refused::PerSource);
-        assert!(l.admit(ip("192.0.2.2")).is_ok());
+        let other = l
+            .admit(ip("192.0.2.2"))
+            .expect("another source is admitted");
         drop(held);
-        assert!(l.admit(ip("192.0.2.1")).is_ok());
-        assert_eq!(l.open(), (1, 1));
+        let again = l
+            .admit(ip("192.0.2.1"))
+            .expect("room again once they closed");
+        assert_eq!(l.open(), (2, 2));
+        drop((other, again));
+        assert_eq!(l.open(), (0, 0));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod driver;
 pub mod limits;
+pub mod load;
 pub mod tcp;
 pub mod udp;
 
