@@ -5,12 +5,15 @@ use crate::call::{CallManager, CallSettings};
 use crate::config::Config;
 use crate::media::PortPool;
 use crate::sip::auth::Algorithm;
-use crate::sip::endpoint::{Endpoint, EndpointConfig};
+use crate::sip::endpoint::{AdmissionConfig, Endpoint, EndpointConfig};
 use crate::sip::parse::Limits;
 use crate::sip::registrar::{Account, RegistrarConfig};
+use crate::sip::throttle::ThrottleConfig;
 use crate::sip::transaction::Timers;
 use crate::store;
 use crate::transport::driver::SipDriver;
+use crate::transport::limits::{ConnLimiter, ConnLimits};
+use crate::transport::load::OverloadLimits;
 use crate::transport::tcp::{self, TcpSettings};
 use crate::transport::udp;
 use anyhow::Context;
@@ -18,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +31,18 @@ pub struct Bound {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
     pub admin: Option<SocketAddr>,
+}
+
+/// A TCP listener with our backlog (tokio's `TcpListener::bind` always asks for 1024).
+fn tcp_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let sock = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    sock.listen(backlog)
 }
 
 fn endpoint_config(cfg: &Config) -> EndpointConfig {
@@ -56,6 +71,17 @@ fn endpoint_config(cfg: &Config) -> EndpointConfig {
                 .filter_map(|a| Algorithm::from_token(a))
                 .collect(),
             nonce_lifetime: Duration::from_secs(cfg.registrar.nonce_lifetime_secs),
+            throttle: {
+                let a = &cfg.registrar.auth;
+                ThrottleConfig {
+                    max_failures: a.max_failures,
+                    account_max_failures: a.account_max_failures,
+                    block: Duration::from_secs(a.block_secs),
+                    max_block: Duration::from_secs(a.max_block_secs),
+                    forget_after: Duration::from_secs(a.forget_secs),
+                    max_tracked: 16_384,
+                }
+            },
         },
         accounts: cfg
             .agents
@@ -73,6 +99,10 @@ fn endpoint_config(cfg: &Config) -> EndpointConfig {
             .collect(),
         nonce_secret: secret,
         advertise: cfg.sip.advertise,
+        admission: AdmissionConfig {
+            retry_after_secs: cfg.sip.overload.retry_after_secs,
+            max_unacked_per_peer: cfg.sip.overload.max_unacked_per_peer,
+        },
     }
 }
 
@@ -204,6 +234,7 @@ pub async fn run(
     let tcp_settings = TcpSettings {
         limits,
         idle_timeout: Duration::from_secs(cfg.sip.limits.tcp_idle_timeout_secs),
+        unproven_idle_timeout: Duration::from_secs(cfg.sip.limits.tcp_unproven_idle_timeout_secs),
         message_timeout: Duration::from_secs(cfg.sip.limits.tcp_message_timeout_secs),
     };
     let transports = CancellationToken::new();
@@ -227,21 +258,28 @@ pub async fn run(
             transports.clone(),
         ));
     }
-    let permits = Arc::new(Semaphore::new(cfg.sip.limits.max_tcp_connections));
+    let l = &cfg.sip.limits;
+    let limiter = ConnLimiter::new(
+        ConnLimits {
+            max_total: l.max_tcp_connections,
+            reserved_for_trusted: l.tcp_reserved_for_trusted,
+            per_source: l.tcp_max_connections_per_source,
+        },
+        cfg.sip.trusted_peers.clone(),
+    );
     for addr in &cfg.sip.listen_tcp {
         // Same port as UDP when the config says port 0 for both.
         let addr = match (addr.port(), bound.udp.iter().find(|u| u.ip() == addr.ip())) {
             (0, Some(u)) => SocketAddr::new(addr.ip(), u.port()),
             _ => *addr,
         };
-        let listener = TcpListener::bind(addr)
-            .await
+        let listener = tcp_listener(addr, l.tcp_listen_backlog)
             .with_context(|| format!("cannot listen on tcp {addr}"))?;
         bound.tcp.push(listener.local_addr()?);
         tasks.spawn(tcp::listen(
             listener,
             tcp_settings,
-            permits.clone(),
+            limiter.clone(),
             inbound_tx.clone(),
             transports.clone(),
         ));
@@ -375,6 +413,11 @@ pub async fn run(
         shutdown,
         transports: transports.clone(),
         grace: Duration::from_secs(cfg.daemon.shutdown_grace_secs),
+        overload: OverloadLimits {
+            max_pending_events: cfg.sip.overload.max_pending_events,
+            max_loop_lag: Duration::from_millis(cfg.sip.overload.max_loop_lag_ms),
+            max_media_cpu_percent: cfg.sip.overload.max_media_cpu_percent,
+        },
     };
     tracing::info!(udp = ?bound.udp, tcp = ?bound.tcp, admin = ?bound.admin, "ctid ready");
     if let Some(r) = ready {
