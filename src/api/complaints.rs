@@ -17,7 +17,7 @@ use rusqlite::params;
 use serde::Serialize;
 
 use super::auth::{Authed, Role};
-use super::outbound::{db, own_agent, supervisor_only};
+use super::outbound::{db_read, own_agent, supervisor_only};
 use super::{now_ms, parse_query, ApiError, ApiState};
 use crate::outbound::{ComplaintStatus, ComplaintSummary};
 use crate::outbound_metrics::{open_complaints_as_configured, summarize};
@@ -40,10 +40,11 @@ struct Complaints {
 async fn load(st: &ApiState) -> Result<(Summary, Vec<ComplaintStatus>), ApiError> {
     let cfg = st.outbound().cfg.clone();
     let (reply, resolve) = (cfg.complaint_reply_hours, cfg.complaint_resolve_hours);
-    let all = db(st, move |c| {
-        Ok(open_complaints_as_configured(c, &cfg, now_ms())?)
-    })
-    .await?;
+    let all = st
+        .inner
+        .store
+        .read(move |r| Ok::<_, ApiError>(open_complaints_as_configured(r, &cfg, now_ms())?))
+        .await?;
     Ok((
         Summary {
             counts: summarize(&all),
@@ -186,7 +187,7 @@ pub(super) async fn callbacks(
         .map(|q| (q.clone(), Default::default()))
         .collect();
     let filter = only.clone();
-    let (open, rows) = db(&st, move |c| {
+    let (open, rows) = db_read(&st, move |c| {
         let open = c
             .prepare(
                 "SELECT queue, sum(status = 'pending'), sum(status = 'in_progress'),

@@ -20,8 +20,8 @@ use serde_json::Value;
 use super::auth::{Authed, Caller, Principal, Role};
 use super::handlers::audited;
 use super::outbound::{
-    body_kind, db, import_options, json_value, own_agent, serde_field, supervisor_only, BodyKind,
-    Settings,
+    body_kind, db_read, db_write, import_options, json_value, own_agent, serde_field,
+    supervisor_only, BodyKind, Settings,
 };
 use super::{now_ms, parse_query, ApiError, ApiState};
 use crate::outbound::{
@@ -89,7 +89,7 @@ pub(super) async fn index(
 ) -> Result<Response, ApiError> {
     let agent = own_agent(&p)?.map(str::to_string);
     let settings = st.outbound().clone();
-    let lists = db(&st, move |c| {
+    let lists = db_read(&st, move |c| {
         let now = now_ms();
         ob::list_lists(c)?
             .into_iter()
@@ -106,9 +106,9 @@ pub(super) async fn show(
     Authed(p): Authed,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let list = db(&st, move |c| Ok(ob::get_list_by_name(c, &name)?)).await?;
+    let list = db_read(&st, move |c| Ok(ob::get_list_by_name(c, &name)?)).await?;
     may_read(st.outbound(), &p, &list)?;
-    let v = db(&st, move |c| view(c, list, now_ms())).await?;
+    let v = db_read(&st, move |c| view(c, list, now_ms())).await?;
     Ok(Json(v).into_response())
 }
 
@@ -167,7 +167,7 @@ pub(super) async fn create(State(st): State<ApiState>, caller: Caller, bytes: By
         let p = caller.principal()?;
         supervisor_only(p, "create lists")?;
         let spec = spec_from(st.outbound(), &bytes)?;
-        let v = db(&st, move |c| {
+        let v = db_write(&st, move |c| {
             let now = now_ms();
             let list = ob::create_list(c, &spec, now)?;
             view(c, list, now)
@@ -203,7 +203,7 @@ async fn change(st: ApiState, caller: Caller, name: String, bytes: Bytes, how: C
                 "this request takes no body",
             ));
         }
-        db(&st, move |c| {
+        db_write(&st, move |c| {
             let now = now_ms();
             let id = ob::get_list_by_name(c, &name)?.id;
             let list = match how {
@@ -303,7 +303,7 @@ pub(super) async fn import(
             BodyKind::Csv => None,
         };
         let all_or_nothing = opts.all_or_nothing;
-        let report = db(&st, move |c| {
+        let report = db_write(&st, move |c| {
             let now = now_ms();
             let list = ob::get_list_by_name(c, &name)?;
             let report = match json {
@@ -424,10 +424,10 @@ pub(super) async fn contacts(
         return Err(ApiError::forbidden("role wallboard may not read contacts"));
     }
     let agent = own_agent(&p)?.map(str::to_string);
-    let list = db(&st, move |c| Ok(ob::get_list_by_name(c, &name)?)).await?;
+    let list = db_read(&st, move |c| Ok(ob::get_list_by_name(c, &name)?)).await?;
     may_read(st.outbound(), &p, &list)?;
     let f = contact_filter(q.as_deref())?;
-    let page = db(&st, move |c| contact_page(c, &list, &f, agent.as_deref())).await?;
+    let page = db_read(&st, move |c| contact_page(c, &list, &f, agent.as_deref())).await?;
     Ok(Json(page).into_response())
 }
 
@@ -449,9 +449,9 @@ pub(super) async fn contact(
     let what = format!("no contact {id:?} in list {name:?}");
     let unknown = || ApiError::not_found(what.clone());
     let cid = ContactId(id.parse().map_err(|_| unknown())?);
-    let list = db(&st, move |c| Ok(ob::get_list_by_name(c, &name)?)).await?;
+    let list = db_read(&st, move |c| Ok(ob::get_list_by_name(c, &name)?)).await?;
     may_read(st.outbound(), &p, &list)?;
-    let found = db(&st, move |c| {
+    let found = db_read(&st, move |c| {
         let contact = match ob::get_contact(c, cid) {
             Ok(ct) if ct.list == list.id => ct,
             Ok(_) | Err(ob::OutboundError::NoSuchContact(_)) => return Ok(None),

@@ -16,7 +16,7 @@ use super::*;
 use crate::call::control::{AgentView, ControlError, QueueView};
 use crate::config::{Api, ApiToken};
 use crate::stats::Snapshot;
-use crate::store::ApiOp;
+use crate::store::{ApiOp, Op, ReadPool, Store};
 
 const SUP: &str = "supervisor-token-0001";
 const WB: &str = "wallboard-token-00001";
@@ -43,6 +43,27 @@ fn view(id: &str, state: &str, reason: Option<String>) -> AgentView {
         calls_answered: 0,
         registered: true,
     }
+}
+
+/// A store whose writer runs the jobs (the callback-list work) on a real connection to the
+/// database in `dir` and hands every other op to the test (the receiver) instead of writing it.
+fn fake_writer(dir: &std::path::Path) -> (Store, mpsc::Receiver<Op>) {
+    let (op_tx, mut op_rx) = mpsc::channel::<Op>(64);
+    let (fwd_tx, ops) = mpsc::channel(64);
+    let conn = crate::store::open(dir).unwrap();
+    std::thread::spawn(move || {
+        while let Some(op) = op_rx.blocking_recv() {
+            match op {
+                Op::Job(job) => job.run(&conn),
+                other => {
+                    if fwd_tx.blocking_send(other).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    (Store::new(op_tx, ReadPool::open(dir, 4).unwrap()), ops)
 }
 
 /// The fake call manager.
@@ -139,7 +160,7 @@ async fn harness() -> Harness {
         ..Api::default()
     };
     let (ctl_tx, ctl_rx) = mpsc::channel(8);
-    let (op_tx, ops) = mpsc::channel(64);
+    let (store, ops) = fake_writer(dir.path());
     let controls = Arc::new(Mutex::new(vec![]));
     tokio::spawn(answer(ctl_rx, controls.clone()));
     let (_stats_tx, stats) = watch::channel(Snapshot {
@@ -151,8 +172,7 @@ async fn harness() -> Harness {
         &cfg,
         vec![("1001".into(), "Ann".into()), ("1002".into(), "Bob".into())],
         ctl_tx,
-        op_tx,
-        dir.path().to_path_buf(),
+        store,
         stats,
     )
     .with_reports(&report_config());
@@ -1088,7 +1108,7 @@ async fn reports_are_served_by_role_in_every_format() {
 async fn reports_without_settings_answer_503() {
     let dir = tempfile::tempdir().unwrap();
     let (ctl_tx, _ctl_rx) = mpsc::channel(1);
-    let (op_tx, _ops) = mpsc::channel(1);
+    let (store, _ops) = fake_writer(dir.path());
     let (_stats_tx, stats) = watch::channel(Snapshot {
         day: "2026-01-01".into(),
         interval_minutes: 15,
@@ -1102,7 +1122,7 @@ async fn reports_without_settings_answer_503() {
         }],
         ..Api::default()
     };
-    let state = ApiState::new(&cfg, vec![], ctl_tx, op_tx, dir.path().into(), stats);
+    let state = ApiState::new(&cfg, vec![], ctl_tx, store, stats);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });

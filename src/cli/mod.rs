@@ -5,7 +5,8 @@
 //! Exit codes: 0 ok, 1 the server refused the request or answered with an error, 64 usage,
 //! 69 the daemon cannot be reached.
 
-pub mod format;
+/// The text tables and figure formatting, shared with the reports (`crate::table`).
+pub use crate::table as format;
 pub mod http;
 pub mod lists;
 pub mod top;

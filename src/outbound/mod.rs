@@ -33,7 +33,7 @@ pub mod queue_callbacks;
 mod types;
 
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 pub use complaints::{
     complaint_follow_up, complaint_summary, open_complaints, ComplaintFollowUp, ComplaintSettings,
@@ -70,6 +70,9 @@ use thiserror::Error;
 pub enum OutboundError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The store could not run the work (busy, closed).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// A list specification failed validation; one message per problem.
     #[error("invalid callback list: {}", .0.join("; "))]
     InvalidList(Vec<String>),
