@@ -36,7 +36,7 @@ struct DncView {
     source: Option<String>,
 }
 
-fn dnc_view(c: &rusqlite::Connection, number: String) -> Result<DncView, ApiError> {
+fn dnc_view(c: &ob::Db, number: String) -> Result<DncView, ApiError> {
     let found = ob::is_do_not_call(c, &number)?;
     Ok(DncView {
         on_list: found.is_some(),

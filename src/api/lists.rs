@@ -13,7 +13,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -25,8 +24,8 @@ use super::outbound::{
 };
 use super::{now_ms, parse_query, ApiError, ApiState};
 use crate::outbound::{
-    self as ob, Attempt, AttemptId, Contact, ContactId, ContactState, ImportReport, List,
-    ListCounters, ListSpec,
+    self as ob, Attempt, Contact, ContactId, ContactState, ImportReport, List, ListCounters,
+    ListSpec,
 };
 
 /// Most contacts in one page, and the default.
@@ -43,7 +42,7 @@ pub(super) struct ListView {
     counters: ListCounters,
 }
 
-fn view(conn: &Connection, list: List, now: u64) -> Result<ListView, ApiError> {
+fn view(conn: &ob::Db, list: List, now: u64) -> Result<ListView, ApiError> {
     let counters = ob::list_counters(conn, list.id, now)?;
     Ok(ListView {
         name: list.spec.name.clone(),
@@ -381,30 +380,14 @@ fn contact_filter(q: Option<&str>) -> Result<ContactFilter, ApiError> {
 
 /// Contacts of `list` by id after `f.after`; only those offered to `agent` when given.
 fn contact_page(
-    c: &Connection,
+    c: &ob::Db,
     list: &List,
     f: &ContactFilter,
     agent: Option<&str>,
 ) -> Result<ContactPage, ApiError> {
-    let ids: Vec<i64> = c
-        .prepare(
-            "SELECT id FROM outbound_contacts
-             WHERE list_id = ?1 AND (?2 IS NULL OR state = ?2) AND id > ?3
-               AND (?4 IS NULL OR id IN
-                    (SELECT contact_id FROM outbound_attempts WHERE list_id = ?1 AND agent = ?4))
-             ORDER BY id LIMIT ?5",
-        )?
-        .query_map(
-            params![list.id, f.state, f.after, agent, f.limit as i64 + 1],
-            |r| r.get(0),
-        )?
-        .collect::<Result<_, _>>()?;
-    let more = ids.len() > f.limit;
-    let contacts = ids
-        .iter()
-        .take(f.limit)
-        .map(|id| ob::get_contact(c, ContactId(*id)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut contacts = ob::contacts_after(c, list.id, f.state, f.after, agent, f.limit)?;
+    let more = contacts.len() > f.limit;
+    contacts.truncate(f.limit);
     let next_cursor = more
         .then(|| contacts.last().map(|c| c.id.to_string()))
         .flatten();
@@ -459,22 +442,9 @@ pub(super) async fn contact(
         };
         let offered = match &agent {
             None => true,
-            Some(a) => c
-                .prepare_cached(
-                    "SELECT 1 FROM outbound_attempts WHERE contact_id = ?1 AND agent = ?2 LIMIT 1",
-                )?
-                .query_row(params![cid, a], |_| Ok(()))
-                .optional()?
-                .is_some(),
+            Some(a) => ob::offered_to(c, cid, a)?,
         };
-        let ids: Vec<i64> = c
-            .prepare_cached("SELECT id FROM outbound_attempts WHERE contact_id = ?1 ORDER BY id")?
-            .query_map([cid], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let attempts = ids
-            .into_iter()
-            .map(|i| ob::get_attempt(c, AttemptId(i)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let attempts = ob::attempts_of(c, cid)?;
         Ok(Some((offered, ContactDetail { contact, attempts })))
     })
     .await?;

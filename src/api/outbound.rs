@@ -11,12 +11,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::{header, HeaderMap, StatusCode};
-use rusqlite::Connection;
 
 use super::auth::{Principal, Role};
 use super::{ApiError, ApiState};
 use crate::config::{Config, Outbound};
-use crate::outbound::{CountryCode, ImportOptions, List, OutboundError};
+use crate::outbound::{CountryCode, Db, ImportOptions, List, OutboundError};
 use crate::store::StoreError;
 
 /// The callback-list settings of the API, from the config.
@@ -97,7 +96,7 @@ impl ApiState {
 /// Run `f` on a pooled read-only connection, on a blocking thread.
 pub(super) async fn db_read<T: Send + 'static>(
     st: &ApiState,
-    f: impl FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     st.inner.store.read(move |r| f(r.sql())).await
 }
@@ -105,7 +104,7 @@ pub(super) async fn db_read<T: Send + 'static>(
 /// Run `f` on the store writer's connection (after the writes queued before it).
 pub(super) async fn db_write<T: Send + 'static>(
     st: &ApiState,
-    f: impl FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     st.inner.store.sql_write(f).await
 }
@@ -151,12 +150,6 @@ impl From<OutboundError> for ApiError {
                 ApiError::internal("stored data cannot be read")
             }
         }
-    }
-}
-
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> ApiError {
-        StoreError::from(e).into()
     }
 }
 

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use axum::routing::get;
 use axum::Router;
-use rusqlite::params;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -136,9 +135,7 @@ async fn answer(mut rx: mpsc::Receiver<Control>, log: Arc<Mutex<Vec<String>>>) {
 
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let conn = crate::store::open(dir.path()).unwrap();
-    seed(&conn);
-    drop(conn);
+    seed(dir.path());
     let cfg = Api {
         tokens: vec![
             ApiToken {
@@ -202,36 +199,67 @@ async fn harness() -> Harness {
 
 /// Six calls: ids 1..=6 entered at 1000*id; odd ones answered by 1001, even ones by 1002;
 /// queue sales for 1..=4, support for 5..=6; call 6 abandoned.
-fn seed(conn: &rusqlite::Connection) {
-    for id in 1..=6i64 {
+/// Six ended calls (1–4 sales, 5–6 support; odd ones agent 1001, even 1002, call 6 abandoned)
+/// and call 1's events, written as the call layer would.
+fn seed(dir: &std::path::Path) {
+    use crate::store::{test_support::apply, CallOp};
+    let conn = &crate::store::open(dir).unwrap();
+    for id in 1..=6u64 {
         let agent = if id % 2 == 1 { "1001" } else { "1002" };
         let queue = if id <= 4 { "sales" } else { "support" };
-        let (agent, outcome) = if id == 6 {
-            (None, "abandoned")
-        } else {
-            (Some(agent), "answered")
-        };
-        conn.execute(
-            "INSERT INTO calls (id, sip_call_id, direction, caller_number, queue, entered_at_ms,
-               agent, outcome) VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, ?7)",
-            params![
+        let entered = 1000 * id;
+        apply(
+            conn,
+            CallOp::Started {
                 id,
-                format!("sip-{id}"),
-                format!("+4930{id}{id}"),
-                queue,
-                1000 * id,
-                agent,
-                outcome
-            ],
-        )
-        .unwrap();
+                sip_call_id: format!("sip-{id}"),
+                direction: "inbound",
+                caller_number: Some(format!("+4930{id}{id}")),
+                caller_name: None,
+                dialed_number: None,
+                queue: Some(queue.into()),
+                entered_at_ms: entered,
+            },
+        );
+        if id != 6 {
+            apply(
+                conn,
+                CallOp::Answered {
+                    id,
+                    answered_at_ms: entered + 100,
+                    agent: agent.into(),
+                    wait_ms: 100,
+                    in_target: true,
+                },
+            );
+        }
+        apply(
+            conn,
+            CallOp::Ended {
+                id,
+                ended_at_ms: entered + 500,
+                outcome: if id == 6 { "abandoned" } else { "answered" },
+                queue: None,
+                wait_ms: None,
+                talk_ms: None,
+                short_abandon: None,
+                hangup_by: Some("caller"),
+                hangup_cause: None,
+                sip_code: None,
+            },
+        );
     }
     for (kind, at) in [("entered", 1001), ("offered", 1002), ("answered", 1003)] {
-        conn.execute(
-            "INSERT INTO call_events (call_id, at_ms, kind, agent) VALUES (1, ?1, ?2, '1001')",
-            params![at, kind],
-        )
-        .unwrap();
+        apply(
+            conn,
+            CallOp::Event {
+                id: 1,
+                at_ms: at,
+                kind,
+                agent: Some("1001".into()),
+                detail: None,
+            },
+        );
     }
 }
 

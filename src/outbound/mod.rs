@@ -20,6 +20,7 @@
 //! [`Decision::Dial`] hands it and reports back through [`record_result`], [`record_hangup`] and
 //! [`set_disposition`].
 
+pub mod browse;
 mod calendar;
 pub mod complaints;
 pub mod counters;
@@ -35,6 +36,7 @@ mod types;
 #[cfg(test)]
 pub(crate) mod testutil;
 
+pub use browse::{attempts_of, contacts_after, offered_to};
 pub use complaints::{
     complaint_follow_up, complaint_summary, open_complaints, ComplaintFollowUp, ComplaintSettings,
     ComplaintStatus, ComplaintSummary, COMPLAINT_REPLY_WITHIN_MS, COMPLAINT_RESOLVE_WITHIN_MS,
@@ -63,6 +65,11 @@ pub use types::{
 };
 
 use thiserror::Error;
+
+/// The connection the callback-list work runs on, handed over by the store (its writer's for
+/// changes, a pooled reader's for reads: `crate::store::Store`). This area is not behind the
+/// store's typed interface yet: its SQL still lives here.
+pub type Db = rusqlite::Connection;
 
 /// Everything that can go wrong at this module's boundary. Policy outcomes (quota reached, window
 /// closed, nothing due) are not errors: they are [`Decision::Nothing`].

@@ -1,5 +1,6 @@
 //! Durable state: the only module that speaks SQL. Typed operations and queries behind an
-//! interface ([`ReportReads`], [`CallRecords`], [`StatsReads`], the write [`Op`]s) that a second
+//! interface ([`ReportReads`], [`CallRecords`], [`CallbackReads`], [`StatsReads`], the write
+//! [`Op`]s) that a second
 //! backend can implement; SQLite ([`sqlite`]) is the default and today the only one.
 //!
 //! Owns: the database file (`<data_dir>/ctid.db`), its schema, and every SQL statement. One
@@ -26,9 +27,9 @@ mod sqlite;
 
 pub use handle::Store;
 pub use reads::{
-    AgentCall, CallEventRow, CallFilter, CallRecord, CallRecords, CdrValue, ComplaintRow,
-    ListCallbackRow, ListEventKind, ListRow, QueueCall, ReportReads, SessionTotal, StatsCall,
-    StatsReads,
+    AgentCall, CallEventRow, CallFilter, CallRecord, CallRecords, CallbackReads,
+    CallbackRequestRow, CdrValue, ComplaintRow, ListCallbackRow, ListEventKind, ListRow,
+    OpenCallbacks, QueueCall, ReportReads, SessionTotal, StatsCall, StatsReads,
 };
 pub use sqlite::api::ApiOp;
 pub use sqlite::bindings::load_bindings;

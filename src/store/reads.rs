@@ -313,3 +313,52 @@ pub trait StatsReads {
         f: &mut dyn FnMut(StatsCall),
     ) -> Result<()>;
 }
+
+/// One queue callback request (`callback_requests`), as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallbackRequestRow {
+    pub id: i64,
+    /// The inbound call the caller left.
+    pub call_id: i64,
+    pub caller_number: String,
+    pub caller_name: Option<String>,
+    /// When the caller joined the queue: requests are served in this order.
+    pub entered_at_ms: i64,
+    /// The caller's position in the queue when asking.
+    pub position: Option<i64>,
+    pub requested_at_ms: i64,
+    /// pending, in_progress (being dialed), done (an attempt was answered) or failed.
+    pub status: String,
+    /// Dial attempts so far.
+    pub attempts: i64,
+    pub last_result: Option<String>,
+    /// Why done or failed: `answered`, `max_attempts`, `do_not_call`, `invalid_number: …`.
+    pub reason: Option<String>,
+    pub done_at_ms: Option<i64>,
+    /// The contact and callback list dialing it, once the dialer took it up.
+    pub contact_id: Option<i64>,
+    pub list: Option<String>,
+}
+
+/// The open callback requests of a queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenCallbacks {
+    pub pending: i64,
+    pub in_progress: i64,
+    /// `entered_at_ms` of the oldest pending one.
+    pub oldest: Option<i64>,
+}
+
+/// The queue callback requests.
+pub trait CallbackReads {
+    /// Per queue (only `queue`, when given) with open requests: their counts.
+    fn open_callbacks(&self, queue: Option<&str>) -> Result<Vec<(String, OpenCallbacks)>>;
+
+    /// The requests (of `queue`, of `status`, when given) with their queue, by queue and then
+    /// in the order the callers joined it.
+    fn callback_requests(
+        &self,
+        queue: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<Vec<(String, CallbackRequestRow)>>;
+}

@@ -173,3 +173,150 @@ impl CallRecords for Reader {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::calls::tests::started;
+    use crate::store::sqlite::calls::CallOp;
+    use crate::store::test_support;
+
+    /// Calls 1..=5 entered at 1001..=1005 in queue sales (odd) or care (even); call 2 answered
+    /// by amy, with one event; call 5's caller +4930555.
+    fn reader() -> (tempfile::TempDir, Reader) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(dir.path()).unwrap();
+        for id in 1..=5 {
+            let mut op = started(id, if id % 2 == 1 { "sales" } else { "care" });
+            if let (5, CallOp::Started { caller_number, .. }) = (id, &mut op) {
+                *caller_number = Some("+4930555".into());
+            }
+            test_support::apply(&conn, op);
+        }
+        test_support::apply(
+            &conn,
+            CallOp::Answered {
+                id: 2,
+                answered_at_ms: 1_500,
+                agent: "amy".into(),
+                wait_ms: 498,
+                in_target: true,
+            },
+        );
+        test_support::apply(
+            &conn,
+            CallOp::Event {
+                id: 2,
+                at_ms: 1_500,
+                kind: "answered",
+                agent: Some("amy".into()),
+                detail: None,
+            },
+        );
+        (dir, test_support::reader(conn))
+    }
+
+    fn ids(rows: &[CallRecord]) -> Vec<u64> {
+        rows.iter().map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn pages_newest_first_with_filters_and_a_cursor() {
+        let (_d, r) = reader();
+        let all = CallFilter {
+            limit: 2,
+            ..CallFilter::default()
+        };
+        assert_eq!(ids(&r.calls(&all).unwrap()), [5, 4, 3], "limit + 1 rows");
+        let next = CallFilter {
+            cursor: Some((1_004, 4)),
+            ..all.clone()
+        };
+        assert_eq!(ids(&r.calls(&next).unwrap()), [3, 2, 1]);
+        let sales = CallFilter {
+            queue: Some("sales".into()),
+            from: Some(1_002),
+            to: Some(1_005),
+            limit: 10,
+            ..CallFilter::default()
+        };
+        assert_eq!(ids(&r.calls(&sales).unwrap()), [3]);
+        let amy = CallFilter {
+            agent: Some("amy".into()),
+            limit: 10,
+            ..CallFilter::default()
+        };
+        assert_eq!(ids(&r.calls(&amy).unwrap()), [2]);
+        let caller = CallFilter {
+            caller: Some("0555".into()),
+            limit: 10,
+            ..CallFilter::default()
+        };
+        assert_eq!(ids(&r.calls(&caller).unwrap()), [5]);
+    }
+
+    #[test]
+    fn one_call_and_its_events() {
+        let (_d, r) = reader();
+        let c = r.call(2).unwrap().unwrap();
+        assert_eq!(c.agent.as_deref(), Some("amy"));
+        assert_eq!(c.answered_in_target, Some(true));
+        assert_eq!(c.queue.as_deref(), Some("care"));
+        assert!(r.call(99).unwrap().is_none());
+        assert!(r.call(u64::MAX).unwrap().is_none());
+        let ev = r.call_events(2).unwrap();
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].kind, "answered");
+        assert!(r.call_events(1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_cdr_scan_is_oldest_first_and_can_stop() {
+        let (_d, r) = reader();
+        fn keep(v: &CdrValue<'_>) -> CdrValue<'static> {
+            match v {
+                CdrValue::Text(t) => CdrValue::Text(t.to_string().into()),
+                CdrValue::Null => CdrValue::Null,
+                CdrValue::Integer(i) => CdrValue::Integer(*i),
+                CdrValue::Real(x) => CdrValue::Real(*x),
+            }
+        }
+        let mut seen = vec![];
+        let n = r
+            .each_cdr(1_002, 1_005, &mut |row| {
+                assert_eq!(row.len(), CDR_COLUMNS);
+                seen.push((keep(&row[0]), keep(&row[7]), keep(&row[13])));
+                true
+            })
+            .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(
+            seen,
+            [
+                (
+                    CdrValue::Integer(2),
+                    CdrValue::Integer(1_002),
+                    CdrValue::Text("amy".into())
+                ),
+                (
+                    CdrValue::Integer(3),
+                    CdrValue::Integer(1_003),
+                    CdrValue::Null
+                ),
+                (
+                    CdrValue::Integer(4),
+                    CdrValue::Integer(1_004),
+                    CdrValue::Null
+                ),
+            ]
+        );
+        let mut visits = 0;
+        let n = r
+            .each_cdr(0, i64::MAX, &mut |_| {
+                visits += 1;
+                false
+            })
+            .unwrap();
+        assert_eq!((n, visits), (1, 1));
+    }
+}

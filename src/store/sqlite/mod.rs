@@ -6,13 +6,14 @@
 //! [`api`] (audit rows, dispositions, agent sessions), [`retention`] (purging old calls),
 //! [`writer`] (the writer thread and everything it writes), [`pool`] (the read connections),
 //! [`reports`] and [`report_lists`] (what `crate::report` reads), [`call_records`] (the call
-//! records of the HTTP API), [`stats`] (the calls the live figures are rebuilt from).
+//! records of the HTTP API), [`callbacks`] (the queue callback requests), [`stats`] (the calls the live figures are rebuilt from).
 //!
 //! Must not know: SIP parsing, sockets, call logic, report arithmetic.
 
 pub(super) mod api;
 pub(super) mod bindings;
 pub(super) mod call_records;
+pub(super) mod callbacks;
 pub(super) mod calls;
 pub(super) mod pool;
 pub(super) mod report_lists;

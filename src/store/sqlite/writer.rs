@@ -426,6 +426,33 @@ mod tests {
     }
 
     #[test]
+    fn a_job_in_a_batch_sees_the_ops_before_it_and_not_those_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(dir.path()).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let into = seen.clone();
+        let job = Job::new(move |c| {
+            // Outside any batch transaction: the job can take its own.
+            assert!(c.is_autocommit());
+            *into.lock().unwrap() = Some(count(c, "SELECT count(*) FROM calls"));
+        });
+        let mut batch: Vec<Op> = vec![
+            started(1, "q").into(),
+            started(2, "q").into(),
+            Op::Job(job.clone()),
+            started(3, "q").into(),
+        ];
+        write_batch(&conn, &mut batch);
+        assert!(batch.is_empty());
+        assert_eq!(*seen.lock().unwrap(), Some(2));
+        assert_eq!(count(&conn, "SELECT count(*) FROM calls"), 3);
+        // A clone shares the one closure: it ran once.
+        *seen.lock().unwrap() = None;
+        job.run(&conn);
+        assert_eq!(*seen.lock().unwrap(), None);
+    }
+
+    #[test]
     fn a_bad_op_does_not_lose_the_rest_of_its_batch() {
         let dir = tempfile::tempdir().unwrap();
         let conn = open(dir.path()).unwrap();
