@@ -359,7 +359,18 @@ async fn post(h: &Harness, path: &str, token: &str, body: Option<Value>) -> Resp
 }
 
 /// The audit rows sent so far: (role, action, target, result, has from_addr).
-fn audits(h: &mut Harness) -> Vec<(Option<String>, String, String, String, bool)> {
+/// Waits until the fake writer has handed over every op sent before this call.
+async fn written(h: &Harness) {
+    h.state
+        .inner
+        .store
+        .sql_write(|_| Ok::<_, crate::store::StoreError>(()))
+        .await
+        .unwrap();
+}
+
+async fn audits(h: &mut Harness) -> Vec<(Option<String>, String, String, String, bool)> {
+    written(h).await;
     let mut out = vec![];
     while let Ok(op) = h.ops.try_recv() {
         if let Op::Api(ApiOp::Audit {
@@ -472,7 +483,7 @@ async fn roles_are_enforced_and_every_post_is_audited() {
         "nothing reached the call manager"
     );
 
-    let a = audits(&mut h);
+    let a = audits(&mut h).await;
     assert_eq!(
         a,
         vec![
@@ -608,6 +619,7 @@ async fn agent_actions_reach_the_call_manager() {
         ]
     );
     let results: Vec<String> = audits(&mut h)
+        .await
         .into_iter()
         .map(|a| format!("{} {}", a.1, a.3))
         .collect();
@@ -763,6 +775,7 @@ async fn dispositions_are_checked_and_written() {
     assert_eq!(r.status, 403);
     let mut dispositions = vec![];
     let mut results = vec![];
+    written(&h).await;
     while let Ok(op) = h.ops.try_recv() {
         match op {
             Op::Api(ApiOp::Disposition { call, code, notes }) => {

@@ -67,9 +67,8 @@ pub use types::{
 use thiserror::Error;
 
 /// The connection the callback-list work runs on, handed over by the store (its writer's for
-/// changes, a pooled reader's for reads: `crate::store::Store`). This area is not behind the
-/// store's typed interface yet: its SQL still lives here.
-pub type Db = rusqlite::Connection;
+/// changes, a pooled reader's for reads: `crate::store::Store`).
+pub use crate::store::outbound::Db;
 
 /// Everything that can go wrong at this module's boundary. Policy outcomes (quota reached, window
 /// closed, nothing due) are not errors: they are [`Decision::Nothing`].
@@ -111,11 +110,8 @@ pub type Result<T, E = OutboundError> = std::result::Result<T, E>;
 /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`): reads inside it see
 /// the state it writes over, and with WAL a deferred transaction that reads and then writes could
 /// fail with `SQLITE_BUSY` when another connection wrote in between, whatever the busy timeout.
-fn write_tx(conn: &rusqlite::Connection) -> Result<rusqlite::Transaction<'_>> {
-    Ok(rusqlite::Transaction::new_unchecked(
-        conn,
-        rusqlite::TransactionBehavior::Immediate,
-    )?)
+fn write_tx(conn: &Db) -> Result<crate::store::outbound::Tx<'_>> {
+    Ok(crate::store::outbound::write_tx(conn)?)
 }
 
 /// Unix ms as SQLite stores it.

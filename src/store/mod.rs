@@ -16,8 +16,11 @@
 //! [`Store`] the daemon passes around: writer queue + readers), `sqlite/` (the SQLite backend:
 //! schema, writer, pool and one file per area).
 //!
-//! Not yet behind the interface: the callback lists (`crate::outbound` still takes a SQLite
-//! connection; the daemon hands it the writer's or a pooled reader's).
+//! Not yet behind a trait: the callback lists. Their SQL is moving into [`outbound`] (free
+//! functions on the SQLite connection, per area: counters, do-not-call, complaints, contact
+//! pages); the contact policy, imports, outcomes and queue callbacks still hold theirs in
+//! `crate::outbound`, which takes the connection the daemon hands it (the writer's or a pooled
+//! reader's).
 //!
 //! Must not know: SIP parsing, sockets, call logic, report arithmetic.
 
@@ -35,6 +38,7 @@ pub use sqlite::api::ApiOp;
 pub use sqlite::bindings::load_bindings;
 pub use sqlite::calls::{interrupt_live_calls, next_call_id, CallOp};
 pub use sqlite::open;
+pub use sqlite::outbound;
 pub use sqlite::pool::{ReadPool, Reader};
 pub use sqlite::retention::{purge, purge_batch};
 pub use sqlite::writer::{Job, Op, Writer};
