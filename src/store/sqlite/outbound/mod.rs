@@ -1,7 +1,8 @@
 //! The SQL of the callback lists (`crate::outbound`) on SQLite, per area: [`counters`] (a list's
 //! board figures), [`dnc`] (the do-not-call list), [`complaints`] (complaint follow-ups),
-//! [`browse`] (the API's contact pages), and [`types`] (how the outbound ids and vocabularies are
-//! stored). The contact policy, imports, outcomes and queue callbacks still hold their SQL in
+//! [`browse`] (the API's contact pages), [`contacts`] (imported contacts), [`lists`] (the lists with their calendars), [`queue_callbacks`] (requests taken up by the dialer),
+//! and [`types`] (how the outbound ids and vocabularies are
+//! stored). The contact policy, imports and outcomes still hold their SQL in
 //! `crate::outbound` and take the connection ([`Db`]) the store hands them.
 //!
 //! Each function is one statement (or one read of several rows) on the connection it is given,
@@ -9,8 +10,11 @@
 
 pub mod browse;
 pub mod complaints;
+pub mod contacts;
 pub mod counters;
 pub mod dnc;
+pub mod lists;
+pub mod queue_callbacks;
 mod types;
 
 use crate::store::Result;
