@@ -1,19 +1,23 @@
-//! The SQL of the callback lists (`crate::outbound`) on SQLite, per area: [`counters`] (a list's
+//! The SQL of the callback lists (`crate::outbound`) on SQLite, per area: [`lists`] (the lists
+//! with their calendars), [`contacts`] (imported contacts), [`policy`] (what the contact policy
+//! reads and writes while it claims a contact), [`attempts`] (attempts and what their outcomes
+//! do to contacts), [`queue_callbacks`] (requests taken up by the dialer), [`counters`] (a list's
 //! board figures), [`dnc`] (the do-not-call list), [`complaints`] (complaint follow-ups),
-//! [`browse`] (the API's contact pages), [`contacts`] (imported contacts), [`lists`] (the lists with their calendars), [`queue_callbacks`] (requests taken up by the dialer),
-//! and [`types`] (how the outbound ids and vocabularies are
-//! stored). The contact policy, imports and outcomes still hold their SQL in
-//! `crate::outbound` and take the connection ([`Db`]) the store hands them.
+//! [`browse`] (the API's contact pages), and [`types`] (how the outbound ids and vocabularies
+//! are stored). The domain code (validation, contact policy, retry rules) stays in
+//! `crate::outbound` and runs on the connection ([`Db`]) the store hands it.
 //!
 //! Each function is one statement (or one read of several rows) on the connection it is given,
 //! inside whatever transaction the caller holds ([`write_tx`]).
 
+pub mod attempts;
 pub mod browse;
 pub mod complaints;
 pub mod contacts;
 pub mod counters;
 pub mod dnc;
 pub mod lists;
+pub mod policy;
 pub mod queue_callbacks;
 mod types;
 
