@@ -107,34 +107,44 @@ fn endpoint_config(cfg: &Config) -> EndpointConfig {
 }
 
 /// The retention thread: at start and then hourly, purge call records older than
-/// `[reports] retention_days` in batches of `retention_batch` with `retention_pause_ms` between
-/// them, on its own
-/// connection (off the async executor; the writer waits at most one short batch).
+/// `[reports] retention_days` in batches of `retention_batch`, each batch a job of the store
+/// writer (so it waits behind at most the writes queued before it, and they behind one short
+/// batch), with `retention_pause_ms` between them.
 fn start_retention(
     cfg: &Config,
+    store: store::Store,
 ) -> Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
     let days = cfg.reports.retention_days;
     if days == 0 {
         return None;
     }
-    let dir = cfg.daemon.data_dir.clone();
-    let batch = cfg.reports.retention_batch;
+    let batch = cfg.reports.retention_batch.max(1);
     let pause = Duration::from_millis(cfg.reports.retention_pause_ms);
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let handle = std::thread::Builder::new()
         .name("ctid-retention".into())
-        .spawn(move || loop {
+        .spawn(move || 'passes: loop {
             let cutoff = unix_ms().saturating_sub(u64::from(days) * 86_400_000);
             tracing::debug!(cutoff_ms = cutoff, days, batch, "retention pass started");
-            match store::open(&dir).and_then(|c| {
-                store::purge(&c, cutoff, batch, pause).map_err(|source| store::StoreError::Sqlite {
-                    path: dir.join("ctid.db"),
-                    source,
-                })
-            }) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(calls = n, days, "purged call records past retention"),
-                Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+            let mut purged = 0;
+            loop {
+                match store.sql_write_blocking(move |c| {
+                    store::purge_batch(c, cutoff, batch).map_err(store::StoreError::from)
+                }) {
+                    Ok(0) => break,
+                    Ok(n) => purged += n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retention purge failed");
+                        break;
+                    }
+                }
+                match stopped.recv_timeout(pause) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => break 'passes,
+                }
+            }
+            if purged > 0 {
+                tracing::info!(calls = purged, days, "purged call records past retention");
             }
             match stopped.recv_timeout(Duration::from_secs(3600)) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
@@ -150,6 +160,10 @@ fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+/// Read connections of the store: reports (two each, at most half the cores at once), API
+/// pages, the callback-list routes and gauges.
+const STORE_READERS: usize = 8;
 
 /// Run the daemon until `shutdown` is cancelled, then drain and return. `ready` gets the bound
 /// addresses once every socket is open.
@@ -199,10 +213,13 @@ pub async fn run(
         })
         .collect();
     let mut live = crate::stats::LiveStats::new(tz, cfg.reports.interval_minutes, goals);
-    let (conn, bindings, first_call_id, mut live) =
+    let (conn, readers, bindings, first_call_id, mut live) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            // The one migration check; then the readers, opened once.
             let conn = store::open(&data_dir)?;
-            let rebuilt = crate::stats::rebuild_today(&conn, &mut live, unix_ms())
+            let readers = store::ReadPool::open(&data_dir, STORE_READERS)?;
+            let rebuilt = readers
+                .with(|r| crate::stats::rebuild_today(r, &mut live, unix_ms()))
                 .context("rebuilding today's figures from the call records")?;
             tracing::info!(
                 calls = rebuilt,
@@ -218,11 +235,12 @@ pub async fn run(
                 );
             }
             let next = store::next_call_id(&conn).context("reading the last call id")?;
-            Ok((conn, bindings, next, live))
+            Ok((conn, readers, bindings, next, live))
         })
         .await??;
     let writer = store::Writer::start(conn, 16_384)?;
-    let retention = start_retention(&cfg);
+    let store = store::Store::new(writer.sender.clone(), readers);
+    let retention = start_retention(&cfg, store.clone());
     tracing::info!(bindings = bindings.len(), dir = %cfg.daemon.data_dir.display(), "store open");
     let live_bindings = bindings.clone();
 
@@ -320,8 +338,7 @@ pub async fn run(
             .map(|a| (a.id.clone(), a.name.clone()))
             .collect(),
         control_tx,
-        writer.sender.clone(),
-        cfg.daemon.data_dir.clone(),
+        store.clone(),
         stats_rx,
     )
     .with_reports(&cfg);
@@ -363,7 +380,7 @@ pub async fn run(
     let outbound = cfg
         .outbound
         .enabled
-        .then(|| crate::call::OutboundSettings::from_config(&cfg));
+        .then(|| crate::call::OutboundSettings::from_config(&cfg, store.clone()));
     let mut calls = CallManager::new(
         call_settings,
         engine,
@@ -394,7 +411,7 @@ pub async fn run(
         ));
     }
     tasks.spawn(crate::outbound_metrics::refresh_outbound_gauges(
-        cfg.daemon.data_dir.clone(),
+        store.clone(),
         cfg.outbound.clone(),
         crate::outbound_metrics::REFRESH_INTERVAL,
         shutdown.clone(),
@@ -437,6 +454,8 @@ pub async fn run(
         let _ = stop.send(());
         let _ = tokio::task::spawn_blocking(move || handle.join()).await;
     }
+    // The writer finishes once every sender is gone: ours too.
+    drop(store);
     tokio::task::spawn_blocking(move || writer.join()).await?;
     tracing::info!("ctid stopped");
     Ok(())

@@ -6,7 +6,8 @@
 //! 69 the daemon cannot be reached.
 
 pub mod check;
-pub mod format;
+/// The text tables and figure formatting, shared with the reports (`crate::table`).
+pub use crate::table as format;
 pub mod http;
 pub mod lists;
 pub mod top;
