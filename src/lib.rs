@@ -17,3 +17,4 @@ pub mod stats;
 pub mod store;
 pub mod transport;
 pub mod trunk;
+pub mod web;
