@@ -109,7 +109,6 @@ fn an_agent_works_a_call_from_the_browser() {
     b.wait_until("the call to be answered", |b| {
         b.text("#call-banner") == "On a call" || b.visible("#wrapup-card")
     });
-    b.keep_screenshot(&env, "agent.png");
     let run = pbx.wait();
     assert!(run.ok(), "the PBX call failed:\n{}", run.report);
 
@@ -164,6 +163,7 @@ fn an_agent_works_a_call_from_the_browser() {
         "{}",
         b.text("#history")
     );
+    b.keep_screenshot(&env, "agent.png");
     let run = pbx.wait();
     assert!(run.ok(), "the second PBX call failed:\n{}", run.report);
 
@@ -171,10 +171,19 @@ fn an_agent_works_a_call_from_the_browser() {
     let phone = Browser::phone(&env, "zh-CN", 390, 844);
     phone.goto("/agent");
     phone.wait_until("the sign-in form", |b| b.visible("#login-form"));
-    phone.fill("#login-user", "1001");
-    phone.fill("#login-password", "secret1001");
-    phone.click("#login-submit");
+    // By keyboard alone: the username field has the focus, Tab goes to the password, Enter
+    // signs in.
+    phone.wait_until("the focus on the username", |b| {
+        b.focused_id() == "login-user"
+    });
+    phone.keys("1001\u{E004}");
+    assert_eq!(phone.focused_id(), "login-password");
+    phone.keys("secret1001\u{E007}");
     phone.wait_until("the agent's state", |b| !state(b).is_empty());
+    // Tab from the pause reason reaches Pause; Enter presses it.
+    phone.eval("document.getElementById('pause-reason').focus(); return null");
+    phone.keys("\u{E004}");
+    assert_eq!(phone.focused_id(), "btn-pause");
     assert_eq!(phone.text("#state-h"), "我的状态");
     phone.keep_screenshot(&env, "agent-phone.png");
     phone.assert_fits(390);

@@ -153,6 +153,23 @@ impl Browser {
         });
     }
 
+    /// Types `keys` (WebDriver key codes allowed: `"\u{E004}"` Tab, `"\u{E007}"` Enter) into
+    /// whatever has the keyboard focus, as a person at the keyboard would.
+    pub fn keys(&self, keys: &str) {
+        self.rt.block_on(async {
+            let e = self.c().active_element().await.expect("a focused element");
+            e.send_keys(keys).await.expect("type");
+        });
+    }
+
+    /// The id of the element that has the keyboard focus ("" for none).
+    pub fn focused_id(&self) -> String {
+        self.eval("return document.activeElement ? document.activeElement.id : ''")
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
     /// Clicks `css` once it is displayed and enabled.
     pub fn click(&self, css: &str) {
         let deadline = Instant::now() + PAGE_TIMEOUT;

@@ -42,7 +42,7 @@ function tile(q, waiting) {
       figure(t('q.waiting'), String(q.now.waiting), waitCls, null, 'waiting'),
       figure(t('q.longest'), duration(longest), waitCls, null, 'longest'),
       figure(t('q.sl_today'), percent(slToday), level(slToday, q.sl_goal), t('q.goal', { goal: goalPct, secs: q.sl_target_secs }), 'sl-today'),
-      figure(t('q.sl_interval'), percent(slInt), level(slInt, q.sl_goal), q.current_interval.start ? clock(Date.parse(q.current_interval.start)) : null, 'sl-interval'),
+      figure(t('q.sl_interval'), percent(slInt), level(slInt, q.sl_goal), q.current_interval.start ? t('q.from', { time: clock(Date.parse(q.current_interval.start)) }) : null, 'sl-interval'),
       figure(t('q.answer_rate'), percent(ar), level(ar, q.answer_rate_goal), t('q.target', { goal: Math.round(q.answer_rate_goal * 100) + ' %' }), 'answer-rate')),
     el('ul', { class: 'states', 'aria-label': t('q.agents') }, states),
     callers(q.queue, waiting));
@@ -83,7 +83,7 @@ function agentsTable(agents) {
   const rows = agents.map((a) => {
     const tr = el('tr', { 'data-agent': a.id },
       el('th', { scope: 'row' }, `${a.name} (${a.id})`),
-      el('td', {}, el('span', { class: 'badge s-' + a.state }, t('state.' + a.state)), a.registered ? '' : ' ⚠'),
+      el('td', {}, el('span', { class: 'badge s-' + a.state }, t('state.' + a.state)), a.registered ? '' : el('span', { class: 'phone-off', title: t('state.phone_off'), 'aria-label': t('state.phone_off') }, ' ⚠')),
       el('td', {}, a.reason || a.pending_pause || ''),
       el('td', {}, a.call ? String(a.call) : ''),
       el('td', { class: 'since' }, a.since_ms ? duration((now() - a.since_ms) / 1000) : '—'),
