@@ -64,6 +64,11 @@ fn endpoint_config(cfg: &Config) -> EndpointConfig {
                 agent_id: a.id.clone(),
                 username: a.username.clone(),
                 password: a.password.clone(),
+                algorithms: a.algorithms.as_ref().map(|list| {
+                    list.iter()
+                        .filter_map(|t| Algorithm::from_token(t))
+                        .collect()
+                }),
             })
             .collect(),
         nonce_secret: secret,

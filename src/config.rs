@@ -67,6 +67,9 @@ pub struct Daemon {
     pub data_dir: PathBuf,
     /// Default log filter when neither `--log-level` nor `RUST_LOG` is given.
     pub log_level: String,
+    /// How log lines are written to stderr: human-readable text, or one JSON object a line for
+    /// log shippers.
+    pub log_format: LogFormat,
     /// On SIGINT/SIGTERM: how long open transactions may take to finish.
     pub shutdown_grace_secs: u64,
 }
@@ -76,9 +79,18 @@ impl Default for Daemon {
         Daemon {
             data_dir: PathBuf::from("./data"),
             log_level: "info".into(),
+            log_format: LogFormat::Text,
             shutdown_grace_secs: 5,
         }
     }
+}
+
+/// `[daemon] log_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// `[sip]`
@@ -202,7 +214,9 @@ impl Default for Registrar {
             max_expires: 3600,
             default_expires: 600,
             max_contacts_per_agent: 5,
-            algorithms: vec!["SHA-256".into(), "MD5".into()],
+            // MD5 only: phones that cannot answer a SHA-256 challenge (libre/baresip 1.x, SIPp
+            // 3.6) give up on any 401 that carries one, even next to an MD5 challenge.
+            algorithms: vec!["MD5".into()],
             nonce_lifetime_secs: 300,
         }
     }
@@ -215,7 +229,17 @@ pub struct Agent {
     pub id: String,
     pub name: String,
     pub username: String,
+    /// The SIP digest password (or `password_file`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub password: String,
+    /// A file holding the password (first line; e.g. a systemd credential): read at load and
+    /// on every reload, so the secret needs no place in the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// Digest algorithms offered to this agent's phone, most preferred first; absent: the
+    /// registrar's `algorithms`. E.g. `["SHA-256"]` for a phone that speaks RFC 8760.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithms: Option<Vec<String>>,
 }
 
 /// `[trunk]`: the PBX trunk ctid sends its own requests to.
@@ -300,15 +324,51 @@ impl Default for Api {
 }
 
 /// One `[[api.tokens]]` entry.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ApiToken {
-    /// At least 16 characters, unique.
+    /// At least 16 characters, unique. Exactly one of `token`, `token_file` and `token_sha256`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub token: String,
+    /// A file holding the token (first line), read at load and on every reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// The token's SHA-256, hex: the config then holds no usable secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_sha256: Option<String>,
     /// agent | supervisor | wallboard
     pub role: String,
     /// For role `agent`: the agent id the token acts as.
     pub agent: Option<String>,
+}
+
+impl ApiToken {
+    /// SHA-256 of the token: what the API compares a presented token's hash with.
+    pub fn digest(&self) -> [u8; 32] {
+        match &self.token_sha256 {
+            Some(h) if self.token.is_empty() => token_digest_from_hex(h).unwrap_or([0; 32]),
+            _ => token_digest(self.token.as_bytes()),
+        }
+    }
+}
+
+/// SHA-256 of a presented or configured token.
+pub fn token_digest(token: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token).into()
+}
+
+/// `token_sha256` read as 32 bytes (64 hex digits, either case).
+pub fn token_digest_from_hex(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 /// The roles an API token may have.
@@ -660,14 +720,22 @@ impl Config {
                 message: format!("cannot read: {e}"),
             }],
         })?;
-        Config::parse(&text).map_err(|problems| ConfigError {
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty());
+        Config::parse_in(&text, base).map_err(|problems| ConfigError {
             file: path.to_path_buf(),
             problems,
         })
     }
 
-    /// Parse and validate config text; every problem found is returned.
+    /// Parse and validate config text; every problem found is returned. Relative `*_file`
+    /// paths are taken from the working directory.
     pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
+        Config::parse_in(text, None)
+    }
+
+    /// [`Config::parse`] with relative `*_file` paths taken from `base` (the config file's
+    /// directory).
+    pub fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, Vec<Problem>> {
         let lines = LineIndex::new(text);
         let root = match DeTable::parse(text) {
             Ok(r) => r,
@@ -721,11 +789,67 @@ impl Config {
                 }),
             }
         }
+        read_secret_files(&mut cfg, base, text, &lines, &mut problems);
         validate(&cfg, text, &lines, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
         } else {
             Err(problems)
+        }
+    }
+}
+
+/// Fill `password` / `token` from their `*_file` keys. Both a secret and its file is a problem
+/// (which one would win?), and so is a file that cannot be read or is empty.
+fn read_secret_files(
+    cfg: &mut Config,
+    base: Option<&Path>,
+    text: &str,
+    lines: &LineIndex,
+    problems: &mut Vec<Problem>,
+) {
+    let mut add = |key: String, message: String| {
+        problems.push(Problem {
+            line: find_key_line(text, &key, lines),
+            key,
+            message,
+        })
+    };
+    let mut read = |file: &Path, key: String, inline: &str| -> Option<String> {
+        if !inline.is_empty() {
+            add(key, "give the secret or its file, not both".into());
+            return None;
+        }
+        let path = match base {
+            Some(b) if file.is_relative() => b.join(file),
+            _ => file.to_path_buf(),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(t) => match t.lines().next().map(str::trim_end) {
+                Some(first) if !first.is_empty() => Some(first.to_string()),
+                _ => {
+                    add(key, format!("{} is empty", path.display()));
+                    None
+                }
+            },
+            Err(e) => {
+                add(key, format!("cannot read {}: {e}", path.display()));
+                None
+            }
+        }
+    };
+    for (i, a) in cfg.agents.iter_mut().enumerate() {
+        if let Some(f) = a.password_file.clone() {
+            if let Some(p) = read(&f, format!("agents[{i}].password_file"), &a.password) {
+                a.password = p;
+            }
+        }
+    }
+    for (i, t) in cfg.api.tokens.iter_mut().enumerate() {
+        if let Some(f) = t.token_file.clone() {
+            if let Some(v) = read(&f, format!("api.tokens[{i}].token_file"), &t.token) {
+                t.token = v;
+            }
         }
     }
 }
@@ -962,18 +1086,10 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
             "must be at least 1".into(),
         );
     }
-    if r.algorithms.is_empty() {
-        add(
-            "registrar.algorithms",
-            "at least one of \"SHA-256\", \"MD5\"".into(),
-        );
-    }
-    for a in &r.algorithms {
-        if !a.eq_ignore_ascii_case("MD5") && !a.eq_ignore_ascii_case("SHA-256") {
-            add(
-                "registrar.algorithms",
-                format!("unknown algorithm {a:?} (use \"SHA-256\" or \"MD5\")"),
-            );
+    check_algorithms(&r.algorithms, "registrar.algorithms", &mut add);
+    for (i, a) in cfg.agents.iter().enumerate() {
+        if let Some(list) = &a.algorithms {
+            check_algorithms(list, &format!("agents[{i}].algorithms"), &mut add);
         }
     }
     if r.nonce_lifetime_secs == 0 {
@@ -995,8 +1111,11 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
                 format!("username {:?} is empty or used twice", a.username),
             );
         }
-        if a.password.is_empty() {
-            add(&format!("{key}.password"), "must not be empty".into());
+        if a.password.is_empty() && a.password_file.is_none() {
+            add(
+                &format!("{key}.password"),
+                "must not be empty (or give password_file)".into(),
+            );
         }
     }
     validate_queues(cfg, &mut add);
@@ -1061,6 +1180,21 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
 
 /// Every prompt a queue names must load (exists, readable, a WAV ctid can convert): found by
 /// `ctid check-config`, not by a caller hearing silence.
+/// A digest algorithm list: not empty, only "SHA-256" and "MD5".
+fn check_algorithms(list: &[String], key: &str, add: &mut impl FnMut(&str, String)) {
+    if list.is_empty() {
+        add(key, "at least one of \"SHA-256\", \"MD5\"".into());
+    }
+    for a in list {
+        if !a.eq_ignore_ascii_case("MD5") && !a.eq_ignore_ascii_case("SHA-256") {
+            add(
+                key,
+                format!("unknown algorithm {a:?} (use \"SHA-256\" or \"MD5\")"),
+            );
+        }
+    }
+}
+
 fn validate_prompts(cfg: &Config, add: &mut impl FnMut(&str, String)) {
     let mut position_needed = false;
     for (i, q) in cfg.queues.iter().enumerate() {
@@ -1229,13 +1363,25 @@ fn validate_api(cfg: &Config, add: &mut impl FnMut(&str, String)) {
     let mut seen = std::collections::HashSet::new();
     for (i, t) in cfg.api.tokens.iter().enumerate() {
         let key = format!("api.tokens[{i}]");
-        if t.token.chars().count() < 16 {
-            add(
+        match (&t.token_sha256, t.token.is_empty()) {
+            (Some(_), false) => add(
+                &format!("{key}.token_sha256"),
+                "give the token or its SHA-256, not both".into(),
+            ),
+            (Some(h), true) if token_digest_from_hex(h).is_none() => add(
+                &format!("{key}.token_sha256"),
+                "must be 64 hex digits (sha256sum of the token)".into(),
+            ),
+            (None, true) if t.token_file.is_none() => {
+                add(&key, "needs token, token_file or token_sha256".into())
+            }
+            (None, false) if t.token.chars().count() < 16 => add(
                 &format!("{key}.token"),
                 "must be at least 16 characters".into(),
-            );
+            ),
+            _ => {}
         }
-        if !seen.insert(t.token.as_str()) {
+        if !seen.insert(t.digest()) {
             add(
                 &format!("{key}.token"),
                 "the same token is configured twice".into(),
@@ -1438,6 +1584,51 @@ mod tests {
         );
         assert!(
             find("line 15: queues[1]: unknown field `wrapup`"),
+            "{shown:#?}"
+        );
+    }
+
+    #[test]
+    fn secrets_can_live_in_files_or_as_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("sip-1001"), "from-a-file\n").unwrap();
+        std::fs::write(dir.path().join("sup-token"), "supervisor-token-in-a-file\n").unwrap();
+        let hash = "3c8a2b1d0b5bd43d0ad4e8ef1f6b3e0e2b1e6f43f0c9e4f3a8d6c1b2a3f4e5d6";
+        let text = format!(
+            "[[agents]]\nid = \"1001\"\nname = \"A\"\nusername = \"1001\"\npassword_file = \"sip-1001\"\n\n[[api.tokens]]\ntoken_file = \"sup-token\"\nrole = \"supervisor\"\n\n[[api.tokens]]\ntoken_sha256 = \"{hash}\"\nrole = \"wallboard\"\n"
+        );
+        // Relative files are found beside the config file.
+        let cfg = Config::parse_in(&text, Some(dir.path())).unwrap();
+        assert_eq!(cfg.agents[0].password, "from-a-file");
+        assert_eq!(cfg.api.tokens[0].token, "supervisor-token-in-a-file");
+        assert_eq!(
+            cfg.api.tokens[0].digest(),
+            token_digest(b"supervisor-token-in-a-file")
+        );
+        assert_eq!(cfg.api.tokens[1].token, "");
+        assert_eq!(
+            cfg.api.tokens[1].digest(),
+            token_digest_from_hex(hash).unwrap()
+        );
+
+        let bad = "[[agents]]\nid = \"1\"\nname = \"A\"\nusername = \"a\"\npassword = \"p\"\npassword_file = \"p\"\n\n[[agents]]\nid = \"2\"\nname = \"B\"\nusername = \"b\"\npassword_file = \"missing\"\n\n[[api.tokens]]\ntoken_sha256 = \"abc\"\nrole = \"supervisor\"\n\n[[api.tokens]]\nrole = \"supervisor\"\n";
+        let p = Config::parse_in(bad, Some(dir.path())).unwrap_err();
+        let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        let find = |needle: &str| shown.iter().any(|s| s.contains(needle));
+        assert!(
+            find("line 6: agents[0].password_file: give the secret or its file"),
+            "{shown:#?}"
+        );
+        assert!(
+            find("line 12: agents[1].password_file: cannot read"),
+            "{shown:#?}"
+        );
+        assert!(
+            find("line 15: api.tokens[0].token_sha256: must be 64 hex digits"),
+            "{shown:#?}"
+        );
+        assert!(
+            find("api.tokens[1]: needs token, token_file or token_sha256"),
             "{shown:#?}"
         );
     }

@@ -1,4 +1,5 @@
-//! ctid: a SIP call-center daemon. See `DESIGN.md` in the shared folder for the module map.
+//! ctid: a SIP call-center daemon. The module map, who owns which state and which way the
+//! dependencies point: `docs/design.md`.
 
 pub mod acd;
 pub mod admin;

@@ -84,21 +84,36 @@ fn main() -> ExitCode {
             let filter = from_env
                 .or(log_level.clone())
                 .unwrap_or_else(|| cfg.daemon.log_level.clone());
-            let logs = tracing_subscriber::fmt()
-                .with_env_filter(
-                    EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")),
-                )
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .with_filter_reloading();
-            let log_filter = logs.reload_handle();
-            logs.init();
+            let initial = || EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let set_filter: Box<SetFilter> = match cfg.daemon.log_format {
+                ctid::config::LogFormat::Json => {
+                    let logs = tracing_subscriber::fmt()
+                        .json()
+                        .with_env_filter(initial())
+                        .with_writer(std::io::stderr)
+                        .with_filter_reloading();
+                    let handle = logs.reload_handle();
+                    logs.init();
+                    Box::new(move |f| handle.reload(f).is_ok())
+                }
+                ctid::config::LogFormat::Text => {
+                    let logs = tracing_subscriber::fmt()
+                        .with_env_filter(initial())
+                        .with_writer(std::io::stderr)
+                        .with_ansi(ansi)
+                        .with_filter_reloading();
+                    let handle = logs.reload_handle();
+                    logs.init();
+                    Box::new(move |f| handle.reload(f).is_ok())
+                }
+            };
             // A log level fixed on the command line or by RUST_LOG stays; the file's follows a
             // reload.
             let reload = Reload {
                 path: config.clone(),
                 log_filter: (std::env::var_os("RUST_LOG").is_none() && log_level.is_none())
-                    .then(|| -> Box<SetFilter> { Box::new(move |f| log_filter.reload(f).is_ok()) }),
+                    .then_some(set_filter),
             };
             // Timers and sockets are checked every 8 task polls instead of tokio's 61: with
             // thousands of media tasks waking every 20 ms, 61 polls are several ms of delay

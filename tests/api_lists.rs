@@ -13,7 +13,7 @@ mod common;
 use common::api_call as call;
 use common::*;
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const WALLBOARD: &str = "test-wallboard-token-0001";
 const AGENT: &str = "test-agent-1001-token-001";
@@ -71,18 +71,35 @@ fn create(env: &TestEnv, name: &str, agents: &[&str], queue: Option<&str>) -> Va
     v
 }
 
-/// The audit rows: (action, target, result).
-fn audit(env: &TestEnv) -> Vec<(String, String, String)> {
-    // The store writer batches: give it a moment.
-    std::thread::sleep(Duration::from_millis(300));
-    let conn = open_db(env).expect("database");
-    let mut stmt = conn
-        .prepare("SELECT action, COALESCE(target, ''), result FROM audit ORDER BY id")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+/// The audit rows: (action, target, result), once `done` holds for them (the store writer
+/// batches its writes, so the last request's row may land a moment after its reply).
+fn audit(
+    env: &TestEnv,
+    done: impl Fn(&[(String, String, String)]) -> bool,
+) -> Vec<(String, String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let conn = open_db(env).expect("database");
+        let mut stmt = conn
+            .prepare("SELECT action, COALESCE(target, ''), result FROM audit ORDER BY id")
+            .unwrap();
+        let rows: Vec<(String, String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        if done(&rows) || Instant::now() > deadline {
+            return rows;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// How many audit rows have an action starting with `prefix`.
+fn count(rows: &[(String, String, String)], prefix: &str) -> usize {
+    rows.iter()
+        .filter(|(a, _, _)| a.starts_with(prefix))
+        .count()
 }
 
 fn errors(v: &Value) -> Vec<String> {
@@ -286,7 +303,7 @@ fn a_csv_of_100_contacts_with_bad_rows() {
         assert!(metrics.contains(series), "{series} missing:\n{metrics}");
     }
 
-    let a = audit(&env);
+    let a = audit(&env, |a| count(a, "list.import") >= 6);
     let imports: Vec<&(String, String, String)> = a
         .iter()
         .filter(|(act, _, _)| act == "list.import")
@@ -408,7 +425,7 @@ fn do_not_call_add_check_remove_import() {
     let (_, v) = get(&env, "/api/v1/dnc/01134960000", Some(SUP));
     assert_eq!(v["on_list"], false);
 
-    let a = audit(&env);
+    let a = audit(&env, |a| count(a, "dnc.") >= 8);
     let kinds: Vec<(&str, &str)> = a
         .iter()
         .filter(|(act, _, _)| act.starts_with("dnc."))
@@ -526,7 +543,12 @@ fn pause_resume_stop_and_bad_specs() {
     );
     assert_eq!((st, v["error"]["code"].as_str()), (400, Some("bad_json")));
 
-    let a = audit(&env);
+    let a = audit(&env, |a| {
+        a.iter()
+            .filter(|(act, t, _)| act.starts_with("list.") && t == "survey")
+            .count()
+            >= 8
+    });
     let changes: Vec<(&str, &str)> = a
         .iter()
         .filter(|(act, t, _)| act.starts_with("list.") && t == "survey")

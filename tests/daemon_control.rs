@@ -128,3 +128,81 @@ fn a_misspelt_log_level_is_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn json_logs_are_one_object_a_line() {
+    let env = TestEnv::new(&Settings::default());
+    let text = std::fs::read_to_string(&env.config).unwrap().replacen(
+        "[daemon]\n",
+        "[daemon]\nlog_format = \"json\"\n",
+        1,
+    );
+    std::fs::write(&env.config, text).unwrap();
+    let d = env.start();
+    wait_log(&d, "ctid ready", 1);
+    let log = d.log();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "no log lines");
+    for l in &lines {
+        let v: serde_json::Value = serde_json::from_str(l)
+            .unwrap_or_else(|e| panic!("not a JSON object ({e}): {l}\n--- log ---\n{log}"));
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string() && v["fields"].is_object(),
+            "{l}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"message\":\"ctid ready\"") && l.contains("\"udp\"")),
+        "the ready line with its fields:\n{log}"
+    );
+    d.stop();
+}
+
+#[test]
+fn secrets_from_files_and_hashes_work_and_the_config_holds_none() {
+    use sha2::Digest;
+    let env = TestEnv::new(&Settings::default());
+    // The supervisor's token from a file beside the config, a wallboard token given as its
+    // SHA-256 only, and agent 1001's SIP password from a file.
+    let wallboard = "wallboard-token-known-only-by-hash";
+    let hash: String = sha2::Sha256::digest(wallboard.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::write(
+        env.path().join("supervisor.token"),
+        format!("{SUPERVISOR_TOKEN}\n"),
+    )
+    .unwrap();
+    std::fs::write(env.path().join("1001.password"), "secret1001\n").unwrap();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace(
+            &format!("token = {SUPERVISOR_TOKEN:?}"),
+            "token_file = \"supervisor.token\"",
+        )
+        .replace(
+            "password = \"secret1001\"",
+            "password_file = \"1001.password\"",
+        )
+        + &format!("\n[[api.tokens]]\ntoken_sha256 = \"{hash}\"\nrole = \"wallboard\"\n");
+    assert!(
+        !text.contains(SUPERVISOR_TOKEN)
+            && !text.contains("secret1001")
+            && !text.contains(wallboard)
+    );
+    std::fs::write(&env.config, text).unwrap();
+    let d = env.start();
+
+    let (st, body) = http_request(&env, "GET", "/api/v1/agents", Some(SUPERVISOR_TOKEN), None);
+    assert_eq!(st, 200, "supervisor token from its file: {body}");
+    let (st, body) = http_request(&env, "GET", "/api/v1/stats", Some(wallboard), None);
+    assert_eq!(st, 200, "wallboard token by its hash: {body}");
+    let (st, _) = http_request(&env, "GET", "/api/v1/stats", Some(&hash), None);
+    assert_eq!(st, 401, "the hash itself is no token");
+    // The phone registers with the password read from the file.
+    register_seat(env.path(), env.addr(), free_port(), "1001", "secret1001");
+    d.stop();
+}

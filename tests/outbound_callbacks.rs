@@ -178,8 +178,10 @@ fn queue_callbacks_are_dialed_oldest_join_first_before_list_contacts() {
     );
     let all_ended = |a: &Vec<Att>| a.len() >= 3 && a.iter().all(|x| x.4);
     let atts = wait_until(45, || attempts(&env), all_ended);
-    std::thread::sleep(Duration::from_millis(1_000));
-    let reqs = requests(&env);
+    // A request follows its call's answer (a trigger on the calls row): wait for both to settle.
+    let settled =
+        |r: &Vec<Req>| r.len() == 3 && r.iter().all(|x| x.1 != "pending" && x.1 != "in_progress");
+    let reqs = wait_until(15, || requests(&env), settled);
     let events = read_events(&env);
     let (st, api) = http_get(&env, "/api/v1/callbacks?status=all");
     let (rst, report) = http_get(&env, "/api/v1/reports/lists?list=callbacks-support");

@@ -253,7 +253,13 @@ fn preview_shows_the_contact_skip_gives_it_back_accept_dials_it() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let done = loop {
         let a = attempts(&env);
-        if a.iter().any(|x| x.0 == "c2" && x.5.is_some()) || Instant::now() > deadline {
+        // The attempt and the call record are written by the store writer after the call
+        // ends, one batch apart on a busy machine: wait for both.
+        let recorded = outbound_calls(&env)
+            .first()
+            .is_some_and(|c| c.outcome.is_some());
+        if (a.iter().any(|x| x.0 == "c2" && x.5.is_some()) && recorded) || Instant::now() > deadline
+        {
             break a;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -323,7 +329,16 @@ fn a_preview_nobody_acts_on_goes_back_and_pauses_the_agent() {
         "{board}\n--- ctid log ---\n{}",
         daemon.log_tail(6_000)
     );
-    let a = attempts(&env);
+    // The preview is gone from the agent's screen at once; its attempt row follows through
+    // the store writer.
+    let stored_by = Instant::now() + Duration::from_secs(10);
+    let a = loop {
+        let a = attempts(&env);
+        if a.iter().any(|x| x.1.is_some()) || Instant::now() > stored_by {
+            break a;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(a.len(), 1, "{a:?}");
     assert_eq!(
         (a[0].1.as_deref(), a[0].3),

@@ -286,6 +286,84 @@ fn both_algorithms_are_offered_in_order_and_both_work() {
     daemon.stop();
 }
 
+/// The `[registrar] algorithms` of the shipped `config/ctid.toml` (absent: empty).
+fn shipped_algorithms() -> Vec<String> {
+    let path = std::path::Path::new(MANIFEST_DIR).join("config/ctid.toml");
+    let text = std::fs::read_to_string(&path).expect("read config/ctid.toml");
+    let cfg: toml::Table = toml::from_str(&text).expect("config/ctid.toml is TOML");
+    cfg.get("registrar")
+        .and_then(|r| r.get("algorithms"))
+        .and_then(|a| a.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// SIPp 3.6 (like bookworm's baresip) gives up on a 401 carrying a SHA-256 challenge: its MD5
+/// scenario must register against the shipped config's digest settings and against the
+/// built-in default, out of the box. An agent set to SHA-256 is challenged with SHA-256 only.
+#[test]
+fn md5_phones_register_with_the_shipped_and_default_digest_settings() {
+    let sha_agent = "\n[[agents]]\nid = \"2001\"\nname = \"Agent 2001\"\nusername = \"2001\"\n\
+                     password = \"secret2001\"\nalgorithms = [\"SHA-256\"]\n";
+    for (what, algorithms) in [
+        ("config/ctid.toml", shipped_algorithms()),
+        ("the built-in default", Vec::new()),
+    ] {
+        let env = TestEnv::new(&Settings {
+            algorithms,
+            extra_toml: sha_agent.into(),
+            ..Settings::default()
+        });
+        let daemon = env.start();
+        let run = sipp(
+            env.path(),
+            daemon.addr,
+            "register_md5.xml",
+            &[
+                "-t",
+                "u1",
+                "-m",
+                "1",
+                "-s",
+                "1001",
+                "-au",
+                "1001",
+                "-ap",
+                "secret1001",
+            ],
+        );
+        assert!(
+            run.ok() && run.successful == Some(1),
+            "SIPp's MD5 REGISTER failed with the digest settings of {what}:\n{}",
+            run.report
+        );
+        let reg = Reg::new(daemon.addr, "1001", "secret1001", Alg::Md5);
+        let first = reg.send(&reg.request(), "REGISTER without credentials");
+        assert!(
+            challenge_for(&first, Alg::Sha256).is_none(),
+            "{what}: a SHA-256 challenge locks out MD5-only phones:\n{}",
+            first.raw
+        );
+        let sha = Reg::new(daemon.addr, "2001", "secret2001", Alg::Sha256);
+        let contact = sha.c.local().to_string();
+        let req = sha
+            .request()
+            .header(format!("Contact: <sip:2001@{contact}>"));
+        let first = sha.send(&req, "REGISTER of the SHA-256 agent");
+        assert!(
+            challenge_for(&first, Alg::Md5).is_none(),
+            "{what}: agent 2001 has algorithms = [\"SHA-256\"] but got an MD5 challenge:\n{}",
+            first.raw
+        );
+        assert_lists(&sha.register(&req.next()), &contact, 3600);
+        daemon.stop();
+    }
+}
+
 #[test]
 fn replayed_nonce_count_is_rejected() {
     let env = TestEnv::new(&Settings::default());

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{free_port, sipp_at, Settings, TestEnv};
+use common::{free_port, sipp_at, udp_port_bound, Settings, TestEnv};
 use std::time::{Duration, Instant};
 
 fn trunk_settings(port: u16, password: &str) -> Settings {
@@ -31,8 +31,11 @@ fn qualify_against_pbx(password: &str, expected: &[&str]) -> (common::SippRun, S
             &["-m", "1", "-timeout", "15s", "-timeout_error"],
         )
     });
-    // Give SIPp a moment to bind before ctid's first OPTIONS (which ctid retransmits anyway).
-    std::thread::sleep(Duration::from_millis(300));
+    // SIPp listening before ctid's first OPTIONS (which ctid retransmits anyway).
+    let bound_by = Instant::now() + Duration::from_secs(10);
+    while !udp_port_bound(port) && Instant::now() < bound_by {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let daemon = env.start();
     let run = pbx.join().expect("sipp thread");
     // ctid logs its verdict once it has the PBX's last answer, which SIPp sent just before it

@@ -1,7 +1,9 @@
 //! Bearer tokens and roles.
 //!
-//! Every configured token is compared with the presented one in constant time (`subtle`), all of
-//! them every time, so neither the answer's timing nor which token matched leaks the secret.
+//! Tokens are kept as their SHA-256 (a config may give only the hash, `token_sha256`); the hash
+//! of the presented token is compared with every configured one in constant time (`subtle`),
+//! all of them every time, so neither the answer's timing nor which token matched leaks the
+//! secret.
 
 use std::net::SocketAddr;
 
@@ -38,29 +40,25 @@ impl Role {
     }
 }
 
-/// The configured tokens (validated by the config; entries with an unknown role are ignored).
-pub(super) struct Tokens(Vec<(Vec<u8>, Role, Option<String>)>);
+/// The configured tokens' hashes (validated by the config; entries with an unknown role are
+/// ignored).
+pub(super) struct Tokens(Vec<([u8; 32], Role, Option<String>)>);
 
 impl Tokens {
     pub(super) fn new(cfg: &[ApiToken]) -> Tokens {
         Tokens(
             cfg.iter()
-                .filter_map(|t| {
-                    Some((
-                        t.token.as_bytes().to_vec(),
-                        Role::parse(&t.role)?,
-                        t.agent.clone(),
-                    ))
-                })
+                .filter_map(|t| Some((t.digest(), Role::parse(&t.role)?, t.agent.clone())))
                 .collect(),
         )
     }
 
     fn find(&self, presented: &[u8]) -> Option<(Role, Option<String>)> {
+        let presented = crate::config::token_digest(presented);
         let mut found = None;
         for (token, role, agent) in &self.0 {
             // No early exit: every token is compared.
-            if bool::from(token.as_slice().ct_eq(presented)) {
+            if bool::from(token.as_slice().ct_eq(presented.as_slice())) {
                 found = Some((*role, agent.clone()));
             }
         }

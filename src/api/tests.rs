@@ -124,16 +124,19 @@ async fn harness() -> Harness {
                 token: SUP.into(),
                 role: "supervisor".into(),
                 agent: None,
+                ..ApiToken::default()
             },
             ApiToken {
                 token: WB.into(),
                 role: "wallboard".into(),
                 agent: None,
+                ..ApiToken::default()
             },
             ApiToken {
                 token: AG.into(),
                 role: "agent".into(),
                 agent: Some("1001".into()),
+                ..ApiToken::default()
             },
         ],
         ..Api::default()
@@ -1099,6 +1102,7 @@ async fn reports_without_settings_answer_503() {
             token: SUP.into(),
             role: "supervisor".into(),
             agent: None,
+            ..ApiToken::default()
         }],
         ..Api::default()
     };

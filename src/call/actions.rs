@@ -125,8 +125,9 @@ impl CallManager {
             agent: agent.0.clone(),
         });
         self.event(id, "offered", Some(&agent), None).await;
-        if let Some(call) = self.calls.get_mut(&id) {
+        let replaced = self.calls.get_mut(&id).and_then(|call| {
             call.offers.insert(
+                tx,
                 agent.clone(),
                 AgentLeg {
                     agent,
@@ -139,7 +140,13 @@ impl CallManager {
                     answer: None,
                     sdp_version: 1,
                 },
-            );
+            )
+        });
+        if let Some((old, _)) = replaced {
+            // The engine never offers one call twice to an agent at once; should it, the
+            // older INVITE must not ring on.
+            tracing::warn!(call = %id, "a second offer to the same seat replaces the first");
+            self.send(Command::Cancel { tx: old }).await;
         }
     }
 
@@ -148,7 +155,7 @@ impl CallManager {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let Some(leg) = call.offers.remove(&agent) else {
+        let Some((_, leg)) = call.offers.remove_agent(&agent) else {
             return;
         };
         tracing::debug!(call = %id, agent = %agent, ?reason, "cancelling the offer");
@@ -170,7 +177,7 @@ impl CallManager {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let Some(mut leg) = call.offers.remove(&agent) else {
+        let Some((_, mut leg)) = call.offers.remove_agent(&agent) else {
             return;
         };
         let now = Instant::now();
@@ -466,7 +473,7 @@ impl CallManager {
         };
         let wait = call.entered.elapsed();
         let queue = call.queue.clone();
-        let offers: Vec<AgentId> = call.offers.keys().cloned().collect();
+        let offers: Vec<AgentId> = call.offers.agents();
         for agent in offers {
             self.cancel_offer(id, agent, CancelReason::CallerGone).await;
         }
@@ -497,7 +504,7 @@ impl CallManager {
         let _ = self
             .commands
             .try_send(Command::RemoveDialog(call.caller.dialog.key.clone()));
-        for leg in call.offers.values().chain(call.connected.iter()) {
+        for leg in call.offers.legs().chain(call.connected.iter()) {
             self.by_client_tx.remove(&leg.tx);
             self.sent_invites.remove(&leg.tx);
             if let Some(d) = &leg.dialog {

@@ -14,7 +14,9 @@ mod board;
 pub mod control;
 mod legs;
 mod media;
+mod offers;
 mod outbound;
+mod seat;
 
 pub use media::MediaSettings;
 pub use outbound::OutboundSettings;
@@ -86,8 +88,8 @@ struct Call {
     server_tx: ServerTxId,
     entered: Instant,
     caller: CallerLeg,
-    /// Seats ringing for this call (several with ring-all).
-    offers: HashMap<AgentId, AgentLeg>,
+    /// Seats ringing for this call (several with ring-all), by INVITE transaction.
+    offers: offers::Offers<AgentLeg>,
     connected: Option<AgentLeg>,
     answered: Option<Instant>,
     /// The wait the ACD measured when the agent answered (the one recorded and reported).
@@ -511,20 +513,7 @@ impl CallManager {
                 }
             }
             Event::Response { tx, response } => self.agent_response(tx, response).await,
-            Event::RequestFailed { tx, reason } => {
-                self.sent_invites.remove(&tx);
-                if let Some((id, agent)) = self.by_client_tx.remove(&tx) {
-                    if let Some(call) = self.calls.get_mut(&id) {
-                        if call.offers.remove(&agent).is_some() {
-                            self.event(id, "rejected", Some(&agent), Some(reason.to_string()))
-                                .await;
-                            self.offer_failed(Instant::now(), id, agent, true);
-                        }
-                    }
-                } else if tx.0 & TU_ID_BASE == 0 {
-                    let _ = self.replies.try_send((tx, 408));
-                }
-            }
+            Event::RequestFailed { tx, reason } => self.offer_request_failed(tx, reason).await,
             Event::Store(op) => self.binding_changed(Instant::now(), op),
         }
     }
@@ -789,7 +778,7 @@ impl CallManager {
                     local_rtp,
                     sdp_version: 1,
                 },
-                offers: HashMap::new(),
+                offers: offers::Offers::default(),
                 connected: None,
                 answered: None,
                 answer_wait: None,
@@ -836,7 +825,7 @@ impl CallManager {
                 .connected
                 .as_mut()
                 .filter(|c| &c.agent == a)
-                .or_else(|| call.offers.get_mut(a))
+                .or_else(|| call.offers.of_agent_mut(a))
                 .and_then(|l| l.dialog.as_mut()),
         };
         let Some(dialog) = dialog else {
@@ -1087,7 +1076,7 @@ impl CallManager {
             LegRef::Agent(agent) => {
                 // A seat that answered and hung up before the bridge: treat as a failed offer.
                 if let Some(call) = self.calls.get_mut(&id) {
-                    if let Some(l) = call.offers.remove(&agent) {
+                    if let Some((_, l)) = call.offers.remove_agent(&agent) {
                         if let Some(d) = l.dialog {
                             self.by_dialog.remove(&d.key);
                         }
@@ -1105,146 +1094,6 @@ impl CallManager {
             self.by_dialog.remove(&call.caller.dialog.key);
             let key = call.caller.dialog.key.clone();
             let _ = self.commands.try_send(Command::RemoveDialog(key));
-        }
-    }
-
-    async fn agent_response(&mut self, tx: ClientTxId, resp: Response) {
-        let Some((id, agent)) = self.by_client_tx.get(&tx).cloned() else {
-            if tx.0 & TU_ID_BASE == 0 && resp.status >= 200 {
-                let _ = self.replies.try_send((tx, resp.status));
-            } else if (200..300).contains(&resp.status) {
-                // A late answer to an INVITE whose call is gone.
-                self.stray_answer(tx, &resp).await;
-            }
-            return;
-        };
-        if resp.status < 200 {
-            return;
-        }
-        let now = Instant::now();
-        if resp.status >= 300 {
-            self.by_client_tx.remove(&tx);
-            self.sent_invites.remove(&tx);
-            let Some(call) = self.calls.get_mut(&id) else {
-                return;
-            };
-            if call.offers.remove(&agent).is_some() {
-                self.event(
-                    id,
-                    "rejected",
-                    Some(&agent),
-                    Some(format!("{} {}", resp.status, resp.reason)),
-                )
-                .await;
-                self.offer_failed(now, id, agent, false);
-            }
-            return;
-        }
-        // 2xx: the seat answered.
-        let Some(call) = self.calls.get(&id) else {
-            return self.stray_answer(tx, &resp).await;
-        };
-
-        let Some(leg) = call.offers.get(&agent) else {
-            // Already cancelled, or a retransmitted 2xx of the connected leg: ACK it again.
-            let again = call
-                .connected
-                .as_ref()
-                .filter(|c| c.tx == tx)
-                .and_then(|c| c.dialog.as_ref().map(|d| (d.ack(1), c.peer)));
-            if let Some((ack, peer)) = again {
-                self.send(Command::SendStateless {
-                    transport: peer.transport,
-                    remote: peer.remote,
-                    request: ack,
-                })
-                .await;
-                return;
-            }
-            return self.stray_answer(tx, &resp).await;
-        };
-        let peer = leg.peer;
-        let Ok(mut dialog) = Dialog::from_uac(&leg.invite, &resp) else {
-            tracing::warn!(call = %id, agent = %agent, "seat answered without a usable To tag/Contact");
-            return self.stray_answer(tx, &resp).await;
-        };
-        // The endpoint must know the dialog before the seat can send anything in it: once the
-        // ACK is out, a BYE may follow at once (and a 481 to it would leave the caller hanging).
-        self.send(Command::AddDialog(dialog.key.clone())).await;
-        self.pending_ack = Some((id, agent.clone(), peer, dialog.ack(1)));
-        self.sent_invites.remove(&tx);
-        let answer =
-            sdp::parse(&resp.body).and_then(|a| sdp::read_answer(&a, &[0, 8, AGENT_DTMF_PT]));
-        match answer {
-            Ok(n) => {
-                self.by_dialog
-                    .insert(dialog.key.clone(), (id, LegRef::Agent(agent.clone())));
-                if let Some(leg) = self
-                    .calls
-                    .get_mut(&id)
-                    .and_then(|c| c.offers.get_mut(&agent))
-                {
-                    leg.answer = Some(n);
-                    leg.dialog = Some(dialog);
-                }
-                self.engine
-                    .handle(now, Input::OfferAnswered { call: id, agent });
-                // Bridge (or drop the offer) before the ACK goes out: see `pending_ack`.
-                self.apply_actions().await;
-                self.flush_ack(id, None).await;
-            }
-            Err(e) => {
-                tracing::warn!(call = %id, agent = %agent, error = %e, "seat answered with unusable SDP; hanging up on it");
-                self.flush_ack(id, None).await;
-                let bye = dialog.request(Method::Bye);
-                self.send_to(peer, bye).await;
-                self.send(Command::RemoveDialog(dialog.key.clone())).await;
-                if let Some(call) = self.calls.get_mut(&id) {
-                    call.offers.remove(&agent);
-                }
-                self.by_client_tx.remove(&tx);
-                self.event(id, "rejected", Some(&agent), Some(format!("bad SDP: {e}")))
-                    .await;
-                self.offer_failed(now, id, agent, false);
-            }
-        }
-    }
-
-    /// Send the ACK owed to a seat of call `id` (to `agent` only, when given), if any.
-    pub(super) async fn flush_ack(&mut self, id: CallId, agent: Option<&AgentId>) {
-        let owed = self
-            .pending_ack
-            .as_ref()
-            .is_some_and(|(c, a, ..)| *c == id && agent.is_none_or(|x| x == a));
-        if !owed {
-            return;
-        }
-        if let Some((_, _, peer, request)) = self.pending_ack.take() {
-            self.send(Command::SendStateless {
-                transport: peer.transport,
-                remote: peer.remote,
-                request,
-            })
-            .await;
-        }
-    }
-
-    /// A 2xx nobody wants any more (the offer was cancelled or the call is gone): ACK and BYE it,
-    /// so no seat is left in a call with nobody.
-    async fn stray_answer(&mut self, tx: ClientTxId, resp: &Response) {
-        self.by_client_tx.remove(&tx);
-        let Some((req, peer)) = self.sent_invites.remove(&tx) else {
-            return;
-        };
-        if let Ok(mut d) = Dialog::from_uac(&req, resp) {
-            self.send(Command::SendStateless {
-                transport: peer.transport,
-                remote: peer.remote,
-                request: d.ack(1),
-            })
-            .await;
-            let bye = d.request(Method::Bye);
-            self.send_to(peer, bye).await;
         }
     }
 }

@@ -34,11 +34,19 @@ pub fn new_call_id(host: &str) -> String {
 }
 
 /// A response to `req` with the headers §8.2.6.2 requires copied. Adds a To tag when the request
-/// had none and the status is above 100 (`to_tag`).
+/// had none and the status is above 100 (`to_tag`). A response that establishes or confirms a
+/// dialog (1xx above 100 and 2xx to a dialog-creating request) carries the request's
+/// Record-Route values, every one and in order (§12.1.1): behind a record-routing proxy the
+/// caller builds its route set from them, and without it its ACK and BYE never reach ctid.
 pub fn response_to(req: &Request, status: u16, to_tag: Option<&str>) -> Response {
     let mut headers = Headers::new();
     for v in req.headers.get_all("Via") {
         headers.push("Via", v.to_string());
+    }
+    if echoes_record_route(&req.method, status) {
+        for v in req.headers.get_all("Record-Route") {
+            headers.push("Record-Route", v.to_string());
+        }
     }
     for name in ["From", "To", "Call-ID", "CSeq"] {
         if let Some(v) = req.headers.get(name) {
@@ -58,6 +66,17 @@ pub fn response_to(req: &Request, status: u16, to_tag: Option<&str>) -> Response
         headers,
         body: Vec::new(),
     }
+}
+
+/// Whether a response with `status` to a `method` request copies the Record-Route (§12.1.1):
+/// the methods that create dialogs (INVITE; SUBSCRIBE, REFER, NOTIFY per RFC 6665), for the
+/// responses that create or confirm one (101–299). A re-INVITE's 2xx echoes it too, which is
+/// harmless and what proxies expect of a UAS.
+fn echoes_record_route(method: &Method, status: u16) -> bool {
+    matches!(
+        method,
+        Method::Invite | Method::Subscribe | Method::Refer | Method::Notify
+    ) && (101..300).contains(&status)
 }
 
 /// A stateless response to a request that could not be parsed.
@@ -82,7 +101,7 @@ fn sanitize_reason(s: &str) -> String {
 
 /// Add `;tag=` to the To header unless it already has one. A To value that does not parse is
 /// left alone.
-fn add_to_tag(headers: &mut Headers, tag: &str) {
+pub(crate) fn add_to_tag(headers: &mut Headers, tag: &str) {
     if let Some(to) = headers.first_mut("To") {
         match NameAddr::parse(to) {
             Ok(na) if na.tag().is_none() => {
@@ -199,6 +218,58 @@ mod tests {
         assert_eq!(dest, "127.0.0.1:5070".parse().unwrap());
         let dest = stamp_via(&mut r, "127.0.0.1:40000".parse().unwrap(), true);
         assert_eq!(dest.port(), 40000);
+    }
+
+    fn invite_via_proxies() -> Request {
+        let mut r = Request::new(Method::Invite, "sip:4000@10.0.0.2");
+        r.headers
+            .push("Via", "SIP/2.0/UDP 10.0.0.9;branch=z9hG4bKp");
+        r.headers
+            .push("Via", "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKc");
+        r.headers
+            .push("Record-Route", "<sip:10.0.0.9;lr;ftag=ft;did=a1>");
+        r.headers
+            .push("Record-Route", "<sip:p1.example;lr>, <sip:p0.example;lr>");
+        r.headers.push("From", "<sip:caller@pbx>;tag=ft");
+        r.headers.push("To", "<sip:4000@10.0.0.2>");
+        r.headers.push("Call-ID", "c");
+        r.headers.push("CSeq", "1 INVITE");
+        r
+    }
+
+    #[test]
+    fn dialog_responses_echo_record_route_in_order_with_parameters() {
+        let inv = invite_via_proxies();
+        let want = vec![
+            "<sip:10.0.0.9;lr;ftag=ft;did=a1>",
+            "<sip:p1.example;lr>, <sip:p0.example;lr>",
+        ];
+        for status in [180, 183, 200] {
+            let resp = response_to(&inv, status, Some("lt"));
+            assert_eq!(
+                resp.headers.get_all("Record-Route").collect::<Vec<_>>(),
+                want,
+                "{status}"
+            );
+        }
+        // Not in 100 Trying (hop by hop) nor in a final error (no dialog).
+        for status in [100, 486, 487, 503] {
+            let resp = response_to(&inv, status, Some("lt"));
+            assert_eq!(resp.headers.get("Record-Route"), None, "{status}");
+        }
+        // Not for requests that create no dialog.
+        let mut opt = inv.clone();
+        opt.method = Method::Options;
+        assert_eq!(
+            response_to(&opt, 200, None).headers.get("Record-Route"),
+            None
+        );
+        // Printed and parsed back, the order survives.
+        let resp = response_to(&inv, 200, Some("lt"));
+        let text = String::from_utf8(resp.to_bytes()).unwrap();
+        let first = text.find("Record-Route: <sip:10.0.0.9").unwrap();
+        let second = text.find("Record-Route: <sip:p1.example").unwrap();
+        assert!(first < second, "{text}");
     }
 
     #[test]

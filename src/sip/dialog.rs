@@ -93,7 +93,7 @@ impl Dialog {
             remote_target: contact_uri(&req.headers)?,
             route_set: req
                 .headers
-                .get_all("Record-Route")
+                .list("Record-Route")
                 .map(str::to_string)
                 .collect(),
             local_contact: local_contact.to_string(),
@@ -110,7 +110,7 @@ impl Dialog {
             CSeq::parse(header(&req.headers, "CSeq")?).map_err(|_| DialogError::Header("CSeq"))?;
         let mut route_set: Vec<String> = resp
             .headers
-            .get_all("Record-Route")
+            .list("Record-Route")
             .map(str::to_string)
             .collect();
         route_set.reverse();
@@ -153,11 +153,32 @@ impl Dialog {
         self.build(Method::Ack, invite_seq)
     }
 
+    /// §12.2.1.1: with a loose router first (`;lr`), the Request-URI is the remote target and
+    /// the route set goes in Route as it is; with a strict router first, the Request-URI is that
+    /// router's URI and the remote target goes last in Route.
     fn build(&self, method: Method, seq: u32) -> Request {
-        let mut r = Request::new(method.clone(), self.remote_target.clone());
-        for route in &self.route_set {
-            r.headers.push("Route", route.clone());
-        }
+        let strict = self
+            .route_set
+            .first()
+            .and_then(|r| NameAddr::parse(r).ok())
+            .filter(|r| !is_loose(&r.uri));
+        let mut r = match &strict {
+            Some(first) => {
+                let mut r = Request::new(method.clone(), first.uri.clone());
+                for route in &self.route_set[1..] {
+                    r.headers.push("Route", route.clone());
+                }
+                r.headers.push("Route", format!("<{}>", self.remote_target));
+                r
+            }
+            None => {
+                let mut r = Request::new(method.clone(), self.remote_target.clone());
+                for route in &self.route_set {
+                    r.headers.push("Route", route.clone());
+                }
+                r
+            }
+        };
         r.headers.push(
             "From",
             format!("{};tag={}", self.local_uri, self.key.local_tag),
@@ -233,6 +254,15 @@ impl Dialog {
             _ => Transport::Udp,
         };
         Some((transport, SocketAddr::new(ip, u.port.unwrap_or(5060))))
+    }
+}
+
+/// Whether a route URI names a loose router (`;lr`, RFC 3261 §16.12). A URI that does not parse
+/// is taken as loose, so ctid never puts an unparseable value in its Request-URI.
+fn is_loose(uri: &str) -> bool {
+    match Uri::parse(uri) {
+        Ok(Uri::Sip(u)) => u.params.has("lr"),
+        _ => true,
     }
 }
 
@@ -313,6 +343,74 @@ mod tests {
         assert_eq!(
             Dialog::from_uac(&req, &early),
             Err(DialogError::NoRemoteTag)
+        );
+    }
+
+    #[test]
+    fn both_ends_route_through_the_proxies_from_the_echoed_record_route() {
+        // Two proxies record-routed the caller's INVITE; the nearer one to ctid is on top, and
+        // this one packs two values on one header line.
+        let mut inv = invite();
+        inv.headers.remove("Record-Route");
+        inv.headers.push(
+            "Record-Route",
+            "<sip:10.0.0.9:5060;lr;ftag=ft>, <sip:10.0.0.8;transport=tcp;lr>",
+        );
+        let mut ok = response_to(&inv, 200, Some("lt"));
+        ok.headers.push("Contact", "<sip:ctid@10.0.0.2:5060>");
+        // ctid (UAS): route set in the request's order, BYE through the nearer proxy.
+        let mut ctid = Dialog::from_uas(&inv, "lt", "sip:ctid@10.0.0.2:5060").unwrap();
+        assert_eq!(
+            ctid.route_set,
+            vec![
+                "<sip:10.0.0.9:5060;lr;ftag=ft>",
+                "<sip:10.0.0.8;transport=tcp;lr>"
+            ]
+        );
+        let bye = ctid.request(Method::Bye);
+        assert_eq!(bye.uri, "sip:caller@10.0.0.1:5080");
+        assert_eq!(
+            bye.headers.get_all("Route").collect::<Vec<_>>(),
+            ctid.route_set
+        );
+        assert_eq!(
+            ctid.next_hop(),
+            Some((Transport::Udp, "10.0.0.9:5060".parse().unwrap()))
+        );
+        // The caller (UAC) builds its route set from ctid's 200: reversed, so its ACK and BYE
+        // go to its own nearer proxy first, with ctid's Contact as Request-URI.
+        let caller = Dialog::from_uac(&inv, &ok).unwrap();
+        assert_eq!(
+            caller.route_set,
+            vec![
+                "<sip:10.0.0.8;transport=tcp;lr>",
+                "<sip:10.0.0.9:5060;lr;ftag=ft>"
+            ]
+        );
+        assert_eq!(
+            caller.next_hop(),
+            Some((Transport::Tcp, "10.0.0.8:5060".parse().unwrap()))
+        );
+        assert_eq!(caller.ack(10).uri, "sip:ctid@10.0.0.2:5060");
+    }
+
+    #[test]
+    fn a_strict_router_first_takes_the_request_uri_and_the_target_goes_last() {
+        let mut inv = invite();
+        inv.headers.remove("Record-Route");
+        inv.headers
+            .push("Record-Route", "<sip:10.0.0.9;maddr=10.0.0.9>");
+        inv.headers.push("Record-Route", "<sip:10.0.0.7;lr>");
+        let mut d = Dialog::from_uas(&inv, "lt", "sip:ctid@10.0.0.2").unwrap();
+        let bye = d.request(Method::Bye);
+        assert_eq!(bye.uri, "sip:10.0.0.9;maddr=10.0.0.9");
+        assert_eq!(
+            bye.headers.get_all("Route").collect::<Vec<_>>(),
+            vec!["<sip:10.0.0.7;lr>", "<sip:caller@10.0.0.1:5080>"]
+        );
+        assert_eq!(
+            d.next_hop(),
+            Some((Transport::Udp, "10.0.0.9:5060".parse().unwrap()))
         );
     }
 }

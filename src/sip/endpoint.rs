@@ -805,7 +805,12 @@ impl Endpoint {
             self.respond(now, stx, r);
             return;
         };
-        let ok = self.reply(cancel, 200);
+        // §9.2: the 200 (CANCEL) carries the To tag of the INVITE's response, the final one
+        // if it was sent (a CANCEL crossing the 200 OK), so both name the same dialog.
+        let mut ok = self.reply(cancel, 200);
+        if let Some(invite) = self.server.get(&invite_id) {
+            build::add_to_tag(&mut ok.headers, &invite.to_tag);
+        }
         self.respond(now, stx, ok);
         let pending = self
             .server
@@ -869,9 +874,14 @@ impl Endpoint {
         if resp.status > 100 {
             if let Some(to) = resp.headers.first_mut("To") {
                 if let Ok(na) = NameAddr::parse(to) {
-                    if na.tag().is_none() {
-                        to.push_str(";tag=");
-                        to.push_str(&stx.to_tag);
+                    match na.tag() {
+                        None => {
+                            to.push_str(";tag=");
+                            to.push_str(&stx.to_tag);
+                        }
+                        // The TU chose the tag (its dialog's local tag): a CANCEL of this
+                        // INVITE is answered with the same one (§9.2).
+                        Some(tag) => stx.to_tag = tag.to_string(),
                     }
                 }
             }

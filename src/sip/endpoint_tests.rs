@@ -31,6 +31,7 @@ fn endpoint(t0: Instant) -> Endpoint {
             agent_id: "a1".into(),
             username: "1001".into(),
             password: "pw".into(),
+            algorithms: None,
         }],
         nonce_secret: [1; 32],
     };
@@ -179,6 +180,68 @@ fn cancel_gets_200_and_the_invite_487() {
     feed(&mut ep, t0 + Duration::from_millis(700), PBX, &ack);
     assert!(run_until(&mut ep, t0 + Duration::from_secs(40)).is_empty());
     assert_eq!(ep.busy_transactions(), 0);
+}
+
+fn to_tag_in(m: &Message) -> Option<String> {
+    let h = match m {
+        Message::Response(r) => &r.headers,
+        Message::Request(r) => &r.headers,
+    };
+    NameAddr::parse(h.get("To")?)
+        .ok()?
+        .tag()
+        .map(str::to_string)
+}
+
+#[test]
+fn cancel_after_the_200_gets_200_with_the_dialog_to_tag() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    feed(&mut ep, t0, PBX, &request("INVITE", "z9hG4bK41", ""));
+    sent(&mut ep);
+    let ev = events(&mut ep);
+    let Some(Event::Request {
+        tx, request: inv, ..
+    }) = ev.first()
+    else {
+        panic!("{ev:?}")
+    };
+    // The call layer answers with its own dialog tag.
+    ep.respond(t0, *tx, response_to(inv, 200, Some("dlg-tag")));
+    let ok = sent(&mut ep);
+    assert_eq!(statuses(&ok), vec![200]);
+    assert_eq!(to_tag_in(&ok[0].1).as_deref(), Some("dlg-tag"));
+    // The caller's CANCEL crosses the 200: 200 (CANCEL) with that same tag, no 487.
+    let t1 = t0 + Duration::from_millis(10);
+    feed(&mut ep, t1, PBX, &request("CANCEL", "z9hG4bK41", ""));
+    let out = sent(&mut ep);
+    assert_eq!(statuses(&out), vec![200]);
+    assert_eq!(to_tag_in(&out[0].1).as_deref(), Some("dlg-tag"));
+    assert!(events(&mut ep).is_empty());
+}
+
+#[test]
+fn cancel_before_any_answer_and_its_487_share_one_to_tag() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    feed(&mut ep, t0, PBX, &request("INVITE", "z9hG4bK42", ""));
+    sent(&mut ep);
+    let ev = events(&mut ep);
+    let Some(Event::Request {
+        tx, request: inv, ..
+    }) = ev.first()
+    else {
+        panic!("{ev:?}")
+    };
+    let mut ringing = response_to(inv, 183, Some("early"));
+    ringing.reason = "Session Progress".into();
+    ep.respond(t0, *tx, ringing);
+    sent(&mut ep);
+    feed(&mut ep, t0, PBX, &request("CANCEL", "z9hG4bK42", ""));
+    let out = sent(&mut ep);
+    assert_eq!(statuses(&out), vec![200, 487]);
+    assert_eq!(to_tag_in(&out[0].1).as_deref(), Some("early"));
+    assert_eq!(to_tag_in(&out[1].1).as_deref(), Some("early"));
 }
 
 #[test]

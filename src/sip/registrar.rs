@@ -20,6 +20,8 @@ pub struct Account {
     pub agent_id: String,
     pub username: String,
     pub password: String,
+    /// Digest algorithms offered to this account's phone; `None`: the registrar's.
+    pub algorithms: Option<Vec<Algorithm>>,
 }
 
 #[derive(Debug, Clone)]
@@ -165,15 +167,18 @@ impl Registrar {
             .get_all("Authorization")
             .filter_map(|v| auth::parse_credentials(v).ok())
             .find(|c| c.realm == self.cfg.realm);
+        // The challenge offers the algorithms of the account the To header names (its phone
+        // may speak only some), else the registrar's.
+        let aor = aor_user.as_deref().unwrap_or("");
         let Some(creds) = creds else {
             return (
-                self.challenge(req, false, now_ms, &tag),
+                self.challenge(req, aor, false, now_ms, &tag),
                 Outcome::Challenged,
             );
         };
         let Some(account) = self.by_username.get(&creds.username).cloned() else {
             return (
-                self.challenge(req, false, now_ms, &tag),
+                self.challenge(req, aor, false, now_ms, &tag),
                 Outcome::Challenged,
             );
         };
@@ -182,16 +187,19 @@ impl Registrar {
             "REGISTER",
             &account.password,
             &self.cfg.realm,
-            &self.cfg.algorithms,
+            account.algorithms.as_ref().unwrap_or(&self.cfg.algorithms),
             now_ms,
         ) {
             Verdict::Ok => {}
             Verdict::Stale => {
-                return (self.challenge(req, true, now_ms, &tag), Outcome::Challenged)
+                return (
+                    self.challenge(req, aor, true, now_ms, &tag),
+                    Outcome::Challenged,
+                )
             }
             Verdict::Rejected(_) | Verdict::Replay => {
                 return (
-                    self.challenge(req, false, now_ms, &tag),
+                    self.challenge(req, aor, false, now_ms, &tag),
                     Outcome::Challenged,
                 )
             }
@@ -220,11 +228,23 @@ impl Registrar {
         }
     }
 
-    fn challenge(&mut self, req: &Request, stale: bool, now_ms: u64, tag: &str) -> Response {
+    fn challenge(
+        &mut self,
+        req: &Request,
+        username: &str,
+        stale: bool,
+        now_ms: u64,
+        tag: &str,
+    ) -> Response {
         let mut resp = response_to(req, 401, Some(tag));
+        let algorithms = self
+            .by_username
+            .get(username)
+            .and_then(|a| a.algorithms.as_ref())
+            .unwrap_or(&self.cfg.algorithms);
         for v in self
             .nonces
-            .challenge(&self.cfg.realm, &self.cfg.algorithms, stale, now_ms)
+            .challenge(&self.cfg.realm, algorithms, stale, now_ms)
         {
             resp.headers.push("WWW-Authenticate", v);
         }
@@ -385,6 +405,7 @@ mod tests {
                 agent_id: "a1".into(),
                 username: "1001".into(),
                 password: "pw".into(),
+                algorithms: None,
             }],
             [7; 32],
         )
@@ -535,5 +556,68 @@ mod tests {
         let mut r = register(None, None, 1);
         r.headers.set("To", "isbn:2983792873");
         assert_eq!(reg.handle_register(&r, "udp:x", NOW).0.status, 400);
+    }
+
+    /// Global MD5 (what old phones need), one account on SHA-256 only: each phone is challenged
+    /// with its own list, and only an answer in that list is accepted.
+    #[test]
+    fn per_account_algorithms_choose_the_challenge() {
+        let account = |id: &str, algorithms| Account {
+            agent_id: id.into(),
+            username: id.into(),
+            password: "pw".into(),
+            algorithms,
+        };
+        let mut reg = Registrar::new(
+            RegistrarConfig {
+                algorithms: vec![Algorithm::Md5],
+                ..registrar().cfg
+            },
+            vec![
+                account("1001", None),
+                account("1002", Some(vec![Algorithm::Sha256])),
+            ],
+            [7; 32],
+        );
+        let as_user = |user: &str| {
+            let mut r = register(Some("<sip:x@h>"), Some("120"), 1);
+            r.headers.set("From", format!("<sip:{user}@ctid>;tag=x"));
+            r.headers.set("To", format!("<sip:{user}@ctid>"));
+            r.headers.set("Call-ID", format!("reg-{user}"));
+            r
+        };
+        let algorithms = |resp: &Response| -> Vec<Algorithm> {
+            resp.headers
+                .get_all("WWW-Authenticate")
+                .filter_map(|v| auth::parse_challenge(v).ok())
+                .map(|c| c.algorithm)
+                .collect()
+        };
+        let (old, _) = reg.handle_register(&as_user("1001"), "udp:127.0.0.1:5070", NOW);
+        assert_eq!(algorithms(&old), vec![Algorithm::Md5]);
+        let (new, _) = reg.handle_register(&as_user("1002"), "udp:127.0.0.1:5071", NOW);
+        assert_eq!(algorithms(&new), vec![Algorithm::Sha256]);
+        // 1002 answering an MD5 challenge (issued to 1001) is refused; its own SHA-256 works.
+        let md5 = auth::pick_challenge(old.headers.get_all("WWW-Authenticate")).unwrap();
+        let mut r = as_user("1002");
+        r.headers.push(
+            "Authorization",
+            auth::authorization(&md5, "REGISTER", "sip:ctid", "1002", "pw", 1, "c1"),
+        );
+        assert_eq!(
+            reg.handle_register(&r, "udp:127.0.0.1:5071", NOW).0.status,
+            401
+        );
+        let sha = auth::pick_challenge(new.headers.get_all("WWW-Authenticate")).unwrap();
+        let mut r = as_user("1002");
+        r.headers.push(
+            "Authorization",
+            auth::authorization(&sha, "REGISTER", "sip:ctid", "1002", "pw", 1, "c2"),
+        );
+        assert_eq!(
+            reg.handle_register(&r, "udp:127.0.0.1:5071", NOW).0.status,
+            200
+        );
+        assert_eq!(reg.contacts("1002", NOW).len(), 1);
     }
 }

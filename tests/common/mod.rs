@@ -81,6 +81,7 @@ pub fn unique(tag: &str) -> String {
 /// What a test changes in the daemon's config; everything else is written with test defaults.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// `[registrar] algorithms`; empty: the key is left out (ctid's built-in default).
     pub algorithms: Vec<String>,
     pub trusted_peers: Vec<String>,
     pub tcp_message_timeout_secs: u64,
@@ -93,6 +94,8 @@ pub struct Settings {
     pub ipv6: bool,
     /// Appended to the generated file verbatim.
     pub extra_toml: String,
+    /// More `[sip]` keys (e.g. `t1_ms = 300`, `advertise = "…"`), written inside that section.
+    pub sip_toml: String,
 }
 
 impl Default for Settings {
@@ -110,6 +113,7 @@ impl Default for Settings {
             ],
             ipv6: false,
             extra_toml: String::new(),
+            sip_toml: String::new(),
         }
     }
 }
@@ -157,6 +161,7 @@ impl TestEnv {
         writeln!(t, "realm = \"ctid\"").unwrap();
         writeln!(t, "trusted_peers = {}", toml_list(&s.trusted_peers)).unwrap();
         writeln!(t, "force_rport = true").unwrap();
+        writeln!(t, "{}", s.sip_toml).unwrap();
         writeln!(t, "\n[sip.limits]").unwrap();
         writeln!(
             t,
@@ -173,7 +178,9 @@ impl TestEnv {
         writeln!(t, "\n[registrar]").unwrap();
         writeln!(t, "min_expires = {}", s.min_expires).unwrap();
         writeln!(t, "max_expires = {}", s.max_expires).unwrap();
-        writeln!(t, "algorithms = {}", toml_list(&s.algorithms)).unwrap();
+        if !s.algorithms.is_empty() {
+            writeln!(t, "algorithms = {}", toml_list(&s.algorithms)).unwrap();
+        }
         for (user, pass) in &s.agents {
             writeln!(t, "\n[[agents]]").unwrap();
             writeln!(t, "id = {user:?}").unwrap();
@@ -1668,10 +1675,12 @@ pub fn start_seat_with(
     seat
 }
 
-/// Whether some socket is bound to UDP `port` on this host (read from /proc/net/udp, so the
+/// Whether some socket is bound to UDP `port` on this host (read from /proc's UDP table, so the
 /// probe never holds the port itself).
 pub fn udp_port_bound(port: u16) -> bool {
-    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    // The calling thread's network namespace (a test inside `Netns::run` moved only its
+    // thread; /proc/net shows the main thread's).
+    let table = std::fs::read_to_string("/proc/thread-self/net/udp").unwrap_or_default();
     let want = format!(":{port:04X}");
     table.lines().skip(1).any(|l| {
         l.split_whitespace()
