@@ -167,6 +167,26 @@ fn an_agent_works_a_call_from_the_browser() {
     let run = pbx.wait();
     assert!(run.ok(), "the second PBX call failed:\n{}", run.report);
 
+    // The pages' event stream resumes where a client left off (what EventSource sends after
+    // a network blip): from Last-Event-ID 2, the next event is 3.
+    let ws = sign_in(&env, r#"{"username":"1001","password":"secret1001"}"#);
+    let all = browser::sse_ids(
+        &env,
+        "/web/api/v1/events?since=0",
+        &[ws.cookie.clone()],
+        4,
+        Duration::from_secs(10),
+    );
+    assert_eq!(all, vec![1, 2, 3, 4], "the stream from the start");
+    let resumed = browser::sse_ids(
+        &env,
+        "/web/api/v1/events",
+        &[ws.cookie.clone(), "Last-Event-ID: 2".into()],
+        2,
+        Duration::from_secs(10),
+    );
+    assert_eq!(resumed, vec![3, 4], "the stream after Last-Event-ID 2");
+
     // The desktop on a phone, in Chinese: nothing wider than the screen.
     let phone = Browser::phone(&env, "zh-CN", 390, 844);
     phone.goto("/agent");

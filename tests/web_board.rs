@@ -148,6 +148,39 @@ fn a_supervisor_sees_a_waiting_caller_and_moves_it() {
     let a = agent_until(&env, "1001", |a| a["state"] == "logged_out");
     assert_eq!(a["state"], "logged_out", "{a}");
 
+    // A callback list, paused from the board (1001 is logged out: nothing is dialed).
+    let spec = serde_json::json!({
+        "name": "renewals", "purpose": "follow_up", "agents": ["1001"], "mode": "progressive",
+        "windows": [{"days": ["mon-sun"], "start": "00:00", "end": "24:00"}]
+    });
+    let (st, v) = api_call(
+        &env,
+        "POST",
+        "/api/v1/lists",
+        Some(SUPERVISOR_TOKEN),
+        Some(("application/json", &spec.to_string())),
+    );
+    assert_eq!(st, 200, "create the list: {v}");
+    b.click("tr[data-list='renewals'] button.list-toggle");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let state = loop {
+        let (_, v) = api_call(
+            &env,
+            "GET",
+            "/api/v1/lists/renewals",
+            Some(SUPERVISOR_TOKEN),
+            None,
+        );
+        if v["state"] == "paused" || Instant::now() > deadline {
+            break v["state"].clone();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(state, "paused");
+    b.wait_until("the list shown paused", |b| {
+        b.text("tr[data-list='renewals']").contains("paused")
+    });
+
     // A wallboard sees the next caller waiting, but not who it is.
     b.click("#signout");
     b.wait_until("the sign-in form again", |b| b.visible("#login-form"));

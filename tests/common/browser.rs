@@ -400,3 +400,43 @@ pub fn sign_in(env: &TestEnv, creds: &str) -> WebSession {
         info,
     }
 }
+
+/// The ids of the first `n` events of the event stream at `path` (with extra header lines such
+/// as `Cookie:` and `Last-Event-ID:`), read for at most `timeout`; fewer when the stream had no
+/// more by then.
+pub fn sse_ids(
+    env: &TestEnv,
+    path: &str,
+    headers: &[String],
+    n: usize,
+    timeout: Duration,
+) -> Vec<u64> {
+    let mut s = TcpStream::connect(("127.0.0.1", env.admin_port)).expect("connect admin");
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut req =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let deadline = Instant::now() + timeout;
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let ids: Vec<u64> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("id: ")?.trim().parse().ok())
+            .collect();
+        if ids.len() >= n || Instant::now() > deadline {
+            return ids.into_iter().take(n).collect();
+        }
+        match s.read(&mut buf) {
+            Ok(0) => return ids,
+            Ok(k) => text.push_str(&String::from_utf8_lossy(&buf[..k])),
+            Err(_) => {}
+        }
+    }
+}
