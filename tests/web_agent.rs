@@ -173,7 +173,7 @@ fn an_agent_works_a_call_from_the_browser() {
     let all = browser::sse_ids(
         &env,
         "/web/api/v1/events?since=0",
-        &[ws.cookie.clone()],
+        std::slice::from_ref(&ws.cookie),
         4,
         Duration::from_secs(10),
     );
