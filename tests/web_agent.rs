@@ -163,6 +163,18 @@ fn an_agent_works_a_call_from_the_browser() {
         "{}",
         b.text("#history")
     );
+    // Times are the center's ([reports] time_zone), not the machine's or the browser's (UTC).
+    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").expect("tz");
+    let local = jiff::Timestamp::from_millisecond(rows[0].entered_at_ms)
+        .expect("timestamp")
+        .to_zoned(tz)
+        .strftime("%H:%M:%S")
+        .to_string();
+    assert!(
+        b.text("#history").contains(&local),
+        "the first call entered at {local} Shanghai time: {}",
+        b.text("#history")
+    );
     b.keep_screenshot(&env, "agent.png");
     let run = pbx.wait();
     assert!(run.ok(), "the second PBX call failed:\n{}", run.report);
