@@ -134,6 +134,16 @@ fn a_supervisor_sees_a_waiting_caller_and_moves_it() {
     // Force 1001 into a pause, then out of its queues, from the agent board.
     agent_until(&env, "1001", |a| a["state"] == "available");
     b.select("tr[data-agent='1001'] select", "meeting");
+    // The pick survives the board's redraws (every 2 s) once the menu has lost the focus.
+    b.eval("document.activeElement.blur(); return null");
+    for _ in 0..2 {
+        let before = b.text("#conn");
+        b.wait_until("a redraw", |b| b.text("#conn") != before);
+    }
+    assert_eq!(
+        b.eval("return document.querySelector(\"tr[data-agent='1001'] select\").value"),
+        "meeting"
+    );
     b.click("tr[data-agent='1001'] button.force-pause");
     let a = agent_until(&env, "1001", |a| a["state"] == "paused");
     assert_eq!(

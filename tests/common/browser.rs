@@ -191,11 +191,19 @@ impl Browser {
     }
 
     /// Picks the option with `value` in the select `css`.
+    /// (Tried again until [`PAGE_TIMEOUT`]: a page that redraws may replace the element.)
     pub fn select(&self, css: &str, value: &str) {
-        let e = self.find(css);
-        self.rt
-            .block_on(e.select_by_value(value))
-            .unwrap_or_else(|err| panic!("select {value} in {css}: {err}"));
+        let deadline = Instant::now() + PAGE_TIMEOUT;
+        loop {
+            let e = self.find(css);
+            match self.rt.block_on(e.select_by_value(value)) {
+                Ok(()) => return,
+                Err(err) if Instant::now() > deadline => {
+                    panic!("select {value} in {css}: {err}")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
     }
 
     /// The visible text of `css` ("" when it is not there).

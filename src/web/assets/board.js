@@ -10,6 +10,18 @@ const NEAR_DEADLINE_MS = 24 * 3600 * 1000;
 let timers = [];
 let busy = false;
 let queueNames = [];
+// What the supervisor picked in each row's menu, kept across the 2-second redraws.
+const chosen = new Map();
+let menuFocusAt = 0;
+
+// A <select> whose pick survives redraws under `key`.
+function menu(key, attrs, values) {
+  const sel = el('select', attrs, values.map((v) => el('option', { value: v }, v)));
+  if (chosen.has(key) && values.includes(chosen.get(key))) sel.value = chosen.get(key);
+  sel.addEventListener('change', () => chosen.set(key, sel.value));
+  sel.addEventListener('focus', () => { menuFocusAt = Date.now(); });
+  return sel;
+}
 
 const sup = () => session && session.role === 'supervisor';
 
@@ -59,8 +71,7 @@ function callers(queue, view) {
       el('td', {}, duration(c.wait_secs)));
     if (sup()) {
       const others = queueNames.filter((n) => n !== queue);
-      const sel = el('select', { 'aria-label': t('q.move_to') + ' (' + (c.caller_number || c.call) + ')', class: 'move-to' },
-        others.map((n) => el('option', { value: n }, n)));
+      const sel = menu('move:' + c.call, { 'aria-label': t('q.move_to') + ' (' + (c.caller_number || c.call) + ')', class: 'move-to' }, others);
       tr.append(el('td', { class: 'actions' },
         el('button', { type: 'button', class: 'to-front', on: { click: () => move(c.call, { to_front: true }) } }, t('q.to_front')),
         sel,
@@ -89,7 +100,7 @@ function agentsTable(agents) {
       el('td', { class: 'since' }, a.since_ms ? duration((now() - a.since_ms) / 1000) : '—'),
       el('td', {}, String(a.calls_answered)));
     if (sup()) {
-      const sel = el('select', { 'aria-label': t('pause.reason') + ' ' + a.id }, reasons.map((r) => el('option', { value: r }, r)));
+      const sel = menu('pause:' + a.id, { 'aria-label': t('pause.reason') + ' ' + a.id, class: 'reason' }, reasons);
       tr.append(el('td', { class: 'actions' }, sel,
         el('button', { type: 'button', class: 'force-pause', disabled: a.state === 'logged_out', on: { click: () => agentAct(a.id, 'pause', { reason: sel.value }) } }, t('agents.force_pause')),
         el('button', { type: 'button', class: 'force-logout', disabled: a.state === 'logged_out', on: { click: () => agentAct(a.id, 'logout', {}) } }, t('agents.force_logout'))));
@@ -116,7 +127,7 @@ function restoreFocus(k) {
   if (!k) return;
   const row = document.querySelector(k.sel);
   const e = row && [...row.querySelectorAll('button,select')].find((x) => x.className === k.cls);
-  if (e) { if (e.tagName === 'SELECT' && k.value) e.value = k.value; e.focus(); }
+  if (e) { if (e.tagName === 'SELECT' && k.value) e.value = k.value; const at = menuFocusAt; e.focus(); menuFocusAt = at; }
 }
 
 async function poll() {
@@ -128,7 +139,8 @@ async function poll() {
     const views = await Promise.all(stats.queues.map((q) => q.now.waiting > 0
       ? api('queues/' + encodeURIComponent(q.queue)).catch(() => null) : Promise.resolve(null)));
     const k = focusKey();
-    const open = document.activeElement && document.activeElement.tagName === 'SELECT';
+    // A menu just focused may be open: redrawing would close it under the pointer.
+    const open = document.activeElement && document.activeElement.tagName === 'SELECT' && Date.now() - menuFocusAt < 8000;
     if (!open) {
       $('queues').replaceChildren(...stats.queues.map((q, i) => tile(q, views[i])));
       agentsTable(agents);
