@@ -131,6 +131,35 @@ fn a_supervisor_sees_a_waiting_caller_and_moves_it() {
         rows[0]
     );
 
+    // The call ends in a complaint: it is on the board among the open complaints near their
+    // deadline (a reply is due within complaint_reply_hours = 12).
+    let (st, v) = api_call(
+        &env,
+        "POST",
+        &format!("/api/v1/calls/{}/disposition", rows[0].id),
+        Some(SUPERVISOR_TOKEN),
+        Some((
+            "application/json",
+            r#"{"code":"complaint","notes":"line was bad"}"#,
+        )),
+    );
+    assert_eq!(st, 200, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(45);
+    while !b.text("#complaints").contains("Caller 1") {
+        assert!(
+            Instant::now() < deadline,
+            "the complaint never reached the board: {}\n{}",
+            b.text("#complaints-card"),
+            daemon.log_tail(3000)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        b.text("#complaints-summary").starts_with("1 open"),
+        "{}",
+        b.text("#complaints-summary")
+    );
+
     // Force 1001 into a pause, then out of its queues, from the agent board.
     agent_until(&env, "1001", |a| a["state"] == "available");
     b.select("tr[data-agent='1001'] select", "meeting");

@@ -116,7 +116,9 @@ export async function start({ onReady, onOut }) {
     translatePage();
     if (session) onReady(session);
   });
-  signedOutHandler = () => { show($('app'), false); show($('signout'), false); show($('login'), true); $('who').textContent = ''; onOut(); };
+  // Signed out (or the session ended): stop, then load the page afresh, so nothing the last
+  // user saw (numbers, names, notes) stays in the page for the next one.
+  signedOutHandler = () => { onOut(); show($('app'), false); sessionStorage.clear(); location.replace(location.pathname); };
   $('signout').addEventListener('click', async () => {
     try { await web('logout', { method: 'POST' }); } catch (_) { /* gone already */ }
     onSignedOut();
