@@ -344,8 +344,11 @@ pub async fn run(
     .with_reports(&cfg);
     let (call_events_tx, mut call_events_rx) = mpsc::channel(8192);
     let publisher = api.clone();
+    let live_calls = std::sync::Arc::new(crate::web::Live::new());
+    let web_live = live_calls.clone();
     tasks.spawn(async move {
         while let Some(ev) = call_events_rx.recv().await {
+            web_live.observe(&ev, unix_ms());
             publisher.publish(ev);
         }
     });
@@ -354,7 +357,10 @@ pub async fn run(
             .await
             .with_context(|| format!("cannot listen on admin address {}", cfg.admin.listen))?;
         bound.admin = Some(admin.local_addr()?);
-        let router = crate::api::router(api);
+        let api_router = crate::api::router(api.clone());
+        let router = api_router
+            .clone()
+            .merge(crate::web::router(&cfg, api, api_router, live_calls));
         tasks.spawn(crate::admin::serve(admin, m, router, transports.clone()));
     }
     let (call_settings, engine) = CallSettings::from_config(&cfg, bound.udp.clone())

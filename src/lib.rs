@@ -19,3 +19,4 @@ pub mod store;
 pub mod table;
 pub mod transport;
 pub mod trunk;
+pub mod web;

@@ -126,6 +126,24 @@ impl Caller {
     }
 }
 
+/// A principal already authenticated by a signed-in web session (`crate::web`), put on the
+/// request as an extension by the web layer before it hands the request to the API router. An
+/// extension cannot come from the network, so only ctid's own code can set it; when present it
+/// replaces the bearer token.
+#[derive(Debug, Clone)]
+pub struct SessionPrincipal(pub Principal);
+
+impl ApiState {
+    /// The principal of a configured bearer token (every token compared, as for a request):
+    /// lets the web pages' sign-in accept the same tokens as the API.
+    pub fn principal_for_token(&self, presented: &[u8]) -> Option<Principal> {
+        self.inner
+            .tokens
+            .find(presented)
+            .map(|(role, agent)| Principal { role, agent })
+    }
+}
+
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = std::convert::Infallible;
 
@@ -137,6 +155,12 @@ impl FromRequestParts<ApiState> for Caller {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
+        if let Some(SessionPrincipal(p)) = parts.extensions.get::<SessionPrincipal>() {
+            return Ok(Caller {
+                auth: Ok(p.clone()),
+                from,
+            });
+        }
         let auth = match parts.headers.get(header::AUTHORIZATION) {
             None => Err(ApiError::unauthorized("missing bearer token")),
             Some(v) => {

@@ -42,7 +42,7 @@ use crate::call::control::{CallEvent, Control, ControlError};
 use crate::stats::Snapshot;
 use crate::store::Store;
 
-pub use auth::Role;
+pub use auth::{Principal, Role, SessionPrincipal};
 
 /// How long the API waits for the call manager to answer a [`Control`].
 pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
