@@ -4,6 +4,7 @@
 use crate::call::{CallManager, CallSettings};
 use crate::config::Config;
 use crate::media::PortPool;
+use crate::sip::advertise::Advertise;
 use crate::sip::auth::Algorithm;
 use crate::sip::endpoint::{Endpoint, EndpointConfig};
 use crate::sip::parse::Limits;
@@ -30,7 +31,7 @@ pub struct Bound {
     pub admin: Option<SocketAddr>,
 }
 
-fn endpoint_config(cfg: &Config) -> EndpointConfig {
+fn endpoint_config(cfg: &Config, advertise: Option<Advertise>) -> EndpointConfig {
     let mut secret = [0u8; 32];
     rand::fill(&mut secret);
     EndpointConfig {
@@ -67,7 +68,7 @@ fn endpoint_config(cfg: &Config) -> EndpointConfig {
             })
             .collect(),
         nonce_secret: secret,
-        advertise: cfg.sip.advertise,
+        advertise,
     }
 }
 
@@ -240,8 +241,36 @@ pub async fn run(
         ));
     }
 
+    // Names in the config (`[sip] advertise`, the trunk's host) become addresses here.
+    let resolver = crate::resolve::Resolver::system();
+    let advertise = match &cfg.sip.advertise {
+        None => None,
+        Some(spec) => Some(match spec.literal() {
+            Some(a) => a,
+            None => {
+                let ips = resolver
+                    .ips(&spec.host)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("[sip] advertise: {e}"))?;
+                crate::sip::advertise::Advertise {
+                    ip: ips[0],
+                    port: spec.port,
+                }
+            }
+        }),
+    };
+    if let Some(a) = advertise {
+        tracing::info!(advertise = %a, "advertising this address to SIP peers");
+    }
+    let trunk_target = crate::trunk::TrunkTarget::default();
+    if let Some(trunk) = &cfg.trunk {
+        if let Err(e) = trunk_target.refresh(&resolver, &trunk.uri).await {
+            tracing::warn!(trunk = %trunk.uri, error = %e, "cannot resolve the trunk yet");
+        }
+    }
+
     let now = Instant::now();
-    let mut endpoint = Endpoint::new(endpoint_config(&cfg), now, unix_ms());
+    let mut endpoint = Endpoint::new(endpoint_config(&cfg, advertise), now, unix_ms());
     endpoint.load_bindings(now, bindings);
 
     let (cmd_tx, cmd_rx) = mpsc::channel(16_384);
@@ -254,9 +283,7 @@ pub async fn run(
     crate::media::threads::install(media_threads, cfg.media.realtime_priority)
         .context("starting the media threads")?;
     // `[sip] advertise` also stands for the media address (same family as rtp_ip).
-    let sdp_ip = cfg
-        .sip
-        .advertise
+    let sdp_ip = advertise
         .map(|a| a.ip)
         .filter(|ip| ip.is_ipv4() == cfg.media.rtp_ip.is_ipv4())
         .unwrap_or(cfg.media.rtp_ip);
@@ -295,7 +322,7 @@ pub async fn run(
         let router = crate::api::router(api);
         tasks.spawn(crate::admin::serve(admin, m, router, transports.clone()));
     }
-    let (call_settings, engine) = CallSettings::from_config(&cfg, bound.udp.clone())
+    let (call_settings, engine) = CallSettings::from_config(&cfg, bound.udp.clone(), advertise)
         .map_err(|e| anyhow::anyhow!("queues: {e}"))?;
     // Recordings cut short by a crash get a valid WAV header again (off the executor).
     let rec_dir = call_settings.media.recordings_dir().to_path_buf();
@@ -315,10 +342,10 @@ pub async fn run(
         }
     })
     .await?;
-    let outbound = cfg
-        .outbound
-        .enabled
-        .then(|| crate::call::OutboundSettings::from_config(&cfg));
+    let outbound = cfg.outbound.enabled.then(|| crate::call::OutboundSettings {
+        trunk_target: trunk_target.clone(),
+        ..crate::call::OutboundSettings::from_config(&cfg)
+    });
     let mut calls = CallManager::new(
         call_settings,
         engine,
@@ -343,6 +370,8 @@ pub async fn run(
     if let Some(trunk) = cfg.trunk.clone() {
         tasks.spawn(crate::trunk::qualify(
             trunk,
+            trunk_target.clone(),
+            resolver.clone(),
             cmd_tx.clone(),
             reply_rx,
             shutdown.clone(),

@@ -127,10 +127,11 @@ pub struct CallSettings {
 }
 
 impl CallSettings {
-    /// The engine and the settings for `cfg`.
+    /// The engine and the settings for `cfg`; `advertise` is `[sip] advertise` resolved.
     pub fn from_config(
         cfg: &Config,
         local_sip: Vec<SocketAddr>,
+        advertise: Option<Advertise>,
     ) -> Result<(CallSettings, Engine), String> {
         let mut numbers = HashMap::new();
         let mut sl_targets = HashMap::new();
@@ -187,9 +188,9 @@ impl CallSettings {
                 early_media,
                 local_sip: local_sip
                     .into_iter()
-                    .map(|a| Advertise::apply(cfg.sip.advertise.as_ref(), a))
+                    .map(|a| Advertise::apply(advertise.as_ref(), a))
                     .collect(),
-                advertise: cfg.sip.advertise,
+                advertise,
                 agent_names: cfg
                     .agents
                     .iter()

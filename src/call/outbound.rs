@@ -71,6 +71,8 @@ const AGENT_RING: Duration = Duration::from_secs(20);
 pub struct OutboundSettings {
     pub cfg: config::Outbound,
     pub trunk: Option<config::Trunk>,
+    /// Where the trunk is reached (its name resolved by the qualifier; see `trunk::TrunkTarget`).
+    pub trunk_target: crate::trunk::TrunkTarget,
     pub data_dir: PathBuf,
     /// Queue → its members.
     pub queue_members: HashMap<String, Vec<AgentId>>,
@@ -105,6 +107,7 @@ impl OutboundSettings {
         OutboundSettings {
             cfg: cfg.outbound.clone(),
             trunk: cfg.trunk.clone(),
+            trunk_target: crate::trunk::TrunkTarget::default(),
             data_dir: cfg.daemon.data_dir.clone(),
             queue_members,
             agent_queues,
@@ -1069,8 +1072,12 @@ impl CallManager {
                 .ob_unanswered(id, AttemptResult::Failed, None, "ctid")
                 .await;
         };
-        let Some((transport, remote)) = crate::trunk::target(&trunk.uri) else {
-            tracing::error!(uri = %trunk.uri, "the trunk URI is not reachable (IP literal needed)");
+        let target = self
+            .outbound
+            .as_ref()
+            .and_then(|d| d.settings.trunk_target.get());
+        let Some((transport, remote)) = target else {
+            tracing::error!(uri = %trunk.uri, "the trunk has no address (its host did not resolve)");
             return self
                 .ob_unanswered(id, AttemptResult::Failed, None, "ctid")
                 .await;
