@@ -2,7 +2,7 @@
 //! drains them in order on shutdown. The only module that knows every other.
 
 use crate::call::{CallManager, CallSettings};
-use crate::config::Config;
+use crate::config::{Config, PeerNet, PeerSpec};
 use crate::media::PortPool;
 use crate::sip::advertise::Advertise;
 use crate::sip::auth::Algorithm;
@@ -31,13 +31,17 @@ pub struct Bound {
     pub admin: Option<SocketAddr>,
 }
 
-fn endpoint_config(cfg: &Config, advertise: Option<Advertise>) -> EndpointConfig {
+fn endpoint_config(
+    cfg: &Config,
+    trusted: Vec<PeerNet>,
+    advertise: Option<Advertise>,
+) -> EndpointConfig {
     let mut secret = [0u8; 32];
     rand::fill(&mut secret);
     EndpointConfig {
         user_agent: cfg.sip.user_agent.clone(),
         domain: cfg.sip.domain.clone(),
-        trusted: cfg.sip.trusted_peers.clone(),
+        trusted,
         force_rport: cfg.sip.force_rport,
         timers: Timers {
             t1: Duration::from_millis(cfg.sip.t1_ms),
@@ -70,6 +74,28 @@ fn endpoint_config(cfg: &Config, advertise: Option<Advertise>) -> EndpointConfig
         nonce_secret: secret,
         advertise,
     }
+}
+
+/// `[sip] trusted_peers` as address blocks: a name stands for every address it resolves to
+/// now. A name that does not resolve is logged and trusts nobody (ctid still starts, so a DNS
+/// outage at boot does not keep the agents' phones from registering).
+async fn trusted_peers(resolver: &crate::resolve::Resolver, specs: &[PeerSpec]) -> Vec<PeerNet> {
+    let mut out = Vec::new();
+    for spec in specs {
+        match spec {
+            PeerSpec::Net(n) => out.push(*n),
+            PeerSpec::Name(name) => match resolver.ips(name).await {
+                Ok(ips) => {
+                    tracing::info!(peer = %name, addresses = ?ips, "trusted peer resolved");
+                    out.extend(ips.into_iter().map(|ip| PeerNet(ip.into())));
+                }
+                Err(e) => {
+                    tracing::error!(peer = %name, error = %e, "trusted peer does not resolve; it is not trusted")
+                }
+            },
+        }
+    }
+    out
 }
 
 /// The retention thread: at start and then hourly, purge call records older than
@@ -262,6 +288,7 @@ pub async fn run(
     if let Some(a) = advertise {
         tracing::info!(advertise = %a, "advertising this address to SIP peers");
     }
+    let trusted = trusted_peers(&resolver, &cfg.sip.trusted_peers).await;
     let trunk_target = crate::trunk::TrunkTarget::default();
     if let Some(trunk) = &cfg.trunk {
         if let Err(e) = trunk_target.refresh(&resolver, &trunk.uri).await {
@@ -270,7 +297,7 @@ pub async fn run(
     }
 
     let now = Instant::now();
-    let mut endpoint = Endpoint::new(endpoint_config(&cfg, advertise), now, unix_ms());
+    let mut endpoint = Endpoint::new(endpoint_config(&cfg, trusted, advertise), now, unix_ms());
     endpoint.load_bindings(now, bindings);
 
     let (cmd_tx, cmd_rx) = mpsc::channel(16_384);

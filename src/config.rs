@@ -92,8 +92,9 @@ pub struct Sip {
     /// Host name ctid puts in its own URIs when no listen address fits.
     pub domain: String,
     pub user_agent: String,
-    /// PBX addresses allowed to send out-of-dialog requests other than REGISTER/OPTIONS.
-    pub trusted_peers: Vec<PeerNet>,
+    /// PBX addresses allowed to send out-of-dialog requests other than REGISTER/OPTIONS: IP
+    /// addresses, CIDR blocks, or DNS names (every A/AAAA address of the name, at start).
+    pub trusted_peers: Vec<PeerSpec>,
     /// Always answer UDP requests at the packet's source port (RFC 3581 behaviour even without
     /// `rport`), as PBXs behind NAT need.
     pub force_rport: bool,
@@ -230,6 +231,38 @@ impl TryFrom<String> for PeerNet {
 impl From<PeerNet> for String {
     fn from(p: PeerNet) -> String {
         p.0.to_string()
+    }
+}
+
+/// A `trusted_peers` entry: an address or block, or a host name resolved when ctid starts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum PeerSpec {
+    Net(PeerNet),
+    Name(String),
+}
+
+impl TryFrom<String> for PeerSpec {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if let Ok(net) = PeerNet::try_from(s.clone()) {
+            return Ok(PeerSpec::Net(net));
+        }
+        match HostPort::try_from(s.clone()) {
+            Ok(h) if h.port.is_none() && h.literal().is_none() => Ok(PeerSpec::Name(h.host)),
+            _ => Err(format!(
+                "{s:?} is not an IP address, CIDR block or host name"
+            )),
+        }
+    }
+}
+
+impl From<PeerSpec> for String {
+    fn from(p: PeerSpec) -> String {
+        match p {
+            PeerSpec::Net(n) => n.into(),
+            PeerSpec::Name(n) => n,
+        }
     }
 }
 
@@ -1387,6 +1420,38 @@ mod tests {
             let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
             assert!(
                 shown.iter().any(|s| s.contains("line 2: sip.advertise")),
+                "{bad}: {shown:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_peers_are_addresses_blocks_or_names() {
+        let cfg = Config::parse(
+            "[sip]\ntrusted_peers = [\"192.0.2.10\", \"10.0.0.0/8\", \"pbx.example.com\"]\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.sip.trusted_peers.len(), 3);
+        assert!(
+            matches!(&cfg.sip.trusted_peers[0], PeerSpec::Net(n) if n.contains("192.0.2.10".parse().unwrap()))
+        );
+        assert_eq!(
+            cfg.sip.trusted_peers[2],
+            PeerSpec::Name("pbx.example.com".into())
+        );
+        for bad in [
+            "pbx.example.com:5060",
+            "10.0.0.0/33",
+            "not a host",
+            "0.0.0.0:1",
+        ] {
+            let text = format!("[sip]\ntrusted_peers = [{bad:?}]\n");
+            let p = Config::parse(&text).unwrap_err();
+            let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+            assert!(
+                shown
+                    .iter()
+                    .any(|s| s.contains("line 2: sip.trusted_peers")),
                 "{bad}: {shown:#?}"
             );
         }
