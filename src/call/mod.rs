@@ -120,7 +120,7 @@ pub struct CallSettings {
     /// ctid's SIP addresses (Contact of its legs), by address family, as advertised.
     pub local_sip: Vec<SocketAddr>,
     /// `[sip] advertise`, for the Contact of the caller's leg (received on a bound address).
-    pub advertise: Option<crate::sip::advertise::Advertise>,
+    pub advertise: Option<Advertise>,
     pub agents: Vec<AgentId>,
     pub agent_names: HashMap<AgentId, String>,
     pub media: MediaSettings,
