@@ -74,10 +74,8 @@ pub use crate::store::outbound::Db;
 /// closed, nothing due) are not errors: they are [`Decision::Nothing`].
 #[derive(Debug, Error)]
 pub enum OutboundError {
+    /// The store failed (busy, closed, a database error).
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The store could not run the work (busy, closed).
-    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     /// A list specification failed validation; one message per problem.
     #[error("invalid callback list: {}", .0.join("; "))]
