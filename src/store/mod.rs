@@ -1,7 +1,7 @@
 //! Durable state: the only module that speaks SQL. Typed operations and queries behind an
 //! interface ([`ReportReads`], [`CallRecords`], [`CallbackReads`], [`StatsReads`], the write
-//! [`Op`]s) that a second
-//! backend can implement; SQLite ([`sqlite`]) is the default and today the only one.
+//! [`Op`]s) that a second backend can implement; SQLite (`sqlite/`) is the default and today the
+//! only one.
 //!
 //! Owns: the database file (`<data_dir>/ctid.db`), its schema, and every SQL statement. One
 //! writer thread owns every write ([`Writer`]): call and binding ops are batched into one
@@ -16,11 +16,10 @@
 //! [`Store`] the daemon passes around: writer queue + readers), `sqlite/` (the SQLite backend:
 //! schema, writer, pool and one file per area).
 //!
-//! Not yet behind a trait: the callback lists. Their SQL is moving into [`outbound`] (free
-//! functions on the SQLite connection, per area: counters, do-not-call, complaints, contact
-//! pages); the contact policy, imports, outcomes and queue callbacks still hold theirs in
-//! `crate::outbound`, which takes the connection the daemon hands it (the writer's or a pooled
-//! reader's).
+//! Not yet behind a trait: the callback lists. Their SQL is all here ([`outbound`]: one function
+//! per statement on the SQLite connection, per area), but `crate::outbound` calls those
+//! functions and holds its transactions on that connection type ([`outbound::Db`]); a second
+//! backend needs them as a trait (the function set is the interface to draw it from).
 //!
 //! Must not know: SIP parsing, sockets, call logic, report arithmetic.
 
