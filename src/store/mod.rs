@@ -12,7 +12,8 @@
 //! the migration check runs once, when the writer's connection is opened ([`open`]). Nothing
 //! here runs on the async executor.
 //!
-//! Layout: [`reads`] (the query interface and its row types, backend-neutral), [`handle`] (the
+//! Layout: [`reads`] (the query interface and its row types, backend-neutral), `ops` (the
+//! write ops, backend-neutral), [`handle`] (the
 //! [`Store`] the daemon passes around: writer queue + readers), `sqlite/` (the SQLite backend:
 //! schema, writer, pool and one file per area).
 //!
@@ -24,18 +25,19 @@
 //! Must not know: SIP parsing, sockets, call logic, report arithmetic.
 
 mod handle;
+mod ops;
 pub mod reads;
 mod sqlite;
 
 pub use handle::Store;
+pub use ops::{ApiOp, CallOp};
 pub use reads::{
     AgentCall, CallEventRow, CallFilter, CallRecord, CallRecords, CallbackReads,
     CallbackRequestRow, CdrValue, ComplaintRow, ListCallbackRow, ListEventKind, ListRow,
     OpenCallbacks, QueueCall, ReportReads, SessionTotal, StatsCall, StatsReads,
 };
-pub use sqlite::api::ApiOp;
 pub use sqlite::bindings::load_bindings;
-pub use sqlite::calls::{interrupt_live_calls, next_call_id, CallOp};
+pub use sqlite::calls::{interrupt_live_calls, next_call_id};
 pub use sqlite::open;
 pub use sqlite::outbound;
 pub use sqlite::pool::{ReadPool, Reader};
