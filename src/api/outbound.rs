@@ -143,7 +143,6 @@ impl From<OutboundError> for ApiError {
             OutboundError::NoSuchContact(id) => ApiError::not_found(format!("no contact {id}")),
             OutboundError::NoSuchAttempt(id) => ApiError::not_found(format!("no attempt {id}")),
             OutboundError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            OutboundError::Sqlite(e) => StoreError::from(e).into(),
             OutboundError::Store(e) => e.into(),
             OutboundError::Corrupt(m) => {
                 tracing::warn!(error = %m, "stored callback data cannot be read");

@@ -84,9 +84,7 @@ fn all_or_nothing_imports_nothing_when_a_row_is_bad() {
         errors(&r),
         ["row 3: phone \"12\": too short (4 digits with the country code, at least 7)"]
     );
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM outbound_contacts", [], |r| r.get(0))
-        .unwrap();
+    let n = crate::store::test_support::contacts(&conn);
     assert_eq!(n, 0);
     let good = "customer_id,phone\nA,020 7946 0958\nC,020 7946 0959\n";
     let r = import_contacts_csv(&conn, list, good.as_bytes(), &o, 0).unwrap();

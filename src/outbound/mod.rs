@@ -1,7 +1,7 @@
 //! Outbound callback lists (campaigns): the pure, store-backed core.
 //!
-//! Owns: the `outbound_*` and `do_not_call` tables (schema in `store` migration 5) and every rule
-//! about who may be called when: list settings ([`lists`]), contact and do-not-call import with
+//! Owns: every rule about who may be called when (the `outbound_*` and `do_not_call` tables they
+//! keep are the store's: schema in migration 5, statements in `crate::store::outbound`): list settings ([`lists`]), contact and do-not-call import with
 //! E.164 normalisation ([`import`], [`e164`]), the do-not-call list ([`dnc`]), the contact policy decided atomically at dial time
 //! ([`policy`]: calling windows and holidays in the list's time zone, daily quotas, duplicates
 //! across lists, do-not-call), outcomes and retries ([`outcome`]), complaint follow-ups
@@ -9,14 +9,16 @@
 //! contacts of a per-queue `queue_callback` list, dialed before other lists ([`queue_callbacks`])
 //! — and the counters a lead's board and the metrics read ([`counters`]).
 //!
-//! Every function takes a `&Connection` and the current wall-clock time as unix milliseconds
-//! (`now_ms` / `at_ms`): nothing here reads a clock, so tests drive a simulated one. The functions
-//! that change state run in their own SQLite transaction; the dial-time decision
+//! Every function takes the connection the store hands over ([`Db`]: the store writer's for
+//! changes, a pooled reader's for reads) and the current wall-clock time as unix milliseconds
+//! (`now_ms` / `at_ms`): nothing here reads a clock, so tests drive a simulated one. No SQL here:
+//! each statement is a function of `crate::store::outbound`. The functions that change state run
+//! in their own transaction; the dial-time decision
 //! ([`next_contact`]) uses `BEGIN IMMEDIATE`, so two dialers (or a dialer and a restart) can never
 //! claim one contact twice. Calls are blocking: run them on a dedicated thread or in
 //! `spawn_blocking`, never on the async executor.
 //!
-//! Must not know: SIP, media, sockets, the ACD engine, HTTP. The dialer dials what
+//! Must not know: SQL, SIP, media, sockets, the ACD engine, HTTP. The dialer dials what
 //! [`Decision::Dial`] hands it and reports back through [`record_result`], [`record_hangup`] and
 //! [`set_disposition`].
 
@@ -74,10 +76,8 @@ pub use crate::store::outbound::Db;
 /// closed, nothing due) are not errors: they are [`Decision::Nothing`].
 #[derive(Debug, Error)]
 pub enum OutboundError {
+    /// The store failed (busy, closed, a database error).
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The store could not run the work (busy, closed).
-    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     /// A list specification failed validation; one message per problem.
     #[error("invalid callback list: {}", .0.join("; "))]

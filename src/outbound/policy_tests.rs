@@ -18,14 +18,7 @@ fn list_with(conn: &Db, name: &str, f: impl FnOnce(&mut ListSpec)) -> ListId {
 }
 
 fn skips(conn: &Db) -> Vec<(i64, String)> {
-    conn.prepare(
-        "SELECT contact_id, reason FROM outbound_attempts WHERE result = 'skipped' ORDER BY id",
-    )
-    .unwrap()
-    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
+    crate::store::test_support::skips(conn)
 }
 
 #[test]
@@ -279,13 +272,7 @@ fn do_not_call_numbers_are_never_dialed() {
         (a.state, a.done_reason.as_deref()),
         (ContactState::Skipped, Some("do_not_call"))
     );
-    let dialed: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM outbound_attempts WHERE number IN ('+447700900001', '+447700900002') AND result != 'skipped'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let dialed = crate::store::test_support::dials_to(&conn, &["+447700900001", "+447700900002"]);
     assert_eq!(dialed, 0);
 }
 
@@ -389,13 +376,7 @@ fn two_dialers_never_claim_the_same_contact() {
             unreachable!()
         };
         assert_eq!(get_attempt(&conn, *attempt).unwrap().attempt_no, Some(1));
-        let n: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM outbound_attempts WHERE list_id = ?1",
-                [list],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let n = crate::store::test_support::attempts_of_list(&conn, list.0);
         assert_eq!(n, 1);
         // Free the agent for the next round.
         record_result(&conn, *attempt, AttemptResult::Failed, None, t).unwrap();

@@ -4,7 +4,7 @@ use crate::outbound::{
     add_do_not_call, create_list, get_contact, get_list, next_contact_among, record_hangup,
     record_result, stop_list, AttemptId, AttemptResult, Decision, ListState,
 };
-use rusqlite::{params, Connection};
+use crate::store::test_support;
 
 const MIN: u64 = 60_000;
 
@@ -16,52 +16,32 @@ fn settings() -> QueueCallbackSettings {
 }
 
 /// A request of a caller of `queue` on inbound call `call`, who joined at `entered`.
-fn request(conn: &Connection, call: i64, queue: &str, number: &str, entered: u64) -> i64 {
-    conn.execute(
-        "INSERT INTO callback_requests (call_id, queue, caller_number, caller_name, entered_at_ms,
-           position, requested_at_ms)
-         VALUES (?1, ?2, ?3, 'Caller', ?4, 2, ?5)",
-        params![call, queue, number, entered as i64, (entered + MIN) as i64],
+fn request(conn: &Db, call: i64, queue: &str, number: &str, entered: u64) -> i64 {
+    test_support::callback_request(
+        conn,
+        call,
+        queue,
+        number,
+        Some("Caller"),
+        entered as i64,
+        Some(2),
+        (entered + MIN) as i64,
     )
-    .unwrap();
-    conn.last_insert_rowid()
 }
 
 /// (status, contact_id, attempts, last_result, reason) of a request.
-type Row = (
-    String,
-    Option<i64>,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-);
+type Row = test_support::CallbackRequestState;
 
-fn row(conn: &Connection, id: i64) -> Row {
-    conn.query_row(
-        "SELECT status, contact_id, attempts, last_result, reason, done_at_ms
-         FROM callback_requests WHERE id = ?1",
-        [id],
-        |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        },
-    )
-    .unwrap()
+fn row(conn: &Db, id: i64) -> Row {
+    test_support::callback_request_state(conn, id)
 }
 
-fn status(conn: &Connection, id: i64) -> String {
+fn status(conn: &Db, id: i64) -> String {
     row(conn, id).0
 }
 
 /// The next claim for `agent` among `lists`: (attempt, contact, number).
-fn claim(conn: &Connection, lists: &[ListId], agent: &str, now: u64) -> (AttemptId, i64, String) {
+fn claim(conn: &Db, lists: &[ListId], agent: &str, now: u64) -> (AttemptId, i64, String) {
     match next_contact_among(conn, lists, agent, now).unwrap() {
         Decision::Dial {
             attempt,
@@ -118,9 +98,7 @@ fn requests_become_contacts_of_one_list_per_queue() {
     // Again: nothing new, no second list.
     let again = absorb_requests(&conn, &settings(), t + MIN).unwrap();
     assert_eq!(again, AbsorbReport::default());
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM outbound_contacts", [], |r| r.get(0))
-        .unwrap();
+    let n = test_support::contacts(&conn);
     assert_eq!(n, 3);
     // A later request of the queue joins the existing list.
     let next = request(&conn, 15, "support", "07700 900015", t);
@@ -148,11 +126,7 @@ fn callbacks_are_claimed_oldest_join_first_and_before_other_lists() {
     .unwrap()
     .id;
     crate::outbound::testutil::add_contacts(&conn, ordinary, &[("F1", "07700 900001")]);
-    conn.execute(
-        "UPDATE outbound_contacts SET due_at_ms = ?1",
-        [(t - 24 * HOUR) as i64],
-    )
-    .unwrap();
+    test_support::set_all_due(&conn, (t - 24 * HOUR) as i64);
     let second = request(&conn, 21, "support", "07700 900021", t - 2 * MIN);
     let first = request(&conn, 22, "support", "07700 900022", t - 3 * MIN);
     let r = absorb_requests(&conn, &settings(), t).unwrap();

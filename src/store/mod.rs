@@ -1,7 +1,7 @@
 //! Durable state: the only module that speaks SQL. Typed operations and queries behind an
 //! interface ([`ReportReads`], [`CallRecords`], [`CallbackReads`], [`StatsReads`], the write
-//! [`Op`]s) that a second
-//! backend can implement; SQLite ([`sqlite`]) is the default and today the only one.
+//! [`Op`]s) that a second backend can implement; SQLite (`sqlite/`) is the default and today the
+//! only one.
 //!
 //! Owns: the database file (`<data_dir>/ctid.db`), its schema, and every SQL statement. One
 //! writer thread owns every write ([`Writer`]): call and binding ops are batched into one
@@ -12,33 +12,34 @@
 //! the migration check runs once, when the writer's connection is opened ([`open`]). Nothing
 //! here runs on the async executor.
 //!
-//! Layout: [`reads`] (the query interface and its row types, backend-neutral), [`handle`] (the
+//! Layout: [`reads`] (the query interface and its row types, backend-neutral), `ops` (the
+//! write ops, backend-neutral), [`handle`] (the
 //! [`Store`] the daemon passes around: writer queue + readers), `sqlite/` (the SQLite backend:
 //! schema, writer, pool and one file per area).
 //!
-//! Not yet behind a trait: the callback lists. Their SQL is moving into [`outbound`] (free
-//! functions on the SQLite connection, per area: counters, do-not-call, complaints, contact
-//! pages); the contact policy, imports, outcomes and queue callbacks still hold theirs in
-//! `crate::outbound`, which takes the connection the daemon hands it (the writer's or a pooled
-//! reader's).
+//! Not yet behind a trait: the callback lists. Their SQL is all here ([`outbound`]: one function
+//! per statement on the SQLite connection, per area), but `crate::outbound` calls those
+//! functions and holds its transactions on that connection type ([`outbound::Db`]); a second
+//! backend needs them as a trait (the function set is the interface to draw it from).
 //!
 //! Must not know: SIP parsing, sockets, call logic, report arithmetic.
 
 mod handle;
 mod lock;
+mod ops;
 pub mod reads;
 mod sqlite;
 
 pub use handle::Store;
 pub use lock::{lock_data_dir, DataDirLock, LockError};
+pub use ops::{ApiOp, CallOp};
 pub use reads::{
     AgentCall, CallEventRow, CallFilter, CallRecord, CallRecords, CallbackReads,
     CallbackRequestRow, CdrValue, ComplaintRow, ListCallbackRow, ListEventKind, ListRow,
     OpenCallbacks, QueueCall, ReportReads, SessionTotal, StatsCall, StatsReads,
 };
-pub use sqlite::api::ApiOp;
 pub use sqlite::bindings::load_bindings;
-pub use sqlite::calls::{interrupt_live_calls, next_call_id, CallOp};
+pub use sqlite::calls::{interrupt_live_calls, next_call_id};
 pub use sqlite::open;
 pub use sqlite::outbound;
 pub use sqlite::pool::{ReadPool, Reader};

@@ -2,59 +2,8 @@
 //! agent login/pause sessions (migration 3).
 
 use super::writer::WriteError;
+use crate::store::ApiOp;
 use rusqlite::{params, Connection};
-
-/// A write on behalf of the API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApiOp {
-    /// One state-changing request, whatever came of it.
-    Audit {
-        at_ms: u64,
-        /// agent | supervisor | wallboard, or None when the caller was not authenticated.
-        token_role: Option<String>,
-        /// The agent a role-`agent` token belongs to.
-        agent: Option<String>,
-        /// e.g. `agent.pause`, `call.disposition`.
-        action: String,
-        /// What it acted on (an agent id, a call id).
-        target: Option<String>,
-        /// The client's address, when known.
-        from_addr: Option<String>,
-        /// `ok`, or the error code answered (`forbidden`, `conflict`, ...).
-        result: String,
-    },
-    /// Sets a call's disposition code and notes. The call must exist.
-    Disposition {
-        call: u64,
-        code: String,
-        notes: Option<String>,
-    },
-    /// An agent session (`login` or `pause`) starts.
-    SessionStart {
-        agent: String,
-        kind: &'static str,
-        reason: Option<String>,
-        started_at_ms: u64,
-    },
-    /// Closes the agent's open sessions of `kind` (no-op when none is open).
-    SessionEnd {
-        agent: String,
-        kind: &'static str,
-        ended_at_ms: u64,
-    },
-}
-
-impl ApiOp {
-    /// For logs, without personal data.
-    pub fn describe(&self) -> String {
-        match self {
-            ApiOp::Audit { action, .. } => format!("audit {action}"),
-            ApiOp::Disposition { call, .. } => format!("call {call} disposition"),
-            ApiOp::SessionStart { kind, .. } => format!("{kind} session start"),
-            ApiOp::SessionEnd { kind, .. } => format!("{kind} session end"),
-        }
-    }
-}
 
 pub(super) fn apply(conn: &Connection, op: &ApiOp) -> Result<(), WriteError> {
     match op {

@@ -178,8 +178,8 @@ impl CallRecords for Reader {
 mod tests {
     use super::*;
     use crate::store::sqlite::calls::tests::started;
-    use crate::store::sqlite::calls::CallOp;
     use crate::store::test_support;
+    use crate::store::CallOp;
 
     /// Calls 1..=5 entered at 1001..=1005 in queue sales (odd) or care (even); call 2 answered
     /// by amy, with one event; call 5's caller +4930555.

@@ -77,8 +77,8 @@ impl CallbackReads for Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::calls::CallOp;
     use crate::store::test_support;
+    use crate::store::CallOp;
 
     fn request(id: u64, queue: &str, entered_at_ms: u64) -> CallOp {
         CallOp::CallbackRequested {

@@ -204,10 +204,10 @@ impl ReportReads for Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::api::ApiOp;
     use crate::store::sqlite::calls::tests::started;
-    use crate::store::sqlite::calls::CallOp;
     use crate::store::sqlite::writer::{tests_apply, Op};
+    use crate::store::ApiOp;
+    use crate::store::CallOp;
 
     fn reader_with(ops: Vec<Op>) -> (tempfile::TempDir, Reader) {
         let dir = tempfile::tempdir().unwrap();

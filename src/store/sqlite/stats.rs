@@ -39,8 +39,8 @@ impl StatsReads for Reader {
 mod tests {
     use super::*;
     use crate::store::sqlite::calls::tests::started;
-    use crate::store::sqlite::calls::CallOp;
     use crate::store::sqlite::writer::tests_apply;
+    use crate::store::CallOp;
 
     #[test]
     fn visits_the_calls_with_a_queue_that_entered_in_the_range() {

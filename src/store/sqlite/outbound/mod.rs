@@ -27,15 +27,30 @@ use crate::store::Result;
 /// reader's for reads (see `crate::store::Store`).
 pub type Db = rusqlite::Connection;
 
-/// A transaction on a [`Db`]; it derefs to one.
-pub type Tx<'a> = rusqlite::Transaction<'a>;
+/// A write transaction on a [`Db`] (it derefs to one): rolled back when dropped, unless
+/// committed.
+pub struct Tx<'a>(rusqlite::Transaction<'a>);
+
+impl Tx<'_> {
+    pub fn commit(self) -> Result<()> {
+        Ok(self.0.commit()?)
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Db;
+
+    fn deref(&self) -> &Db {
+        &self.0
+    }
+}
 
 /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`): reads inside it see
 /// the state it writes over, and with WAL a deferred transaction that reads and then writes could
 /// fail with `SQLITE_BUSY` when another connection wrote in between, whatever the busy timeout.
 pub fn write_tx(conn: &Db) -> Result<Tx<'_>> {
-    Ok(rusqlite::Transaction::new_unchecked(
+    Ok(Tx(rusqlite::Transaction::new_unchecked(
         conn,
         rusqlite::TransactionBehavior::Immediate,
-    )?)
+    )?))
 }
