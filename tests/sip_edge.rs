@@ -292,8 +292,8 @@ fn call_queue(sip: &UdpClient, rtp_port: u16) -> (SipRequest, Option<SipResponse
 #[test]
 fn a_peer_leaving_answered_calls_unacknowledged_gets_503_for_new_ones() {
     let mut s = queue_settings(&["1001"], "");
-    s.extra_toml
-        .push_str("\n[sip.overload]\nmax_unacked_per_peer = 3\nretry_after_secs = 9\n");
+    s.overload_toml
+        .push_str("max_unacked_per_peer = 3\nretry_after_secs = 9\n");
     let env = TestEnv::new(&s);
     let daemon = env.start();
     let pbx = UdpClient::new(daemon.addr);
