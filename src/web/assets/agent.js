@@ -126,7 +126,9 @@ function callEnded() {
   const c = { call: current.call, number: current.number };
   setLastCall(c);
   openWrapup(c);
+  // The call record is written in batches: read the figures now and once more shortly after.
   loadFigures();
+  setTimeout(loadFigures, 3000);
 }
 
 function openWrapup(c) {
@@ -172,6 +174,7 @@ async function loadFigures() {
       ['figures.answered', a.answered ?? 0], ['figures.aht', duration(a.aht_secs)],
       ['figures.talk', duration(a.talk_secs)], ['figures.logged_in', duration(a.logged_in_secs)],
       ['figures.paused', duration(a.paused_secs)], ['figures.occupancy', percent(a.occupancy)],
+      ['figures.survey', a.survey_avg == null ? '—' : `${Math.round(a.survey_avg * 10) / 10} / 5 (${a.survey_responses})`],
     ].map(([k, v]) => el('div', {}, el('dt', {}, t(k)), el('dd', { 'data-figure': k }, String(v)))));
   } catch (e) {
     box.replaceChildren(el('dd', {}, t('error', { message: e.message })));
