@@ -9,6 +9,7 @@ let current = null;     // {call, number, name, queue, entered_at_ms, answered_a
 let preview = null;     // PreviewView
 let stream = null;
 let figuresTimer = null;
+let figuresSoon = null;
 
 function lastCall() {
   try { return JSON.parse(sessionStorage.getItem('ctid.lastCall') || 'null'); } catch (_) { return null; }
@@ -199,7 +200,15 @@ function connect() {
     try { d = JSON.parse(ev.data); } catch (_) { return; }
     f(d);
   });
-  on('agent_state', (d) => { if (mine(d)) refreshMe().catch(failed); });
+  on('agent_state', (d) => {
+    if (!mine(d)) return;
+    refreshMe().catch(failed);
+    // Back from a call: the figures have one more (debounced: a burst of changes reads once).
+    if (d.state === 'available' || d.state === 'wrapup') {
+      clearTimeout(figuresSoon);
+      figuresSoon = setTimeout(loadFigures, 1500);
+    }
+  });
   on('call_offered', (d) => { if (mine(d)) popCall(d.call).catch(failed); });
   on('call_answered', (d) => {
     if (mine(d) && current && current.call === d.call) {
