@@ -5,12 +5,15 @@ use crate::call::{CallManager, CallSettings};
 use crate::config::Config;
 use crate::media::PortPool;
 use crate::sip::auth::Algorithm;
-use crate::sip::endpoint::{Endpoint, EndpointConfig};
+use crate::sip::endpoint::{AdmissionConfig, Endpoint, EndpointConfig};
 use crate::sip::parse::Limits;
 use crate::sip::registrar::{Account, RegistrarConfig};
+use crate::sip::throttle::ThrottleConfig;
 use crate::sip::transaction::Timers;
 use crate::store;
 use crate::transport::driver::SipDriver;
+use crate::transport::limits::{ConnLimiter, ConnLimits};
+use crate::transport::load::OverloadLimits;
 use crate::transport::tcp::{self, TcpSettings};
 use crate::transport::udp;
 use anyhow::Context;
@@ -18,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +31,18 @@ pub struct Bound {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
     pub admin: Option<SocketAddr>,
+}
+
+/// A TCP listener with our backlog (tokio's `TcpListener::bind` always asks for 1024).
+fn tcp_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let sock = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    sock.listen(backlog)
 }
 
 fn endpoint_config(cfg: &Config) -> EndpointConfig {
@@ -56,6 +71,17 @@ fn endpoint_config(cfg: &Config) -> EndpointConfig {
                 .filter_map(|a| Algorithm::from_token(a))
                 .collect(),
             nonce_lifetime: Duration::from_secs(cfg.registrar.nonce_lifetime_secs),
+            throttle: {
+                let a = &cfg.registrar.auth;
+                ThrottleConfig {
+                    max_failures: a.max_failures,
+                    account_max_failures: a.account_max_failures,
+                    block: Duration::from_secs(a.block_secs),
+                    max_block: Duration::from_secs(a.max_block_secs),
+                    forget_after: Duration::from_secs(a.forget_secs),
+                    max_tracked: 16_384,
+                }
+            },
         },
         accounts: cfg
             .agents
@@ -72,38 +98,53 @@ fn endpoint_config(cfg: &Config) -> EndpointConfig {
             })
             .collect(),
         nonce_secret: secret,
+        advertise: cfg.sip.advertise,
+        admission: AdmissionConfig {
+            retry_after_secs: cfg.sip.overload.retry_after_secs,
+            max_unacked_per_peer: cfg.sip.overload.max_unacked_per_peer,
+        },
     }
 }
 
 /// The retention thread: at start and then hourly, purge call records older than
-/// `[reports] retention_days` in batches of `retention_batch` with `retention_pause_ms` between
-/// them, on its own
-/// connection (off the async executor; the writer waits at most one short batch).
+/// `[reports] retention_days` in batches of `retention_batch`, each batch a job of the store
+/// writer (so it waits behind at most the writes queued before it, and they behind one short
+/// batch), with `retention_pause_ms` between them.
 fn start_retention(
     cfg: &Config,
+    store: store::Store,
 ) -> Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
     let days = cfg.reports.retention_days;
     if days == 0 {
         return None;
     }
-    let dir = cfg.daemon.data_dir.clone();
-    let batch = cfg.reports.retention_batch;
+    let batch = cfg.reports.retention_batch.max(1);
     let pause = Duration::from_millis(cfg.reports.retention_pause_ms);
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let handle = std::thread::Builder::new()
         .name("ctid-retention".into())
-        .spawn(move || loop {
+        .spawn(move || 'passes: loop {
             let cutoff = unix_ms().saturating_sub(u64::from(days) * 86_400_000);
             tracing::debug!(cutoff_ms = cutoff, days, batch, "retention pass started");
-            match store::open(&dir).and_then(|c| {
-                store::purge(&c, cutoff, batch, pause).map_err(|source| store::StoreError::Sqlite {
-                    path: dir.join("ctid.db"),
-                    source,
-                })
-            }) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(calls = n, days, "purged call records past retention"),
-                Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+            let mut purged = 0;
+            loop {
+                match store.sql_write_blocking(move |c| {
+                    store::purge_batch(c, cutoff, batch).map_err(store::StoreError::from)
+                }) {
+                    Ok(0) => break,
+                    Ok(n) => purged += n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retention purge failed");
+                        break;
+                    }
+                }
+                match stopped.recv_timeout(pause) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => break 'passes,
+                }
+            }
+            if purged > 0 {
+                tracing::info!(calls = purged, days, "purged call records past retention");
             }
             match stopped.recv_timeout(Duration::from_secs(3600)) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
@@ -119,6 +160,10 @@ fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+/// Read connections of the store: reports (two each, at most half the cores at once), API
+/// pages, the callback-list routes and gauges.
+const STORE_READERS: usize = 8;
 
 /// Run the daemon until `shutdown` is cancelled, then drain and return. `ready` gets the bound
 /// addresses once every socket is open.
@@ -168,10 +213,13 @@ pub async fn run(
         })
         .collect();
     let mut live = crate::stats::LiveStats::new(tz, cfg.reports.interval_minutes, goals);
-    let (conn, bindings, first_call_id, mut live) =
+    let (conn, readers, bindings, first_call_id, mut live) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            // The one migration check; then the readers, opened once.
             let conn = store::open(&data_dir)?;
-            let rebuilt = crate::stats::rebuild_today(&conn, &mut live, unix_ms())
+            let readers = store::ReadPool::open(&data_dir, STORE_READERS)?;
+            let rebuilt = readers
+                .with(|r| crate::stats::rebuild_today(r, &mut live, unix_ms()))
                 .context("rebuilding today's figures from the call records")?;
             tracing::info!(
                 calls = rebuilt,
@@ -187,11 +235,12 @@ pub async fn run(
                 );
             }
             let next = store::next_call_id(&conn).context("reading the last call id")?;
-            Ok((conn, bindings, next, live))
+            Ok((conn, readers, bindings, next, live))
         })
         .await??;
     let writer = store::Writer::start(conn, 16_384)?;
-    let retention = start_retention(&cfg);
+    let store = store::Store::new(writer.sender.clone(), readers);
+    let retention = start_retention(&cfg, store.clone());
     tracing::info!(bindings = bindings.len(), dir = %cfg.daemon.data_dir.display(), "store open");
     let live_bindings = bindings.clone();
 
@@ -203,6 +252,7 @@ pub async fn run(
     let tcp_settings = TcpSettings {
         limits,
         idle_timeout: Duration::from_secs(cfg.sip.limits.tcp_idle_timeout_secs),
+        unproven_idle_timeout: Duration::from_secs(cfg.sip.limits.tcp_unproven_idle_timeout_secs),
         message_timeout: Duration::from_secs(cfg.sip.limits.tcp_message_timeout_secs),
     };
     let transports = CancellationToken::new();
@@ -226,21 +276,28 @@ pub async fn run(
             transports.clone(),
         ));
     }
-    let permits = Arc::new(Semaphore::new(cfg.sip.limits.max_tcp_connections));
+    let l = &cfg.sip.limits;
+    let limiter = ConnLimiter::new(
+        ConnLimits {
+            max_total: l.max_tcp_connections,
+            reserved_for_trusted: l.tcp_reserved_for_trusted,
+            per_source: l.tcp_max_connections_per_source,
+        },
+        cfg.sip.trusted_peers.clone(),
+    );
     for addr in &cfg.sip.listen_tcp {
         // Same port as UDP when the config says port 0 for both.
         let addr = match (addr.port(), bound.udp.iter().find(|u| u.ip() == addr.ip())) {
             (0, Some(u)) => SocketAddr::new(addr.ip(), u.port()),
             _ => *addr,
         };
-        let listener = TcpListener::bind(addr)
-            .await
+        let listener = tcp_listener(addr, l.tcp_listen_backlog)
             .with_context(|| format!("cannot listen on tcp {addr}"))?;
         bound.tcp.push(listener.local_addr()?);
         tasks.spawn(tcp::listen(
             listener,
             tcp_settings,
-            permits.clone(),
+            limiter.clone(),
             inbound_tx.clone(),
             transports.clone(),
         ));
@@ -259,8 +316,16 @@ pub async fn run(
     };
     crate::media::threads::install(media_threads, cfg.media.realtime_priority)
         .context("starting the media threads")?;
-    let pool = PortPool::new(
+    // `[sip] advertise` also stands for the media address (same family as rtp_ip).
+    let sdp_ip = cfg
+        .sip
+        .advertise
+        .map(|a| a.ip)
+        .filter(|ip| ip.is_ipv4() == cfg.media.rtp_ip.is_ipv4())
+        .unwrap_or(cfg.media.rtp_ip);
+    let pool = PortPool::advertised(
         cfg.media.rtp_ip,
+        sdp_ip,
         cfg.media.rtp_port_min..=cfg.media.rtp_port_max,
     )
     .context("[media] RTP port range")?;
@@ -273,8 +338,7 @@ pub async fn run(
             .map(|a| (a.id.clone(), a.name.clone()))
             .collect(),
         control_tx,
-        writer.sender.clone(),
-        cfg.daemon.data_dir.clone(),
+        store.clone(),
         stats_rx,
     )
     .with_reports(&cfg);
@@ -322,7 +386,7 @@ pub async fn run(
     let outbound = cfg
         .outbound
         .enabled
-        .then(|| crate::call::OutboundSettings::from_config(&cfg));
+        .then(|| crate::call::OutboundSettings::from_config(&cfg, store.clone()));
     let mut calls = CallManager::new(
         call_settings,
         engine,
@@ -353,7 +417,7 @@ pub async fn run(
         ));
     }
     tasks.spawn(crate::outbound_metrics::refresh_outbound_gauges(
-        cfg.daemon.data_dir.clone(),
+        store.clone(),
         cfg.outbound.clone(),
         crate::outbound_metrics::REFRESH_INTERVAL,
         shutdown.clone(),
@@ -372,6 +436,11 @@ pub async fn run(
         shutdown,
         transports: transports.clone(),
         grace: Duration::from_secs(cfg.daemon.shutdown_grace_secs),
+        overload: OverloadLimits {
+            max_pending_events: cfg.sip.overload.max_pending_events,
+            max_loop_lag: Duration::from_millis(cfg.sip.overload.max_loop_lag_ms),
+            max_media_cpu_percent: cfg.sip.overload.max_media_cpu_percent,
+        },
     };
     tracing::info!(udp = ?bound.udp, tcp = ?bound.tcp, admin = ?bound.admin, "ctid ready");
     if let Some(r) = ready {
@@ -391,6 +460,8 @@ pub async fn run(
         let _ = stop.send(());
         let _ = tokio::task::spawn_blocking(move || handle.join()).await;
     }
+    // The writer finishes once every sender is gone: ours too.
+    drop(store);
     tokio::task::spawn_blocking(move || writer.join()).await?;
     tracing::info!("ctid stopped");
     Ok(())

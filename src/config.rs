@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
+mod edge;
+pub use edge::{AuthThrottle, Overload};
+
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -112,7 +115,11 @@ pub struct Sip {
     pub t1_ms: u64,
     pub t2_ms: u64,
     pub t4_ms: u64,
+    /// The address peers must use for ctid (NAT, load balancer): written into Via, Contact,
+    /// ctid's From URIs and SDP instead of the bind address. `None`: the bind address.
+    pub advertise: Option<crate::sip::advertise::Advertise>,
     pub limits: SipLimits,
+    pub overload: Overload,
 }
 
 impl Default for Sip {
@@ -128,7 +135,9 @@ impl Default for Sip {
             t1_ms: 500,
             t2_ms: 4000,
             t4_ms: 5000,
+            advertise: None,
             limits: SipLimits::default(),
+            overload: Overload::default(),
         }
     }
 }
@@ -179,6 +188,15 @@ pub struct SipLimits {
     pub tcp_idle_timeout_secs: u64,
     /// A message started on a TCP connection must be complete within this time (slow-loris).
     pub tcp_message_timeout_secs: u64,
+    /// Connections from one untrusted address at a time.
+    pub tcp_max_connections_per_source: usize,
+    /// Of `max_tcp_connections`, how many only trusted peers may use.
+    pub tcp_reserved_for_trusted: usize,
+    /// Idle timeout of a connection that has not yet carried a valid message from a trusted
+    /// peer or an authenticated REGISTER.
+    pub tcp_unproven_idle_timeout_secs: u64,
+    /// The listen(2) backlog of SIP TCP listeners.
+    pub tcp_listen_backlog: u32,
 }
 
 impl Default for SipLimits {
@@ -190,6 +208,10 @@ impl Default for SipLimits {
             max_tcp_connections: 1_024,
             tcp_idle_timeout_secs: 300,
             tcp_message_timeout_secs: 10,
+            tcp_max_connections_per_source: 64,
+            tcp_reserved_for_trusted: 64,
+            tcp_unproven_idle_timeout_secs: 10,
+            tcp_listen_backlog: 1_024,
         }
     }
 }
@@ -205,6 +227,8 @@ pub struct Registrar {
     /// Digest algorithms offered, most preferred first: "SHA-256", "MD5".
     pub algorithms: Vec<String>,
     pub nonce_lifetime_secs: u64,
+    /// Throttling of failed authentication.
+    pub auth: AuthThrottle,
 }
 
 impl Default for Registrar {
@@ -218,6 +242,7 @@ impl Default for Registrar {
             // 3.6) give up on any 401 that carries one, even next to an MD5 challenge.
             algorithms: vec!["MD5".into()],
             nonce_lifetime_secs: 300,
+            auth: AuthThrottle::default(),
         }
     }
 }
@@ -1143,6 +1168,7 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
             "1 to 99 (SCHED_FIFO priority), or 0 for none".into(),
         );
     }
+    edge::validate(cfg, &mut add);
     validate_prompts(cfg, &mut add);
     if let Err(e) = crate::stats::time_zone(&cfg.reports.time_zone) {
         add(
@@ -1542,6 +1568,27 @@ mod tests {
             }
         }
         assert!(n >= 1, "no example configs found");
+    }
+
+    #[test]
+    fn sip_advertise_is_an_address_with_an_optional_port() {
+        let cfg = Config::parse("[sip]\nadvertise = \"203.0.113.7:5070\"\n").unwrap();
+        let a = cfg.sip.advertise.unwrap();
+        assert_eq!(
+            (a.ip.to_string(), a.port),
+            ("203.0.113.7".into(), Some(5070))
+        );
+        let cfg = Config::parse("[sip]\nadvertise = \"[2001:db8::7]\"\n").unwrap();
+        assert_eq!(cfg.sip.advertise.unwrap().port, None);
+        for bad in ["0.0.0.0", "203.0.113.7:0", "not an address"] {
+            let text = format!("[sip]\nadvertise = {bad:?}\n");
+            let p = Config::parse(&text).unwrap_err();
+            let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+            assert!(
+                shown.iter().any(|s| s.contains("line 2: sip.advertise")),
+                "{bad}: {shown:#?}"
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod report;
 pub mod sip;
 pub mod stats;
 pub mod store;
+pub mod table;
 pub mod transport;
 pub mod trunk;
 pub mod web;

@@ -16,6 +16,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod edge;
+
 use metrics::{describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{
     BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -213,6 +215,7 @@ pub fn pace_lateness(secs: f64) {
 /// local one in scope). [`install`] calls it; tests call it under `with_local_recorder`.
 pub fn register_all(queues: &[QueueInfo]) {
     describe_all();
+    edge::register();
 
     // Per-queue series.
     for q in queues {
@@ -710,8 +713,26 @@ mod tests {
             );
         }
         // 35 before the callback lists; +3 complaint gauges (no list is registered here: the
-        // six per-list families appear with the first list, see callback_list_series).
-        assert_eq!(families, 39, "{text}");
+        // six per-list families appear with the first list, see callback_list_series); +5 of
+        // the SIP edge (metrics/edge.rs).
+        assert_eq!(families, 44, "{text}");
+        for reason in [
+            "auth_throttled",
+            "untrusted",
+            "overload",
+            "unacked",
+            "tcp_per_source",
+        ] {
+            let series = format!("ctid_sip_refused_total{{reason=\"{reason}\"}}");
+            assert_eq!(value(&text, &series), 0.0, "{series}");
+        }
+        assert_eq!(
+            value(
+                &text,
+                r#"ctid_sip_auth_failures_total{reason="wrong_password"}"#
+            ),
+            0.0
+        );
         assert_eq!(value(&text, "ctid_complaints_past_reply"), 0.0);
         assert_eq!(
             value(
@@ -898,7 +919,7 @@ mod tests {
             assert!(line(&text, &format!("# HELP {name} ")).is_some(), "{name}");
             families += 1;
         }
-        assert_eq!(families, 39 + 6, "{text}");
+        assert_eq!(families, 44 + 6, "{text}");
         let v = |s: &str| value(&text, s);
         assert_eq!(
             v(r#"ctid_callback_attempts_total{list="follow-up",result="busy"}"#),

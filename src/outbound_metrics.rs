@@ -3,8 +3,8 @@
 //! `complaint_resolve_hours`).
 //!
 //! Owns: nothing but a periodic task. The figures come from [`crate::outbound::list_counters`]
-//! and [`crate::outbound::open_complaints`], read on a blocking thread with a connection of its
-//! own; the metric names are [`crate::metrics`]'.
+//! and [`crate::outbound::open_complaints`], read on one of the store's pooled readers (off the
+//! executor); the metric names are [`crate::metrics`]'.
 //!
 //! The app spawns [`refresh_outbound_gauges`] once at start (it refreshes at once, so every
 //! list's series exist from the first scrape). The dialer records the counters itself
@@ -12,10 +12,8 @@
 //!
 //! Must not know: HTTP, SIP, the dialer.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use rusqlite::Connection;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Outbound;
@@ -23,6 +21,7 @@ use crate::outbound::{
     list_counters, list_lists, open_complaints, ComplaintStatus, ComplaintSummary, ListState,
     OutboundError, COMPLAINT_REPLY_WITHIN_MS,
 };
+use crate::store::{Reader, Store};
 
 /// How often the app should refresh the gauges.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(15);
@@ -32,11 +31,11 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_secs(15);
 /// imported with a due time of its own, which stays — and resolution `complaint_resolve_hours`
 /// after it.
 pub fn open_complaints_as_configured(
-    conn: &Connection,
+    store: &Reader,
     cfg: &Outbound,
     now_ms: u64,
 ) -> Result<Vec<ComplaintStatus>, OutboundError> {
-    let mut all = open_complaints(conn, now_ms)?;
+    let mut all = open_complaints(store.sql(), now_ms)?;
     for c in &mut all {
         if c.reply_due_at_ms == c.complained_at_ms.saturating_add(COMPLAINT_REPLY_WITHIN_MS) {
             c.reply_due_at_ms = c.complained_at_ms.saturating_add(cfg.complaint_reply_ms());
@@ -64,11 +63,8 @@ pub fn summarize(complaints: &[ComplaintStatus]) -> ComplaintSummary {
 
 /// Set every list's gauges and the complaint gauges from the store at `now_ms`; returns the
 /// number of lists. Blocking.
-pub fn refresh_once(
-    conn: &Connection,
-    cfg: &Outbound,
-    now_ms: u64,
-) -> Result<usize, OutboundError> {
+pub fn refresh_once(store: &Reader, cfg: &Outbound, now_ms: u64) -> Result<usize, OutboundError> {
+    let conn = store.sql();
     let lists = list_lists(conn)?;
     for l in &lists {
         crate::metrics::register_callback_list(&l.spec.name);
@@ -81,19 +77,19 @@ pub fn refresh_once(
             c.state == ListState::Active,
         );
     }
-    let s = summarize(&open_complaints_as_configured(conn, cfg, now_ms)?);
+    let s = summarize(&open_complaints_as_configured(store, cfg, now_ms)?);
     crate::metrics::set_complaints(s.open, s.past_reply, s.past_resolve);
     Ok(lists.len())
 }
 
 /// Refresh the callback-list and complaint gauges every `interval` (first at once) until
-/// `shutdown` is cancelled. Each refresh runs on a blocking thread with its own connection to
-/// `<data_dir>/ctid.db`; a failed one is logged and the next tick tries again.
+/// `shutdown` is cancelled. Each refresh runs on a pooled reader of `store`, off the executor;
+/// a failed one is logged and the next tick tries again.
 ///
-/// The app spawns it: `tasks.spawn(refresh_outbound_gauges(data_dir, cfg.outbound.clone(),
-/// REFRESH_INTERVAL, shutdown.clone()))`.
+/// The app spawns it: `tasks.spawn(refresh_outbound_gauges(store.clone(),
+/// cfg.outbound.clone(), REFRESH_INTERVAL, shutdown.clone()))`.
 pub async fn refresh_outbound_gauges(
-    data_dir: PathBuf,
+    store: Store,
     cfg: Outbound,
     interval: Duration,
     shutdown: CancellationToken,
@@ -105,17 +101,10 @@ pub async fn refresh_outbound_gauges(
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let dir = data_dir.clone();
         let c = cfg.clone();
-        let done = tokio::task::spawn_blocking(move || -> Result<usize, String> {
-            let conn = crate::store::open(&dir).map_err(|e| e.to_string())?;
-            refresh_once(&conn, &c, unix_ms()).map_err(|e| e.to_string())
-        })
-        .await;
-        match done {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "callback list gauges not refreshed"),
-            Err(e) => tracing::warn!(error = %e, "callback list gauge task failed"),
+        let done = store.read(move |r| refresh_once(r, &c, unix_ms())).await;
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "callback list gauges not refreshed");
         }
     }
 }
@@ -173,14 +162,15 @@ mod tests {
         // 5 h later with a 4 h reply time: past reply, not past resolve.
         cfg.complaint_reply_hours = 4;
         cfg.complaint_resolve_hours = 24;
-        let all = open_complaints_as_configured(&conn, &cfg, t + 5 * HOUR).unwrap();
+        let store = crate::store::test_support::reader(conn);
+        let all = open_complaints_as_configured(&store, &cfg, t + 5 * HOUR).unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].reply_due_at_ms, t + 4 * HOUR);
         assert_eq!(all[0].resolve_due_at_ms, t + 24 * HOUR);
         assert!(all[0].past_reply && !all[0].past_resolve);
 
         let text = render(|| {
-            assert_eq!(refresh_once(&conn, &cfg, t + 25 * HOUR).unwrap(), 2);
+            assert_eq!(refresh_once(&store, &cfg, t + 25 * HOUR).unwrap(), 2);
         });
         let v = |s: &str| value(&text, s);
         assert_eq!(

@@ -14,10 +14,10 @@
 //! At start, [`rebuild_today`] refills today's figures (and the current and last interval)
 //! from the call records, so a restart mid-day loses nothing.
 
+use crate::store::{StatsReads, StoreError};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use rusqlite::{params, Connection};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -501,6 +501,15 @@ enum Replay {
     },
 }
 
+/// Why today's figures could not be rebuilt.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("today's bounds: {0}")]
+    Time(#[from] jiff::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Rebuild today's figures (and the current and last interval) from the `calls` table as of
 /// `now_ms`: the calls that left their queue today (answered: at `answered_at_ms`, others at
 /// `ended_at_ms`) and no later than `now_ms`. `stats` is cleared first, so this is idempotent.
@@ -510,52 +519,38 @@ enum Replay {
 /// counted them when they were answered. Returns how many calls were counted (of the
 /// configured queues).
 pub fn rebuild_today(
-    conn: &Connection,
+    store: &dyn StatsReads,
     stats: &mut LiveStats,
     now_ms: u64,
-) -> Result<usize, rusqlite::Error> {
+) -> Result<usize, RebuildError> {
     let now = clamp_ms(now_ms);
-    let (day_start, day_end) = stats
-        .day_bounds(now)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let mut stmt = conn.prepare(
-        "SELECT queue, outcome, answered_at_ms, ended_at_ms, wait_ms, talk_ms,
-                answered_in_target, short_abandon
-         FROM calls
-         WHERE entered_at_ms >= ?1 AND entered_at_ms < ?2 AND queue IS NOT NULL",
-    )?;
-    let mut rows = stmt.query(params![day_start - DAY_MS, day_end])?;
+    let (day_start, day_end) = stats.day_bounds(now)?;
     let in_today = |t: i64| t >= day_start && t < day_end && t <= now;
     let mut events: Vec<(i64, Replay)> = Vec::new();
     let mut counted = 0usize;
-    while let Some(r) = rows.next()? {
-        let queue: String = r.get(0)?;
-        if !stats.index.contains_key(&queue) {
-            continue;
+    store.each_stats_call(day_start - DAY_MS, day_end, &mut |c| {
+        if !stats.index.contains_key(&c.queue) {
+            return;
         }
-        let outcome: Option<String> = r.get(1)?;
-        let answered_at: Option<i64> = r.get(2)?;
-        let ended_at: Option<i64> = r.get(3)?;
-        let wait_ms = r.get::<_, Option<i64>>(4)?.unwrap_or(0).max(0) as u64;
-        let talk_ms: Option<i64> = r.get(5)?;
-        let in_target = r.get::<_, Option<bool>>(6)?.unwrap_or(false);
-        let short_abandon = r.get::<_, Option<bool>>(7)?.unwrap_or(false);
-        let (outcome, with_talk) = match outcome.as_deref() {
-            None | Some("interrupted") => match answered_at {
+        let wait_ms = c.wait_ms.unwrap_or(0).max(0) as u64;
+        let (in_target, short_abandon) = (c.answered_in_target, c.short_abandon);
+        let (outcome, with_talk) = match c.outcome.as_deref() {
+            None | Some("interrupted") => match c.answered_at_ms {
                 Some(_) => ("answered".to_owned(), false),
-                None => continue,
+                None => return,
             },
             Some(o) => (o.to_owned(), o == "answered"),
         };
-        let Some(left_at) = answered_at.or(ended_at) else {
-            continue;
+        let Some(left_at) = c.answered_at_ms.or(c.ended_at_ms) else {
+            return;
         };
         if !in_today(left_at) {
-            continue;
+            return;
         }
         counted += 1;
+        let queue = c.queue;
         if with_talk {
-            if let (Some(talk), Some(end)) = (talk_ms, ended_at) {
+            if let (Some(talk), Some(end)) = (c.talk_ms, c.ended_at_ms) {
                 if end <= now {
                     events.push((
                         end.max(left_at),
@@ -578,7 +573,7 @@ pub fn rebuild_today(
                 in_target,
             },
         ));
-    }
+    })?;
     // Replay in time order, a call's leaving before any talk at the same moment.
     events.sort_by_key(|(t, e)| (*t, matches!(e, Replay::Talk { .. })));
     stats.clear();
@@ -616,6 +611,26 @@ pub fn rebuild_today(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StatsCall;
+
+    /// Calls as the store would give them, with their entered_at_ms.
+    struct FakeCalls(Vec<(i64, StatsCall)>);
+
+    impl StatsReads for FakeCalls {
+        fn each_stats_call(
+            &self,
+            start_ms: i64,
+            end_ms: i64,
+            f: &mut dyn FnMut(StatsCall),
+        ) -> crate::store::Result<()> {
+            for (entered, c) in &self.0 {
+                if *entered >= start_ms && *entered < end_ms {
+                    f(c.clone());
+                }
+            }
+            Ok(())
+        }
+    }
 
     fn ms(s: &str) -> u64 {
         s.parse::<Timestamp>().unwrap().as_millisecond() as u64
@@ -1127,51 +1142,40 @@ mod tests {
         }
         let live_snap = live.snapshot(now);
 
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE calls (id INTEGER PRIMARY KEY, queue TEXT, entered_at_ms INTEGER NOT NULL,
-               answered_at_ms INTEGER, ended_at_ms INTEGER, wait_ms INTEGER, talk_ms INTEGER,
-               outcome TEXT, answered_in_target INTEGER, short_abandon INTEGER);
-             CREATE INDEX calls_entered ON calls(entered_at_ms);",
-        )
-        .unwrap();
-        for c in &calls {
-            let short = (c.6 == Some("abandoned")).then_some(c.8);
-            let in_target = c.2.map(|_| c.7);
-            conn.execute(
-                "INSERT INTO calls (queue, entered_at_ms, answered_at_ms, ended_at_ms, wait_ms,
-                   talk_ms, outcome, answered_in_target, short_abandon)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    c.0,
-                    ms(c.1) as i64,
-                    c.2.map(|s| ms(s) as i64),
-                    c.3.map(|s| ms(s) as i64),
-                    c.4 as i64,
-                    c.5.map(|t| t as i64),
-                    c.6,
-                    in_target,
-                    short
-                ],
-            )
-            .unwrap();
-        }
-        // A call still live (outcome NULL, not answered), entered today, and one of a queue-less
-        // outbound call: both skipped.
-        conn.execute(
-            "INSERT INTO calls (queue, entered_at_ms, outcome) VALUES ('q', ?1, NULL), (NULL, ?1, 'answered')",
-            params![now as i64 - 1_000],
-        )
-        .unwrap();
-        let plan: String = conn
-            .query_row(
-                "EXPLAIN QUERY PLAN SELECT queue FROM calls
-                 WHERE entered_at_ms >= 1 AND entered_at_ms < 2 AND queue IS NOT NULL",
-                [],
-                |r| r.get(3),
-            )
-            .unwrap();
-        assert!(plan.contains("calls_entered"), "{plan}");
+        // The store's rows (its SQL is tested in `crate::store`): entered_at_ms first.
+        let mut rows: Vec<(i64, StatsCall)> = calls
+            .iter()
+            .map(|c| {
+                let short = (c.6 == Some("abandoned")) && c.8;
+                let in_target = c.2.is_some() && c.7;
+                let call = StatsCall {
+                    queue: c.0.to_string(),
+                    outcome: c.6.map(str::to_string),
+                    answered_at_ms: c.2.map(|s| ms(s) as i64),
+                    ended_at_ms: c.3.map(|s| ms(s) as i64),
+                    wait_ms: Some(c.4 as i64),
+                    talk_ms: c.5.map(|t| t as i64),
+                    answered_in_target: in_target,
+                    short_abandon: short,
+                };
+                (ms(c.1) as i64, call)
+            })
+            .collect();
+        // A call still live (outcome NULL, not answered), entered today: skipped.
+        rows.push((
+            now as i64 - 1_000,
+            StatsCall {
+                queue: "q".into(),
+                outcome: None,
+                answered_at_ms: None,
+                ended_at_ms: None,
+                wait_ms: None,
+                talk_ms: None,
+                answered_in_target: false,
+                short_abandon: false,
+            },
+        ));
+        let conn = FakeCalls(rows);
 
         let mut rebuilt = berlin(15, &["q", "other"]);
         // Something stale from before is cleared.

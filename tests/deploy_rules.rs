@@ -86,7 +86,7 @@ fn every_alert_is_unit_tested() {
         .filter_map(|l| l.trim().strip_prefix("- alert:"))
         .map(str::trim)
         .collect();
-    assert_eq!(alerts.len(), 7, "{alerts:?}");
+    assert_eq!(alerts.len(), 8, "{alerts:?}");
     for alert in alerts {
         assert!(
             tests.contains(&format!("alertname: {alert}\n")),

@@ -4,67 +4,9 @@
 mod common;
 
 use common::*;
-use std::net::SocketAddr;
-use std::time::Duration;
 
-const T: Duration = Duration::from_secs(3);
-
-/// A raw UDP registrar client for one agent.
-struct Reg {
-    c: UdpClient,
-    server: SocketAddr,
-    user: String,
-    pass: String,
-    alg: Alg,
-}
-
-impl Reg {
-    fn new(server: SocketAddr, user: &str, pass: &str, alg: Alg) -> Reg {
-        Reg {
-            c: UdpClient::new(server),
-            server,
-            user: user.into(),
-            pass: pass.into(),
-            alg,
-        }
-    }
-
-    fn request(&self) -> SipRequest {
-        register_request(self.server, self.c.local(), "UDP", &self.user)
-    }
-
-    fn send(&self, req: &SipRequest, what: &str) -> SipResponse {
-        self.c.transaction(req, T).unwrap_or_else(|| {
-            panic!(
-                "no final response within {T:?} to {what}:\n{}",
-                req.render()
-            )
-        })
-    }
-
-    /// Send `req` without credentials, expect a 401 challenge for our algorithm.
-    fn challenge(&self, req: &SipRequest) -> Challenge {
-        let r = self.send(req, "REGISTER without credentials");
-        assert_challenge(&r, self.alg, "ctid")
-    }
-
-    /// `req` (CSeq+1, new branch) with an Authorization answering `ch` using nonce-count `nc`.
-    fn authorized(&self, req: &SipRequest, ch: &Challenge, pass: &str, nc: u32) -> SipRequest {
-        let cnonce = unique("cn").replace('-', "");
-        let mut next = req.next();
-        next.headers.retain(|h| !h.starts_with("Authorization:"));
-        next.header(authorization_header(
-            ch, self.alg, &self.user, pass, "REGISTER", &req.uri, nc, &cnonce,
-        ))
-    }
-
-    /// The whole 401 → authenticated REGISTER flow; returns the final response to the second.
-    fn register(&self, req: &SipRequest) -> SipResponse {
-        let ch = self.challenge(req);
-        let auth = self.authorized(req, &ch, &self.pass, 1);
-        self.send(&auth, "authenticated REGISTER")
-    }
-}
+/// The shared raw registrar client (tests/common).
+type Reg = RegClient;
 
 /// (uri, expires) of every Contact in a response.
 fn bindings(r: &SipResponse) -> Vec<(String, Option<u64>)> {

@@ -13,14 +13,14 @@ use std::collections::BTreeMap;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rusqlite::params;
 use serde::Serialize;
 
 use super::auth::{Authed, Role};
-use super::outbound::{db, own_agent, supervisor_only};
+use super::outbound::{own_agent, supervisor_only};
 use super::{now_ms, parse_query, ApiError, ApiState};
 use crate::outbound::{ComplaintStatus, ComplaintSummary};
 use crate::outbound_metrics::{open_complaints_as_configured, summarize};
+use crate::store::{CallbackReads, CallbackRequestRow, OpenCallbacks};
 
 #[derive(Debug, Serialize)]
 struct Summary {
@@ -40,10 +40,11 @@ struct Complaints {
 async fn load(st: &ApiState) -> Result<(Summary, Vec<ComplaintStatus>), ApiError> {
     let cfg = st.outbound().cfg.clone();
     let (reply, resolve) = (cfg.complaint_reply_hours, cfg.complaint_resolve_hours);
-    let all = db(st, move |c| {
-        Ok(open_complaints_as_configured(c, &cfg, now_ms())?)
-    })
-    .await?;
+    let all = st
+        .inner
+        .store
+        .read(move |r| Ok::<_, ApiError>(open_complaints_as_configured(r, &cfg, now_ms())?))
+        .await?;
     Ok((
         Summary {
             counts: summarize(&all),
@@ -79,30 +80,7 @@ pub(super) async fn list(
 const CALLBACK_STATUSES: [&str; 5] = ["pending", "in_progress", "done", "failed", "all"];
 
 /// One callback request (`callback_requests`).
-#[derive(Debug, Serialize)]
-struct Request {
-    id: i64,
-    /// The inbound call the caller left.
-    call_id: i64,
-    caller_number: String,
-    caller_name: Option<String>,
-    /// When the caller joined the queue: requests are served in this order.
-    entered_at_ms: i64,
-    /// The caller's position in the queue when asking.
-    position: Option<i64>,
-    requested_at_ms: i64,
-    /// pending, in_progress (being dialed), done (an attempt was answered) or failed.
-    status: String,
-    /// Dial attempts so far.
-    attempts: i64,
-    last_result: Option<String>,
-    /// Why done or failed: `answered`, `max_attempts`, `do_not_call`, `invalid_number: …`.
-    reason: Option<String>,
-    done_at_ms: Option<i64>,
-    /// The contact and callback list dialing it, once the dialer took it up.
-    contact_id: Option<i64>,
-    list: Option<String>,
-}
+type Request = CallbackRequestRow;
 
 #[derive(Debug, Serialize)]
 struct QueueCallbacks {
@@ -116,14 +94,6 @@ struct QueueCallbacks {
     /// Absent for a wallboard.
     #[serde(skip_serializing_if = "Option::is_none")]
     requests: Option<Vec<Request>>,
-}
-
-/// The open requests of a queue.
-#[derive(Debug, Default)]
-struct Open {
-    pending: i64,
-    in_progress: i64,
-    oldest: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -180,68 +150,21 @@ pub(super) async fn callbacks(
             )));
         }
     }
-    let mut queues: BTreeMap<String, (Open, Vec<Request>)> = settings
+    let mut queues: BTreeMap<String, (OpenCallbacks, Vec<Request>)> = settings
         .queues
         .keys()
         .map(|q| (q.clone(), Default::default()))
         .collect();
     let filter = only.clone();
-    let (open, rows) = db(&st, move |c| {
-        let open = c
-            .prepare(
-                "SELECT queue, sum(status = 'pending'), sum(status = 'in_progress'),
-                   min(CASE WHEN status = 'pending' THEN entered_at_ms END)
-                 FROM callback_requests
-                 WHERE status IN ('pending', 'in_progress') AND (?1 IS NULL OR queue = ?1)
-                 GROUP BY queue",
-            )?
-            .query_map(params![filter], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    Open {
-                        pending: r.get(1)?,
-                        in_progress: r.get(2)?,
-                        oldest: r.get(3)?,
-                    },
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let rows = c
-            .prepare(
-                "SELECT r.id, r.call_id, r.queue, r.caller_number, r.caller_name,
-                   r.entered_at_ms, r.position, r.requested_at_ms, r.status, r.attempts,
-                   r.last_result, r.reason, r.done_at_ms, r.contact_id, l.name
-                 FROM callback_requests r
-                 LEFT JOIN outbound_contacts c ON c.id = r.contact_id
-                 LEFT JOIN outbound_lists l ON l.id = c.list_id
-                 WHERE (?1 IS NULL OR r.queue = ?1) AND (?2 IS NULL OR r.status = ?2)
-                 ORDER BY r.queue, r.entered_at_ms, r.id",
-            )?
-            .query_map(params![filter, wanted], |r| {
-                Ok((
-                    r.get::<_, String>(2)?,
-                    Request {
-                        id: r.get(0)?,
-                        call_id: r.get(1)?,
-                        caller_number: r.get(3)?,
-                        caller_name: r.get(4)?,
-                        entered_at_ms: r.get(5)?,
-                        position: r.get(6)?,
-                        requested_at_ms: r.get(7)?,
-                        status: r.get(8)?,
-                        attempts: r.get(9)?,
-                        last_result: r.get(10)?,
-                        reason: r.get(11)?,
-                        done_at_ms: r.get(12)?,
-                        contact_id: r.get(13)?,
-                        list: r.get(14)?,
-                    },
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((open, rows))
-    })
-    .await?;
+    let (open, rows) = st
+        .inner
+        .store
+        .read(move |r| {
+            let open = r.open_callbacks(filter.as_deref())?;
+            let rows = r.callback_requests(filter.as_deref(), wanted.as_deref())?;
+            Ok::<_, ApiError>((open, rows))
+        })
+        .await?;
     for (queue, o) in open {
         queues.entry(queue).or_default().0 = o;
     }

@@ -17,7 +17,8 @@ use super::auth::{Authed, Caller, Role};
 use super::handlers::{audited, body};
 use super::lists::import_answer;
 use super::outbound::{
-    body_kind, db, import_options, json_value, serde_field, supervisor_only, BodyKind,
+    body_kind, db_read, db_write, import_options, json_value, serde_field, supervisor_only,
+    BodyKind,
 };
 use super::{now_ms, parse_query, ApiError, ApiState};
 use crate::outbound::{self as ob, normalise};
@@ -35,7 +36,7 @@ struct DncView {
     source: Option<String>,
 }
 
-fn dnc_view(c: &rusqlite::Connection, number: String) -> Result<DncView, ApiError> {
+fn dnc_view(c: &ob::Db, number: String) -> Result<DncView, ApiError> {
     let found = ob::is_do_not_call(c, &number)?;
     Ok(DncView {
         on_list: found.is_some(),
@@ -92,7 +93,7 @@ pub(super) async fn add(State(st): State<ApiState>, caller: Caller, bytes: Bytes
         let number = e164(&st, &raw)?;
         let source = source(b.source, "api")?;
         let country = st.outbound().country.clone();
-        db(&st, move |c| {
+        db_write(&st, move |c| {
             let number = ob::add_do_not_call(c, &number, &country, &source, now_ms())?;
             dnc_view(c, number)
         })
@@ -112,7 +113,7 @@ pub(super) async fn check(
         ));
     }
     let number = e164(&st, &number)?;
-    let v = db(&st, move |c| dnc_view(c, number)).await?;
+    let v = db_read(&st, move |c| dnc_view(c, number)).await?;
     Ok(Json(v).into_response())
 }
 
@@ -132,7 +133,7 @@ pub(super) async fn remove(
         supervisor_only(caller.principal()?, "change the do-not-call list")?;
         let e164 = e164(&st, &number)?;
         let country = st.outbound().country.clone();
-        db(&st, move |c| {
+        db_write(&st, move |c| {
             let removed = ob::remove_do_not_call(c, &e164, &country)?;
             Ok(Removed {
                 number: e164,
@@ -178,7 +179,7 @@ pub(super) async fn import(
                 }
             };
             let all_or_nothing = opts.all_or_nothing;
-            let report = db(&st, move |c| {
+            let report = db_write(&st, move |c| {
                 let now = now_ms();
                 Ok(match numbers {
                     Some(n) => ob::import_do_not_call_numbers(c, &n, &opts, &src, now)?,

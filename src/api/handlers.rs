@@ -18,7 +18,7 @@ use super::auth::{Authed, Caller, Role};
 use super::queries::{self, CallFilter};
 use super::{now_ms, parse_query, ApiError, ApiState, CONTROL_TIMEOUT};
 use crate::call::control::{AgentView, Control, ControlError, Reply};
-use crate::store::ApiOp;
+use crate::store::{ApiOp, CallRecords};
 
 /// Most characters of disposition notes.
 pub const MAX_NOTES: usize = 4000;
@@ -73,7 +73,7 @@ pub(super) async fn audited<T: Serialize>(
             Err(e) => e.code.to_string(),
         },
     };
-    if st.inner.store.send(op.into()).await.is_err() {
+    if st.inner.store.sender().send(op.into()).await.is_err() {
         tracing::warn!(action, "audit row not written: the store writer is gone");
     }
     match outcome {
@@ -375,7 +375,7 @@ pub(super) async fn disposition(
     audited(&st, &caller, "call.disposition", id.clone(), async {
         let p = caller.require(&[Role::Agent, Role::Supervisor])?.clone();
         let call = call_id(&id)?;
-        let record = queries::run(st.inner.data_dir.clone(), move |c| queries::call(c, call))
+        let record = queries::run(&st, move |r| r.call(call))
             .await?
             .ok_or_else(|| ApiError::not_found(format!("unknown call {call}")))?;
         if p.role == Role::Agent
@@ -409,6 +409,7 @@ pub(super) async fn disposition(
         let complaint = code == "complaint";
         st.inner
             .store
+            .sender()
             .send(
                 ApiOp::Disposition {
                     call,
@@ -525,10 +526,7 @@ pub(super) async fn calls(
         }
         f.agent = p.agent.clone();
     }
-    let (calls, next_cursor) = queries::run(st.inner.data_dir.clone(), move |c| {
-        queries::list_calls(c, &f)
-    })
-    .await?;
+    let (calls, next_cursor) = queries::run(&st, move |r| queries::list_calls(r, &f)).await?;
     Ok(Json(CallPage { calls, next_cursor }).into_response())
 }
 
@@ -549,9 +547,9 @@ pub(super) async fn call(
         ));
     }
     let id = call_id(&id)?;
-    let found = queries::run(st.inner.data_dir.clone(), move |c| {
-        Ok(match queries::call(c, id)? {
-            Some(call) => Some((call, queries::call_events(c, id)?)),
+    let found = queries::run(&st, move |r| {
+        Ok(match r.call(id)? {
+            Some(call) => Some((call, r.call_events(id)?)),
             None => None,
         })
     })
@@ -577,7 +575,7 @@ pub(super) async fn recording(
         ));
     }
     let id = call_id(&id)?;
-    let call = queries::run(st.inner.data_dir.clone(), move |c| queries::call(c, id))
+    let call = queries::run(&st, move |r| r.call(id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("unknown call {id}")))?;
     if p.role == Role::Agent && (call.agent.is_none() || call.agent != p.agent) {
@@ -622,7 +620,7 @@ async fn complaint_follow_up(
     };
     let (call, name, queue) = (record.id, record.caller_name.clone(), record.queue.clone());
     let tz = settings.time_zone.clone().unwrap_or_else(|| "UTC".into());
-    super::outbound::db(st, move |conn| {
+    super::outbound::db_write(st, move |conn| {
         let cs = settings.cfg.complaint_settings(&tz, queue.as_deref());
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -13,20 +13,19 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::auth::{Authed, Caller, Principal, Role};
 use super::handlers::audited;
 use super::outbound::{
-    body_kind, db, import_options, json_value, own_agent, serde_field, supervisor_only, BodyKind,
-    Settings,
+    body_kind, db_read, db_write, import_options, json_value, own_agent, serde_field,
+    supervisor_only, BodyKind, Settings,
 };
 use super::{now_ms, parse_query, ApiError, ApiState};
 use crate::outbound::{
-    self as ob, Attempt, AttemptId, Contact, ContactId, ContactState, ImportReport, List,
-    ListCounters, ListSpec,
+    self as ob, Attempt, Contact, ContactId, ContactState, ImportReport, List, ListCounters,
+    ListSpec,
 };
 
 /// Most contacts in one page, and the default.
@@ -43,7 +42,7 @@ pub(super) struct ListView {
     counters: ListCounters,
 }
 
-fn view(conn: &Connection, list: List, now: u64) -> Result<ListView, ApiError> {
+fn view(conn: &ob::Db, list: List, now: u64) -> Result<ListView, ApiError> {
     let counters = ob::list_counters(conn, list.id, now)?;
     Ok(ListView {
         name: list.spec.name.clone(),
@@ -89,7 +88,7 @@ pub(super) async fn index(
 ) -> Result<Response, ApiError> {
     let agent = own_agent(&p)?.map(str::to_string);
     let settings = st.outbound().clone();
-    let lists = db(&st, move |c| {
+    let lists = db_read(&st, move |c| {
         let now = now_ms();
         ob::list_lists(c)?
             .into_iter()
@@ -106,9 +105,9 @@ pub(super) async fn show(
     Authed(p): Authed,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let list = db(&st, move |c| Ok(ob::get_list_by_name(c, &name)?)).await?;
+    let list = db_read(&st, move |c| Ok(ob::get_list_by_name(c, &name)?)).await?;
     may_read(st.outbound(), &p, &list)?;
-    let v = db(&st, move |c| view(c, list, now_ms())).await?;
+    let v = db_read(&st, move |c| view(c, list, now_ms())).await?;
     Ok(Json(v).into_response())
 }
 
@@ -167,7 +166,7 @@ pub(super) async fn create(State(st): State<ApiState>, caller: Caller, bytes: By
         let p = caller.principal()?;
         supervisor_only(p, "create lists")?;
         let spec = spec_from(st.outbound(), &bytes)?;
-        let v = db(&st, move |c| {
+        let v = db_write(&st, move |c| {
             let now = now_ms();
             let list = ob::create_list(c, &spec, now)?;
             view(c, list, now)
@@ -203,7 +202,7 @@ async fn change(st: ApiState, caller: Caller, name: String, bytes: Bytes, how: C
                 "this request takes no body",
             ));
         }
-        db(&st, move |c| {
+        db_write(&st, move |c| {
             let now = now_ms();
             let id = ob::get_list_by_name(c, &name)?.id;
             let list = match how {
@@ -303,7 +302,7 @@ pub(super) async fn import(
             BodyKind::Csv => None,
         };
         let all_or_nothing = opts.all_or_nothing;
-        let report = db(&st, move |c| {
+        let report = db_write(&st, move |c| {
             let now = now_ms();
             let list = ob::get_list_by_name(c, &name)?;
             let report = match json {
@@ -381,30 +380,14 @@ fn contact_filter(q: Option<&str>) -> Result<ContactFilter, ApiError> {
 
 /// Contacts of `list` by id after `f.after`; only those offered to `agent` when given.
 fn contact_page(
-    c: &Connection,
+    c: &ob::Db,
     list: &List,
     f: &ContactFilter,
     agent: Option<&str>,
 ) -> Result<ContactPage, ApiError> {
-    let ids: Vec<i64> = c
-        .prepare(
-            "SELECT id FROM outbound_contacts
-             WHERE list_id = ?1 AND (?2 IS NULL OR state = ?2) AND id > ?3
-               AND (?4 IS NULL OR id IN
-                    (SELECT contact_id FROM outbound_attempts WHERE list_id = ?1 AND agent = ?4))
-             ORDER BY id LIMIT ?5",
-        )?
-        .query_map(
-            params![list.id, f.state, f.after, agent, f.limit as i64 + 1],
-            |r| r.get(0),
-        )?
-        .collect::<Result<_, _>>()?;
-    let more = ids.len() > f.limit;
-    let contacts = ids
-        .iter()
-        .take(f.limit)
-        .map(|id| ob::get_contact(c, ContactId(*id)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut contacts = ob::contacts_after(c, list.id, f.state, f.after, agent, f.limit)?;
+    let more = contacts.len() > f.limit;
+    contacts.truncate(f.limit);
     let next_cursor = more
         .then(|| contacts.last().map(|c| c.id.to_string()))
         .flatten();
@@ -424,10 +407,10 @@ pub(super) async fn contacts(
         return Err(ApiError::forbidden("role wallboard may not read contacts"));
     }
     let agent = own_agent(&p)?.map(str::to_string);
-    let list = db(&st, move |c| Ok(ob::get_list_by_name(c, &name)?)).await?;
+    let list = db_read(&st, move |c| Ok(ob::get_list_by_name(c, &name)?)).await?;
     may_read(st.outbound(), &p, &list)?;
     let f = contact_filter(q.as_deref())?;
-    let page = db(&st, move |c| contact_page(c, &list, &f, agent.as_deref())).await?;
+    let page = db_read(&st, move |c| contact_page(c, &list, &f, agent.as_deref())).await?;
     Ok(Json(page).into_response())
 }
 
@@ -449,9 +432,9 @@ pub(super) async fn contact(
     let what = format!("no contact {id:?} in list {name:?}");
     let unknown = || ApiError::not_found(what.clone());
     let cid = ContactId(id.parse().map_err(|_| unknown())?);
-    let list = db(&st, move |c| Ok(ob::get_list_by_name(c, &name)?)).await?;
+    let list = db_read(&st, move |c| Ok(ob::get_list_by_name(c, &name)?)).await?;
     may_read(st.outbound(), &p, &list)?;
-    let found = db(&st, move |c| {
+    let found = db_read(&st, move |c| {
         let contact = match ob::get_contact(c, cid) {
             Ok(ct) if ct.list == list.id => ct,
             Ok(_) | Err(ob::OutboundError::NoSuchContact(_)) => return Ok(None),
@@ -459,22 +442,9 @@ pub(super) async fn contact(
         };
         let offered = match &agent {
             None => true,
-            Some(a) => c
-                .prepare_cached(
-                    "SELECT 1 FROM outbound_attempts WHERE contact_id = ?1 AND agent = ?2 LIMIT 1",
-                )?
-                .query_row(params![cid, a], |_| Ok(()))
-                .optional()?
-                .is_some(),
+            Some(a) => ob::offered_to(c, cid, a)?,
         };
-        let ids: Vec<i64> = c
-            .prepare_cached("SELECT id FROM outbound_attempts WHERE contact_id = ?1 ORDER BY id")?
-            .query_map([cid], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let attempts = ids
-            .into_iter()
-            .map(|i| ob::get_attempt(c, AttemptId(i)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let attempts = ob::attempts_of(c, cid)?;
         Ok(Some((offered, ContactDetail { contact, attempts })))
     })
     .await?;

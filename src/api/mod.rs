@@ -2,10 +2,11 @@
 //!
 //! Owns: bearer-token auth and roles ([`auth`]), the routes ([`handlers`], listed once in
 //! [`ROUTES`], from which both the router and the OpenAPI document are built), the event stream
-//! with its replay buffer ([`events`]), read-only SQL over the call records ([`queries`]), the
+//! with its replay buffer ([`events`]), the call records read from the store's pooled readers ([`queries`]), the
 //! period reports ([`reports`], built by `crate::report` off the executor), and the callback
 //! lists around the dialer ([`lists`], [`dnc`], [`complaints`], sharing [`outbound`]; the work
-//! is `crate::outbound`'s, run off the executor).
+//! is `crate::outbound`'s, run off the executor: reads on a pooled reader, writes on the store
+//! writer's connection).
 //!
 //! Must not know: call state. Commands go to the call manager as [`Control`] messages and their
 //! replies come back on oneshots; writes (audit rows, dispositions) go through the store writer.
@@ -27,7 +28,6 @@ mod reports;
 #[cfg(test)]
 mod tests;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +40,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::call::control::{CallEvent, Control, ControlError};
 use crate::stats::Snapshot;
-use crate::store::Op;
+use crate::store::Store;
 
 pub use auth::{Principal, Role, SessionPrincipal};
 
@@ -310,8 +310,8 @@ struct Inner {
     /// (id, name) of every configured agent.
     agents: Vec<(String, String)>,
     control: mpsc::Sender<Control>,
-    store: mpsc::Sender<Op>,
-    data_dir: PathBuf,
+    /// The writer's queue and the pooled readers.
+    store: Store,
     stats: watch::Receiver<Snapshot>,
     hub: events::Hub,
     /// Time zone, queue goals and agents for the reports; unset = the report routes answer 503.
@@ -335,8 +335,7 @@ impl ApiState {
         cfg: &crate::config::Api,
         agents: Vec<(String, String)>,
         control: mpsc::Sender<Control>,
-        store: mpsc::Sender<Op>,
-        data_dir: PathBuf,
+        store: Store,
         stats: watch::Receiver<Snapshot>,
     ) -> ApiState {
         ApiState {
@@ -347,7 +346,6 @@ impl ApiState {
                 agents,
                 control,
                 store,
-                data_dir,
                 stats,
                 hub: events::Hub::new(REPLAY_BUFFER),
                 reports: std::sync::OnceLock::new(),
@@ -381,7 +379,7 @@ impl ApiState {
     pub fn publish(&self, ev: CallEvent) {
         let sessions = self.inner.hub.publish(ev, now_ms());
         for op in sessions {
-            if let Err(e) = self.inner.store.try_send(op.into()) {
+            if let Err(e) = self.inner.store.sender().try_send(op.into()) {
                 tracing::warn!(error = %e, "agent session row not written");
             }
         }

@@ -2,19 +2,21 @@
 //! share: their settings from the config, the blocking database runner, the mapping of
 //! [`OutboundError`] to answers, and who may read which list.
 //!
-//! Every handler's SQLite work runs in [`db`]: on a blocking thread, with a read-write
-//! connection of its own (`store::open`), never on the executor. The `crate::outbound` functions
-//! that change state take their own `BEGIN IMMEDIATE` transactions on it.
+//! Every handler's database work runs off the executor: reads in [`db_read`], on one of the
+//! store's pooled read-only connections; changes in [`db_write`], on the store writer's
+//! connection, in order with every other write (the `crate::outbound` functions that change
+//! state take their own `BEGIN IMMEDIATE` transactions on it). No connection is opened per
+//! request.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::{header, HeaderMap, StatusCode};
-use rusqlite::Connection;
 
 use super::auth::{Principal, Role};
 use super::{ApiError, ApiState};
 use crate::config::{Config, Outbound};
-use crate::outbound::{CountryCode, ImportOptions, List, OutboundError};
+use crate::outbound::{CountryCode, Db, ImportOptions, List, OutboundError};
+use crate::store::StoreError;
 
 /// The callback-list settings of the API, from the config.
 #[derive(Debug, Clone)]
@@ -91,21 +93,36 @@ impl ApiState {
     }
 }
 
-/// Run `f` on a blocking thread with a read-write connection of its own.
-pub(super) async fn db<T: Send + 'static>(
+/// Run `f` on a pooled read-only connection, on a blocking thread.
+pub(super) async fn db_read<T: Send + 'static>(
     st: &ApiState,
-    f: impl FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let dir = st.inner.data_dir.clone();
-    tokio::task::spawn_blocking(move || {
-        let conn = crate::store::open(&dir).map_err(|e| {
-            tracing::warn!(error = %e, "API cannot open the database");
-            ApiError::unavailable("the database is not available")
-        })?;
-        f(&conn)
-    })
-    .await
-    .map_err(|_| ApiError::internal("database task failed"))?
+    st.inner.store.read(move |r| f(r.sql())).await
+}
+
+/// Run `f` on the store writer's connection (after the writes queued before it).
+pub(super) async fn db_write<T: Send + 'static>(
+    st: &ApiState,
+    f: impl FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    st.inner.store.sql_write(f).await
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::Busy => ApiError::unavailable("the database is busy; try again"),
+            StoreError::Missing(_) | StoreError::Closed => {
+                tracing::warn!(error = %e, "API cannot reach the database");
+                ApiError::unavailable("the database is not available")
+            }
+            e => {
+                tracing::warn!(error = %e, "API database work failed");
+                ApiError::internal("database error")
+            }
+        }
+    }
 }
 
 impl From<OutboundError> for ApiError {
@@ -126,32 +143,14 @@ impl From<OutboundError> for ApiError {
             OutboundError::NoSuchContact(id) => ApiError::not_found(format!("no contact {id}")),
             OutboundError::NoSuchAttempt(id) => ApiError::not_found(format!("no attempt {id}")),
             OutboundError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            OutboundError::Sqlite(e) => sqlite(e),
+            OutboundError::Sqlite(e) => StoreError::from(e).into(),
+            OutboundError::Store(e) => e.into(),
             OutboundError::Corrupt(m) => {
                 tracing::warn!(error = %m, "stored callback data cannot be read");
                 ApiError::internal("stored data cannot be read")
             }
         }
     }
-}
-
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> ApiError {
-        sqlite(e)
-    }
-}
-
-fn sqlite(e: rusqlite::Error) -> ApiError {
-    if let rusqlite::Error::SqliteFailure(f, _) = &e {
-        if matches!(
-            f.code,
-            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-        ) {
-            return ApiError::unavailable("the database is busy; try again");
-        }
-    }
-    tracing::warn!(error = %e, "API database work failed");
-    ApiError::internal("database error")
 }
 
 /// The setting a list validation message is about (`windows[0]: …` → `windows`).

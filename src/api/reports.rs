@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use super::auth::{Authed, Principal, Role};
 use super::{parse_query, ApiError, ApiState, REPORT_WAIT};
 use crate::report::{self, Parts, PeriodKind, ReportFormat, Request};
+use crate::store::ReportReads;
 
 /// The parameters each route takes.
 const QUEUE_PARAMS: &[&str] = &["period", "date", "queue", "interval", "format"];
@@ -128,13 +129,16 @@ async fn serve(
         .await
         .map_err(|_| ApiError::unavailable("too many reports are running; try again"))?
         .map_err(|_| ApiError::unavailable("reports are shutting down"))?;
-    let data_dir = st.inner.data_dir.clone();
+    let store = st.inner.store.clone();
     let list = params.list;
     let text = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let now = super::now_ms() as i64;
-        report::generate_with_list(&data_dir, &settings, &req, list.as_deref(), now)
-            .and_then(|r| report::render::render(&r, format))
+        store.read_two_blocking(|first, second| -> anyhow::Result<String> {
+            let second = second.map(|r| r as &mut (dyn ReportReads + Send));
+            let r = report::build_with_list(first, second, &settings, &req, list.as_deref(), now)?;
+            report::render::render(&r, format)
+        })
     })
     .await
     .map_err(|_| ApiError::internal("report task failed"))?

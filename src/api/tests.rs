@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use axum::routing::get;
 use axum::Router;
-use rusqlite::params;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -16,7 +15,7 @@ use super::*;
 use crate::call::control::{AgentView, ControlError, QueueView};
 use crate::config::{Api, ApiToken};
 use crate::stats::Snapshot;
-use crate::store::ApiOp;
+use crate::store::{ApiOp, Op, ReadPool, Store};
 
 const SUP: &str = "supervisor-token-0001";
 const WB: &str = "wallboard-token-00001";
@@ -43,6 +42,27 @@ fn view(id: &str, state: &str, reason: Option<String>) -> AgentView {
         calls_answered: 0,
         registered: true,
     }
+}
+
+/// A store whose writer runs the jobs (the callback-list work) on a real connection to the
+/// database in `dir` and hands every other op to the test (the receiver) instead of writing it.
+fn fake_writer(dir: &std::path::Path) -> (Store, mpsc::Receiver<Op>) {
+    let (op_tx, mut op_rx) = mpsc::channel::<Op>(64);
+    let (fwd_tx, ops) = mpsc::channel(64);
+    let conn = crate::store::open(dir).unwrap();
+    std::thread::spawn(move || {
+        while let Some(op) = op_rx.blocking_recv() {
+            match op {
+                Op::Job(job) => job.run(&conn),
+                other => {
+                    if fwd_tx.blocking_send(other).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    (Store::new(op_tx, ReadPool::open(dir, 4).unwrap()), ops)
 }
 
 /// The fake call manager.
@@ -115,9 +135,7 @@ async fn answer(mut rx: mpsc::Receiver<Control>, log: Arc<Mutex<Vec<String>>>) {
 
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let conn = crate::store::open(dir.path()).unwrap();
-    seed(&conn);
-    drop(conn);
+    seed(dir.path());
     let cfg = Api {
         tokens: vec![
             ApiToken {
@@ -142,7 +160,7 @@ async fn harness() -> Harness {
         ..Api::default()
     };
     let (ctl_tx, ctl_rx) = mpsc::channel(8);
-    let (op_tx, ops) = mpsc::channel(64);
+    let (store, ops) = fake_writer(dir.path());
     let controls = Arc::new(Mutex::new(vec![]));
     tokio::spawn(answer(ctl_rx, controls.clone()));
     let (_stats_tx, stats) = watch::channel(Snapshot {
@@ -154,8 +172,7 @@ async fn harness() -> Harness {
         &cfg,
         vec![("1001".into(), "Ann".into()), ("1002".into(), "Bob".into())],
         ctl_tx,
-        op_tx,
-        dir.path().to_path_buf(),
+        store,
         stats,
     )
     .with_reports(&report_config());
@@ -185,36 +202,67 @@ async fn harness() -> Harness {
 
 /// Six calls: ids 1..=6 entered at 1000*id; odd ones answered by 1001, even ones by 1002;
 /// queue sales for 1..=4, support for 5..=6; call 6 abandoned.
-fn seed(conn: &rusqlite::Connection) {
-    for id in 1..=6i64 {
+/// Six ended calls (1–4 sales, 5–6 support; odd ones agent 1001, even 1002, call 6 abandoned)
+/// and call 1's events, written as the call layer would.
+fn seed(dir: &std::path::Path) {
+    use crate::store::{test_support::apply, CallOp};
+    let conn = &crate::store::open(dir).unwrap();
+    for id in 1..=6u64 {
         let agent = if id % 2 == 1 { "1001" } else { "1002" };
         let queue = if id <= 4 { "sales" } else { "support" };
-        let (agent, outcome) = if id == 6 {
-            (None, "abandoned")
-        } else {
-            (Some(agent), "answered")
-        };
-        conn.execute(
-            "INSERT INTO calls (id, sip_call_id, direction, caller_number, queue, entered_at_ms,
-               agent, outcome) VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, ?7)",
-            params![
+        let entered = 1000 * id;
+        apply(
+            conn,
+            CallOp::Started {
                 id,
-                format!("sip-{id}"),
-                format!("+4930{id}{id}"),
-                queue,
-                1000 * id,
-                agent,
-                outcome
-            ],
-        )
-        .unwrap();
+                sip_call_id: format!("sip-{id}"),
+                direction: "inbound",
+                caller_number: Some(format!("+4930{id}{id}")),
+                caller_name: None,
+                dialed_number: None,
+                queue: Some(queue.into()),
+                entered_at_ms: entered,
+            },
+        );
+        if id != 6 {
+            apply(
+                conn,
+                CallOp::Answered {
+                    id,
+                    answered_at_ms: entered + 100,
+                    agent: agent.into(),
+                    wait_ms: 100,
+                    in_target: true,
+                },
+            );
+        }
+        apply(
+            conn,
+            CallOp::Ended {
+                id,
+                ended_at_ms: entered + 500,
+                outcome: if id == 6 { "abandoned" } else { "answered" },
+                queue: None,
+                wait_ms: None,
+                talk_ms: None,
+                short_abandon: None,
+                hangup_by: Some("caller"),
+                hangup_cause: None,
+                sip_code: None,
+            },
+        );
     }
     for (kind, at) in [("entered", 1001), ("offered", 1002), ("answered", 1003)] {
-        conn.execute(
-            "INSERT INTO call_events (call_id, at_ms, kind, agent) VALUES (1, ?1, ?2, '1001')",
-            params![at, kind],
-        )
-        .unwrap();
+        apply(
+            conn,
+            CallOp::Event {
+                id: 1,
+                at_ms: at,
+                kind,
+                agent: Some("1001".into()),
+                detail: None,
+            },
+        );
     }
 }
 
@@ -314,7 +362,18 @@ async fn post(h: &Harness, path: &str, token: &str, body: Option<Value>) -> Resp
 }
 
 /// The audit rows sent so far: (role, action, target, result, has from_addr).
-fn audits(h: &mut Harness) -> Vec<(Option<String>, String, String, String, bool)> {
+/// Waits until the fake writer has handed over every op sent before this call.
+async fn written(h: &Harness) {
+    h.state
+        .inner
+        .store
+        .sql_write(|_| Ok::<_, crate::store::StoreError>(()))
+        .await
+        .unwrap();
+}
+
+async fn audits(h: &mut Harness) -> Vec<(Option<String>, String, String, String, bool)> {
+    written(h).await;
     let mut out = vec![];
     while let Ok(op) = h.ops.try_recv() {
         if let Op::Api(ApiOp::Audit {
@@ -427,7 +486,7 @@ async fn roles_are_enforced_and_every_post_is_audited() {
         "nothing reached the call manager"
     );
 
-    let a = audits(&mut h);
+    let a = audits(&mut h).await;
     assert_eq!(
         a,
         vec![
@@ -563,6 +622,7 @@ async fn agent_actions_reach_the_call_manager() {
         ]
     );
     let results: Vec<String> = audits(&mut h)
+        .await
         .into_iter()
         .map(|a| format!("{} {}", a.1, a.3))
         .collect();
@@ -718,6 +778,7 @@ async fn dispositions_are_checked_and_written() {
     assert_eq!(r.status, 403);
     let mut dispositions = vec![];
     let mut results = vec![];
+    written(&h).await;
     while let Ok(op) = h.ops.try_recv() {
         match op {
             Op::Api(ApiOp::Disposition { call, code, notes }) => {
@@ -1091,7 +1152,7 @@ async fn reports_are_served_by_role_in_every_format() {
 async fn reports_without_settings_answer_503() {
     let dir = tempfile::tempdir().unwrap();
     let (ctl_tx, _ctl_rx) = mpsc::channel(1);
-    let (op_tx, _ops) = mpsc::channel(1);
+    let (store, _ops) = fake_writer(dir.path());
     let (_stats_tx, stats) = watch::channel(Snapshot {
         day: "2026-01-01".into(),
         interval_minutes: 15,
@@ -1106,7 +1167,7 @@ async fn reports_without_settings_answer_503() {
         }],
         ..Api::default()
     };
-    let state = ApiState::new(&cfg, vec![], ctl_tx, op_tx, dir.path().into(), stats);
+    let state = ApiState::new(&cfg, vec![], ctl_tx, store, stats);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });

@@ -1,6 +1,7 @@
 //! What the call manager does with the ACD engine's decisions: ring a seat, stop ringing it,
 //! bridge the legs, and end calls that leave the queue without an agent.
 
+use super::answer::Ending;
 use super::legs::{self, AgentOffer, Peer};
 use super::{unix_ms, AgentLeg, CallManager};
 use crate::acd::{Action, AgentId, CallId, CancelReason, Input, Outcome};
@@ -10,6 +11,9 @@ use crate::store::CallOp;
 use crate::transport::driver::Command;
 use std::net::SocketAddr;
 use std::time::Instant;
+
+/// The final status for a caller ctid never answered and ends without a configured cause.
+const REFUSAL_STATUS: u16 = 480;
 
 impl CallManager {
     /// Carry out every pending engine action (they may produce more inputs, hence the loop).
@@ -182,14 +186,39 @@ impl CallManager {
         };
         let now = Instant::now();
         call.answered = Some(now);
-        if let Some(ok) = call.pending_answer.take() {
-            // Early media: the caller is answered now, when the agent is.
+        call.answer_wait = Some(wait);
+        if let Some(ok) = call.answer.seat_answered() {
+            // Early media: the caller is answered now, when the agent is; it counts as answered
+            // once the caller ACKs (see `answer`).
             let tx = call.server_tx;
             let _ = self
                 .commands
                 .try_send(Command::Respond { tx, response: ok });
         }
         let agent_media = (leg.sockets.take(), leg.answer.clone());
+        tracing::info!(call = %id, agent = %agent, wait_ms = wait.as_millis() as u64, "call answered and bridged");
+        call.connected = Some(leg);
+        let uncounted = call.answer.uncounted();
+        self.board.entry(agent.clone()).or_default().call = Some(id.0);
+        if !uncounted {
+            self.count_answer(id).await;
+        }
+        self.bridge_media(id, agent_media.0, agent_media.1).await;
+        self.flush_ack(id, Some(&agent)).await;
+    }
+
+    /// Count a bridged call as answered: figures, board, live event, record.
+    pub(super) async fn count_answer(&mut self, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.answer.take_uncounted();
+        let (Some(wait), Some(agent)) = (
+            call.answer_wait,
+            call.connected.as_ref().map(|c| c.agent.clone()),
+        ) else {
+            return;
+        };
         let in_target = wait
             <= self
                 .settings
@@ -210,10 +239,7 @@ impl CallManager {
             in_target,
             unix_ms(),
         );
-        tracing::info!(call = %id, agent = %agent, wait_ms = wait.as_millis() as u64, "call answered and bridged");
-        call.connected = Some(leg);
         let entry = self.board.entry(agent.clone()).or_default();
-        entry.call = Some(id.0);
         entry.calls_answered += 1;
         self.publish(super::control::CallEvent::CallAnswered {
             call: id.0,
@@ -224,17 +250,15 @@ impl CallManager {
             id: id.0,
             answered_at_ms: unix_ms(),
             agent: agent.0.clone(),
-            wait_ms: wait.as_millis() as u64,
+            wait_ms,
             in_target,
         })
         .await;
         self.event(id, "answered", Some(&agent), None).await;
-        self.bridge_media(id, agent_media.0, agent_media.1).await;
-        self.flush_ack(id, Some(&agent)).await;
     }
 
     /// The call left the queue without being answered (or was answered: nothing to do here).
-    async fn left(
+    pub(super) async fn left(
         &mut self,
         id: CallId,
         queue: String,
@@ -254,6 +278,12 @@ impl CallManager {
         };
         let caller_gone = call.caller_ended;
         let end_cause = call.end_cause;
+        // Never answered (refused on arrival, or early media): the caller gets a final error
+        // with this status instead of a BYE (see `bye_caller`).
+        let cause = match (cause, call.answer.unanswered() && !caller_gone) {
+            (None, true) => Some(REFUSAL_STATUS),
+            (c, _) => c,
+        };
         let callback = end_cause == Some("callback_requested");
         let (kind, name) = if callback {
             ("callback_requested", "callback_requested")
@@ -339,6 +369,14 @@ impl CallManager {
         reason: Option<String>,
         code: Option<u16>,
     ) {
+        if self
+            .calls
+            .get_mut(&id)
+            .is_some_and(|c| c.answer.take_uncounted())
+        {
+            // Ended before the caller's ACK (the seat hung up at once, shutdown…).
+            self.count_answer(id).await;
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -435,34 +473,29 @@ impl CallManager {
         if call.caller_ended {
             return;
         }
-        if let Some(mut refusal) = call.pending_answer.take() {
-            // Early media and never answered: end the INVITE with a final error, not a BYE.
-            refusal.status = cause.unwrap_or(480);
-            refusal.reason = crate::sip::message::reason_phrase(refusal.status).to_string();
-            refusal.body.clear();
-            refusal.headers.remove("Content-Type");
-            refusal.headers.remove("Contact");
-            call.caller_ended = true;
-            let (tx, key) = (call.server_tx, call.caller.dialog.key.clone());
-            self.by_dialog.remove(&key);
-            self.send(Command::RemoveDialog(key)).await;
-            self.send(Command::Respond {
-                tx,
-                response: refusal,
-            })
-            .await;
-            return;
-        }
-        let mut bye = call.caller.dialog.request(Method::Bye);
-        if let Some(c) = cause {
-            bye.headers.push("Reason", format!("SIP ;cause={c}"));
-        }
-        let peer = call.caller.peer;
-        let key = call.caller.dialog.key.clone();
+        let ending = call.answer.end(cause.unwrap_or(REFUSAL_STATUS));
         call.caller_ended = true;
+        let (tx, key, peer) = (
+            call.server_tx,
+            call.caller.dialog.key.clone(),
+            call.caller.peer,
+        );
+        let bye = matches!(ending, Ending::Bye | Ending::ByeAfterAck).then(|| {
+            let mut bye = call.caller.dialog.request(Method::Bye);
+            if let Some(c) = cause {
+                bye.headers.push("Reason", format!("SIP ;cause={c}"));
+            }
+            bye
+        });
         self.by_dialog.remove(&key);
-        self.send(Command::RemoveDialog(key)).await;
-        self.send_to(peer, bye).await;
+        self.send(Command::RemoveDialog(key.clone())).await;
+        match (ending, bye) {
+            // Never answered (refused on arrival, early media): a final error, not a BYE.
+            (Ending::Refuse(response), _) => self.send(Command::Respond { tx, response }).await,
+            (Ending::Bye, Some(bye)) => self.send_to(peer, bye).await,
+            (Ending::ByeAfterAck, Some(bye)) => self.hold_bye(tx, key, peer, bye),
+            _ => {}
+        }
     }
 
     /// A waiting call ended by ctid's shutdown: BYE the caller, cancel ringing seats, record

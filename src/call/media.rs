@@ -157,6 +157,14 @@ impl CallManager {
             });
         }
         session.send(Media::AnnounceEvery(qm.announce_every));
+        if !call.answer.confirmed() {
+            // No media timeout on a caller that has no confirmed answer yet (183 only, or a 200
+            // not yet ACKed): `caller` lifts this at its ACK.
+            session.send(Media::Hold {
+                side: Side::A,
+                held: true,
+            });
+        }
         call.media = Some(session);
     }
 

@@ -10,7 +10,9 @@
 //! Must not know: sockets (beyond handing them to the relay), SQL, SIP parsing.
 
 mod actions;
+mod answer;
 mod board;
+mod caller;
 pub mod control;
 mod legs;
 mod media;
@@ -26,10 +28,11 @@ use crate::config::{self, Config};
 use crate::media::sdp::{self, Negotiated};
 use crate::media::session::{Command as MediaCommand, Notice, SessionHandle, Side};
 use crate::media::{LegSockets, PortPool};
+use crate::sip::advertise::Advertise;
 use crate::sip::build::{new_tag, response_to};
 use crate::sip::dialog::Dialog;
 use crate::sip::endpoint::{ClientTxId, DialogKey, Event, Flow, ServerTxId};
-use crate::sip::message::{Method, Request, Response};
+use crate::sip::message::{Method, Request};
 use crate::sip::registrar::{Binding, StoreOp};
 use crate::stats::{LiveStats, Snapshot};
 use crate::store::{CallOp, Op};
@@ -104,8 +107,9 @@ struct Call {
     end_cause: Option<&'static str>,
     /// The caller's dialog is over (it sent BYE, or ctid did).
     caller_ended: bool,
-    /// Early media: the 200 OK still owed to the caller, sent when an agent answers.
-    pending_answer: Option<Response>,
+    /// ctid's answer to the caller's INVITE: held until the engine let the call queue (or, early
+    /// media, until a seat answers), sent, acknowledged (see [`answer`]).
+    answer: answer::CallerAnswer,
 }
 
 /// Static settings of the call layer.
@@ -118,8 +122,10 @@ pub struct CallSettings {
     pub sl_targets: HashMap<String, Duration>,
     /// Queues that answer callers with 183 (early media) until an agent answers.
     pub early_media: std::collections::HashSet<String>,
-    /// ctid's SIP addresses (Contact of its legs), by address family.
+    /// ctid's SIP addresses (Contact of its legs), by address family, as advertised.
     pub local_sip: Vec<SocketAddr>,
+    /// `[sip] advertise`, for the Contact of the caller's leg (received on a bound address).
+    pub advertise: Option<crate::sip::advertise::Advertise>,
     pub agents: Vec<AgentId>,
     pub agent_names: HashMap<AgentId, String>,
     pub media: MediaSettings,
@@ -184,7 +190,11 @@ impl CallSettings {
                 numbers,
                 sl_targets,
                 early_media,
-                local_sip,
+                local_sip: local_sip
+                    .into_iter()
+                    .map(|a| Advertise::apply(cfg.sip.advertise.as_ref(), a))
+                    .collect(),
+                advertise: cfg.sip.advertise,
                 agent_names: cfg
                     .agents
                     .iter()
@@ -223,6 +233,8 @@ pub struct CallManager {
     /// bridged (so RTP that follows the ACK at once is relayed, not dropped), or before the BYE
     /// of an offer the engine no longer wants, and in any case before `agent_response` returns.
     pending_ack: Option<(CallId, AgentId, Peer, Request)>,
+    /// BYEs to callers whose ACK has not arrived yet (RFC 3261 §15), by their INVITE.
+    owed_byes: HashMap<ServerTxId, caller::OwedBye>,
     contacts: HashMap<String, Vec<Binding>>,
     next_call: u64,
     next_tu: u64,
@@ -275,6 +287,7 @@ impl CallManager {
             by_client_tx: HashMap::new(),
             sent_invites: HashMap::new(),
             pending_ack: None,
+            owed_byes: HashMap::new(),
             contacts: HashMap::new(),
             next_call: first_call_id.max(1),
             next_tu: 1,
@@ -496,22 +509,9 @@ impl CallManager {
                     self.in_dialog(tx, request).await;
                 }
             }
-            Event::Ack { request, .. } => self.ack_with_answer(request).await,
-            Event::Cancelled { tx } => {
-                // The endpoint already answered the INVITE 487.
-                if let Some(id) = self.by_server_tx.get(&tx).copied() {
-                    self.bye_sent_by_caller(id);
-                    self.engine
-                        .handle(Instant::now(), Input::CallAbandoned { call: id });
-                }
-            }
-            Event::AckTimeout { tx } => {
-                if let Some(id) = self.by_server_tx.get(&tx).copied() {
-                    tracing::warn!(call = %id, "caller never acknowledged the answer; ending the call");
-                    self.hang_up(id, "ctid", Some("no ACK from the caller".into()), None)
-                        .await;
-                }
-            }
+            Event::Ack { request, .. } => self.caller_ack(request).await,
+            Event::Cancelled { tx } => self.caller_cancelled(tx).await,
+            Event::AckTimeout { tx } => self.caller_ack_timeout(tx).await,
             Event::Response { tx, response } => self.agent_response(tx, response).await,
             Event::RequestFailed { tx, reason } => self.offer_request_failed(tx, reason).await,
             Event::Store(op) => self.binding_changed(Instant::now(), op),
@@ -698,7 +698,8 @@ impl CallManager {
         };
         let local_rtp = SocketAddr::new(self.pool.ip(), sockets.local_rtp.port());
         let local_tag = new_tag();
-        let contact = legs::contact_uri(flow.local, flow.transport);
+        let local = Advertise::apply(self.settings.advertise.as_ref(), flow.local);
+        let contact = legs::contact_uri(local, flow.transport);
         let Ok(dialog) = Dialog::from_uas(&invite, &local_tag, &contact) else {
             return self
                 .reject(tx, &invite, 400, "Bad Request: no usable Contact")
@@ -717,24 +718,7 @@ impl CallManager {
             session,
         );
         self.send(Command::AddDialog(dialog.key.clone())).await;
-        let pending_answer = if self.settings.early_media.contains(&queue) {
-            let mut progress = answer.clone();
-            progress.status = 183;
-            progress.reason = "Session Progress".into();
-            self.send(Command::Respond {
-                tx,
-                response: progress,
-            })
-            .await;
-            Some(answer)
-        } else {
-            self.send(Command::Respond {
-                tx,
-                response: answer,
-            })
-            .await;
-            None
-        };
+        let early = self.settings.early_media.contains(&queue);
         self.by_server_tx.insert(tx, id);
         self.by_dialog
             .insert(dialog.key.clone(), (id, LegRef::Caller));
@@ -787,10 +771,9 @@ impl CallManager {
                 offer_pending: None,
                 end_cause: None,
                 caller_ended: false,
-                pending_answer,
+                answer: answer::CallerAnswer::held(answer),
             },
         );
-        self.start_media(id);
         crate::metrics::call_entered(&queue);
         self.publish(control::CallEvent::CallEntered {
             call: id.0,
@@ -805,14 +788,21 @@ impl CallManager {
                 priority,
             },
         );
+        // A call the engine refuses at once (join_empty = false, a full queue, overflow
+        // "hangup:…") is ended here with a final 4xx/5xx, before any 200, so a PBX can fail
+        // over; one that queues is answered (or, early media, gets 183) only now.
+        self.apply_actions().await;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let Some(response) = call.answer.queued(early) {
+            self.send(Command::Respond { tx, response }).await;
+            self.start_media(id);
+        }
     }
 
     async fn in_dialog(&mut self, tx: ServerTxId, req: Request) {
-        let key = DialogKey {
-            call_id: req.headers.get("Call-ID").unwrap_or("").to_string(),
-            local_tag: tag(&req, "To").unwrap_or_default(),
-            remote_tag: tag(&req, "From").unwrap_or_default(),
-        };
+        let key = caller::dialog_key(&req);
         let Some((id, leg)) = self.by_dialog.get(&key).cloned() else {
             return self.reject(tx, &req, 481, "").await;
         };
@@ -922,11 +912,7 @@ impl CallManager {
         if req.body.is_empty() {
             return;
         }
-        let key = DialogKey {
-            call_id: req.headers.get("Call-ID").unwrap_or("").to_string(),
-            local_tag: tag(&req, "To").unwrap_or_default(),
-            remote_tag: tag(&req, "From").unwrap_or_default(),
-        };
+        let key = caller::dialog_key(&req);
         let Some((id, leg)) = self.by_dialog.get(&key).cloned() else {
             return;
         };

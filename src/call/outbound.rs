@@ -10,8 +10,10 @@
 //! (CANCEL after `dial_timeout_secs`) and failures are stored with their SIP code. The agent is
 //! freed after the call (wrap-up of its queues, then available). One customer call per agent.
 //!
-//! Blocking SQLite work runs on a thread of its own with its own connection; it reports back
-//! through the dialer's channel, like its timers. At start it runs
+//! Store work is asked of a thread of the dialer's own, which hands each request to the store
+//! writer (`crate::store::Store::sql_write_blocking`: the one connection that writes, in order
+//! with the call records) and reports back through the dialer's channel, like its timers. At
+//! start it runs
 //! [`crate::outbound::reconcile_after_restart`] before anything is dialed.
 //!
 //! Queue callbacks: each time the store thread reads the lists (every 2 s) it first turns new
@@ -45,7 +47,7 @@ use crate::store::CallOp;
 use crate::transport::driver::Command;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
@@ -71,7 +73,8 @@ const AGENT_RING: Duration = Duration::from_secs(20);
 pub struct OutboundSettings {
     pub cfg: config::Outbound,
     pub trunk: Option<config::Trunk>,
-    pub data_dir: PathBuf,
+    /// Where the lists, contacts and attempts are read and written.
+    pub store: crate::store::Store,
     /// Queue → its members.
     pub queue_members: HashMap<String, Vec<AgentId>>,
     /// Agent → the queues it serves (for blending and wrap-up).
@@ -84,7 +87,7 @@ pub struct OutboundSettings {
 }
 
 impl OutboundSettings {
-    pub fn from_config(cfg: &Config) -> OutboundSettings {
+    pub fn from_config(cfg: &Config, store: crate::store::Store) -> OutboundSettings {
         let mut queue_members = HashMap::new();
         let mut agent_queues: HashMap<AgentId, Vec<String>> = HashMap::new();
         let mut sl_targets = HashMap::new();
@@ -105,7 +108,7 @@ impl OutboundSettings {
         OutboundSettings {
             cfg: cfg.outbound.clone(),
             trunk: cfg.trunk.clone(),
-            data_dir: cfg.daemon.data_dir.clone(),
+            store,
             queue_members,
             agent_queues,
             sl_targets,
@@ -250,14 +253,14 @@ impl Dialer {
     fn new(settings: OutboundSettings, cancel: tokio_util::sync::CancellationToken) -> Dialer {
         let (msgs, rx) = mpsc::channel(1024);
         let (store, jobs) = std::sync::mpsc::channel();
-        let dir = settings.data_dir.clone();
+        let db = settings.store.clone();
         // Callback requests become contacts only when something can dial them.
         let callbacks =
             (settings.cfg.enabled && settings.trunk.is_some()).then(|| settings.callbacks.clone());
         let out = msgs.clone();
         let spawned = std::thread::Builder::new()
             .name("ctid-dialer-store".into())
-            .spawn(move || store_thread(dir, callbacks, jobs, out));
+            .spawn(move || store_thread(db, callbacks, jobs, out));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the dialer's store thread; nothing is dialed");
         }
@@ -318,22 +321,18 @@ impl Dialer {
 }
 
 /// The store side: reconcile once, then serve requests in order until the dialer is dropped.
-/// Before each reading of the lists, new queue callback requests become contacts (`callbacks`:
-/// how; none when nothing is dialed).
+/// Each request runs on the store writer's connection (see the module header). Before each
+/// reading of the lists, new queue callback requests become contacts (`callbacks`: how; none
+/// when nothing is dialed).
 fn store_thread(
-    dir: PathBuf,
+    db: crate::store::Store,
     callbacks: Option<crate::outbound::QueueCallbackSettings>,
     jobs: std::sync::mpsc::Receiver<StoreReq>,
     out: mpsc::Sender<Msg>,
 ) {
-    let conn = match crate::store::open(&dir) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "dialer cannot open the store; nothing is dialed");
-            return;
-        }
-    };
-    match crate::outbound::reconcile_after_restart(&conn, unix_ms()) {
+    let reconciled =
+        db.sql_write_blocking(|conn| crate::outbound::reconcile_after_restart(conn, unix_ms()));
+    match reconciled {
         Ok(r) => tracing::info!(report = ?r, "outbound attempts reconciled"),
         Err(e) => {
             tracing::error!(error = %e, "reconciling outbound attempts failed; nothing is dialed");
@@ -347,24 +346,39 @@ fn store_thread(
     while let Ok(job) = jobs.recv() {
         let reply = match job {
             StoreReq::Lists => {
-                absorb_callbacks(&conn, callbacks.as_ref());
-                lists_reply(crate::outbound::list_lists(&conn), &mut names)
+                let callbacks = callbacks.clone();
+                let all = db.sql_write_blocking(move |conn| {
+                    if let Some(settings) = &callbacks {
+                        absorbed(crate::outbound::absorb_requests(conn, settings, unix_ms()));
+                    }
+                    crate::outbound::list_lists(conn)
+                });
+                lists_reply(all, &mut names)
             }
             StoreReq::Next { agent, lists } => {
-                let decision =
-                    crate::outbound::next_contact_among(&conn, &lists, &agent.0, unix_ms())
-                        .map_err(|e| e.to_string());
-                let list_name = match &decision {
-                    Ok(Decision::Dial { list, .. }) => names
-                        .get(list)
-                        .cloned()
-                        .or_else(|| {
-                            crate::outbound::get_list(&conn, *list)
-                                .ok()
-                                .map(|l| l.spec.name)
-                        })
-                        .unwrap_or_default(),
-                    _ => String::new(),
+                let known = names.clone();
+                let who = agent.0.clone();
+                let asked = db.sql_write_blocking(move |conn| {
+                    let decision =
+                        crate::outbound::next_contact_among(conn, &lists, &who, unix_ms())
+                            .map_err(|e| e.to_string());
+                    let list_name = match &decision {
+                        Ok(Decision::Dial { list, .. }) => known
+                            .get(list)
+                            .cloned()
+                            .or_else(|| {
+                                crate::outbound::get_list(conn, *list)
+                                    .ok()
+                                    .map(|l| l.spec.name)
+                            })
+                            .unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    Ok::<_, crate::store::StoreError>((decision, list_name))
+                });
+                let (decision, list_name) = match asked {
+                    Ok(x) => x,
+                    Err(e) => (Err(e.to_string()), String::new()),
                 };
                 Some(Msg::Next {
                     agent,
@@ -373,7 +387,10 @@ fn store_thread(
                 })
             }
             StoreReq::Link { attempt, call } => {
-                if let Err(e) = crate::outbound::link_call(&conn, attempt, call) {
+                let linked = db.sql_write_blocking(move |conn| {
+                    crate::outbound::link_call(conn, attempt, call)
+                });
+                if let Err(e) = linked {
                     tracing::warn!(%attempt, error = %e, "cannot link the attempt to its call");
                 }
                 None
@@ -384,7 +401,10 @@ fn store_thread(
                 code,
                 at_ms,
             } => {
-                match crate::outbound::record_result(&conn, attempt, result, code, at_ms) {
+                let stored = db.sql_write_blocking(move |conn| {
+                    crate::outbound::record_result(conn, attempt, result, code, at_ms)
+                });
+                match stored {
                     Ok(next) => {
                         tracing::info!(%attempt, %result, ?code, ?next, "outbound attempt result stored")
                     }
@@ -395,7 +415,10 @@ fn store_thread(
                 None
             }
             StoreReq::Hangup { attempt, at_ms } => {
-                if let Err(e) = crate::outbound::record_hangup(&conn, attempt, at_ms) {
+                let stored = db.sql_write_blocking(move |conn| {
+                    crate::outbound::record_hangup(conn, attempt, at_ms)
+                });
+                if let Err(e) = stored {
                     tracing::warn!(%attempt, error = %e, "cannot store the attempt's hang-up");
                 }
                 None
@@ -437,16 +460,11 @@ fn lists_reply(
     }
 }
 
-/// Turn new queue callback requests into contacts (see [`crate::outbound::queue_callbacks`]).
-/// A failure is logged and tried again at the next reading of the lists; the lists still dial.
-fn absorb_callbacks(
-    conn: &rusqlite::Connection,
-    settings: Option<&crate::outbound::QueueCallbackSettings>,
-) {
-    let Some(settings) = settings else {
-        return;
-    };
-    match crate::outbound::absorb_requests(conn, settings, unix_ms()) {
+/// Log what came of turning new queue callback requests into contacts (see
+/// [`crate::outbound::queue_callbacks`]). A failure is tried again at the next reading of the
+/// lists; the lists still dial.
+fn absorbed(r: crate::outbound::Result<crate::outbound::AbsorbReport>) {
+    match r {
         Ok(r) if r == crate::outbound::AbsorbReport::default() => {}
         Ok(r) => tracing::info!(report = ?r, "queue callback requests taken up by the dialer"),
         Err(e) => tracing::warn!(error = %e, "cannot take up queue callback requests"),

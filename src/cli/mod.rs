@@ -5,7 +5,9 @@
 //! Exit codes: 0 ok, 1 the server refused the request or answered with an error, 64 usage,
 //! 69 the daemon cannot be reached.
 
-pub mod format;
+pub mod check;
+/// The text tables and figure formatting, shared with the reports (`crate::table`).
+pub use crate::table as format;
 pub mod http;
 pub mod lists;
 pub mod top;
@@ -101,6 +103,9 @@ pub enum Command {
         #[command(flatten)]
         opts: ClientOpts,
     },
+    /// The morning check: daemon, trunk, agents, data and recordings directories, prompts,
+    /// yesterday's report, clock — one verdict a line, exit 1 if any fails.
+    Check(check::CheckArgs),
     /// A live wallboard: the status table and the agent board, refreshed until Ctrl-C.
     Top {
         /// Seconds between refreshes.
@@ -197,6 +202,7 @@ pub fn now_ms() -> i64 {
 pub fn run(cmd: Command) -> u8 {
     let result = match cmd {
         Command::Top { interval, opts } => top::run(&opts, interval),
+        Command::Check(args) => return check::run(&args),
         Command::Lists { opts } => lists::lists(&opts, use_color()),
         Command::List { action, opts } => lists::list(action, &opts, use_color()),
         Command::Dnc { action, opts } => lists::dnc(action, &opts),
@@ -230,6 +236,7 @@ fn run_once(cmd: Command) -> Result<(), ClientError> {
     let color = use_color();
     match cmd {
         Command::Top { .. }
+        | Command::Check(_)
         | Command::Lists { .. }
         | Command::List { .. }
         | Command::Dnc { .. }

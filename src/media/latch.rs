@@ -1,5 +1,5 @@
-//! The sans-IO core of the relay: which datagrams are plausible RTP/RTCP, and where each side's
-//! packets go (symmetric RTP, "latching"). No sockets, no clock: the caller passes `now`.
+//! The sans-IO core of the media sessions' relay: which datagrams are plausible RTP/RTCP, and
+//! where each side's packets go (symmetric RTP, "latching"). No sockets, no clock: the caller passes `now`.
 //!
 //! Where to send a leg's packets starts as the address from its SDP and moves to the source
 //! address of the first plausible packet that leg's peer sends us — the only address that reliably
@@ -38,11 +38,6 @@ impl Side {
             Side::B => Side::A,
         }
     }
-}
-
-/// `None` for addresses nothing can be sent to.
-pub(super) fn usable(addr: Option<SocketAddr>) -> Option<SocketAddr> {
-    addr.filter(|a| !a.ip().is_unspecified() && a.port() != 0)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,9 +224,6 @@ mod tests {
         let mut bad = RTCP_RR;
         bad[0] = 0x00;
         assert!(!plausible_rtcp(&bad));
-        assert_eq!(usable(Some(SocketAddr::from(([0, 0, 0, 0], 4000)))), None);
-        assert_eq!(usable(Some(addr(0))), None);
-        assert_eq!(usable(Some(addr(4000))), Some(addr(4000)));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Media anchored at ctid: RTP/RTCP sockets and the relay between the two legs of a call.
 //!
 //! Owns: the RTP port range ([`PortPool`]: one even RTP port and its odd RTCP port per leg, given
-//! back when the [`LegSockets`] are dropped) and the per-call relay task ([`start_relay`]): symmetric
-//! RTP (latching onto where a peer really sends from, for PBXs and phones behind NAT), plausibility
-//! checks on every datagram, counters the call can read through its [`RelayHandle`].
+//! back when the [`LegSockets`] are dropped) and the per-call media sessions ([`session`]: prompts,
+//! recording, DTMF and the relay between the legs once bridged), with symmetric RTP (latching
+//! onto where a peer really sends from, for PBXs and phones behind NAT) and plausibility checks
+//! on every datagram (the sans-IO `latch` core).
 //!
 //! Must not know: SIP, SDP parsing, dialogs, queues or agents. The call layer reads addresses out
 //! of SDP and hands them in as plain [`std::net::SocketAddr`]s.
@@ -16,17 +17,13 @@ pub mod ports;
 pub mod prompt;
 pub mod prompts;
 pub mod recorder;
-pub mod relay;
 pub mod rtcp;
 pub mod sdp;
 pub mod session;
 pub mod threads;
 
+pub use latch::Side;
 pub use ports::{LegSockets, PortPool};
-pub use relay::{
-    start_relay, start_relay_with_config, DirectionStats, DropStats, RelayConfig, RelayHandle,
-    RelayStats, Side,
-};
 
 use thiserror::Error;
 

@@ -18,6 +18,9 @@ pub struct PortPool {
 }
 
 struct Inner {
+    /// Where the sockets are bound.
+    bind_ip: IpAddr,
+    /// The address SDP carries for these ports (`[sip] advertise`, else `bind_ip`).
     ip: IpAddr,
     /// The RTP port of pair 0 (even).
     first: u16,
@@ -37,6 +40,16 @@ impl PortPool {
     /// A pool over the even/odd pairs inside `range` on `ip`. The first RTP port is the first even
     /// port in the range; a trailing even port without its odd partner is not used.
     pub fn new(ip: IpAddr, range: RangeInclusive<u16>) -> Result<PortPool, MediaError> {
+        PortPool::advertised(ip, ip, range)
+    }
+
+    /// Like [`PortPool::new`], with `sdp_ip` as the address peers are told to send to (NAT: the
+    /// public address; the sockets stay bound to `ip`).
+    pub fn advertised(
+        ip: IpAddr,
+        sdp_ip: IpAddr,
+        range: RangeInclusive<u16>,
+    ) -> Result<PortPool, MediaError> {
         let (start, end) = (*range.start(), *range.end());
         let invalid = MediaError::InvalidRange { start, end };
         if start == 0 {
@@ -52,7 +65,8 @@ impl PortPool {
         let first = u16::try_from(first).map_err(|_| invalid)?;
         Ok(PortPool {
             inner: Arc::new(Inner {
-                ip,
+                bind_ip: ip,
+                ip: sdp_ip,
                 first,
                 pairs,
                 state: Mutex::new(State {
@@ -64,7 +78,8 @@ impl PortPool {
         })
     }
 
-    /// The local address the sockets are bound to.
+    /// The address put in SDP `c=`/`o=` for these ports: the advertised one, else the one the
+    /// sockets are bound to.
     pub fn ip(&self) -> IpAddr {
         self.inner.ip
     }
@@ -94,8 +109,8 @@ impl PortPool {
                 index,
             };
             let rtp_port = self.inner.rtp_port(index);
-            let local_rtp = SocketAddr::new(self.inner.ip, rtp_port);
-            let local_rtcp = SocketAddr::new(self.inner.ip, rtp_port + 1);
+            let local_rtp = SocketAddr::new(self.inner.bind_ip, rtp_port);
+            let local_rtcp = SocketAddr::new(self.inner.bind_ip, rtp_port + 1);
             let rtp = match UdpSocket::bind(local_rtp).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -126,7 +141,8 @@ impl fmt::Debug for PortPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let last = u32::from(self.inner.first) + 2 * self.inner.pairs as u32 - 1;
         f.debug_struct("PortPool")
-            .field("ip", &self.inner.ip)
+            .field("ip", &self.inner.bind_ip)
+            .field("sdp_ip", &self.inner.ip)
             .field("ports", &format_args!("{}-{}", self.inner.first, last))
             .field("in_use", &self.in_use())
             .finish()
@@ -263,6 +279,17 @@ mod tests {
             ok(65535, 65535),
             Err(MediaError::InvalidRange { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn an_advertised_pool_binds_locally_and_names_the_advertised_address_for_sdp() {
+        let range = free_range(1);
+        let public = IpAddr::from([203, 0, 113, 7]);
+        let pool = PortPool::advertised(LO, public, range).expect("valid range");
+        assert_eq!(pool.ip(), public);
+        let a = pool.allocate().await.expect("pair 0");
+        assert_eq!(a.rtp.local_addr().expect("addr").ip(), LO);
+        assert_eq!(PortPool::new(LO, free_range(1)).expect("range").ip(), LO);
     }
 
     #[tokio::test]

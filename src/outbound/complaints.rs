@@ -13,7 +13,7 @@ use super::{
     ms_from_sql, sql_ms, write_tx, ContactId, ContactState, ListId, ListState, Mode, OutboundError,
     Purpose, Result,
 };
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::outbound::{complaints as sql, Db};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -88,7 +88,7 @@ pub struct ComplaintFollowUp {
 /// Add the follow-up of the complaint made on inbound call `call_id` at `at_ms`: a contact for
 /// the caller, due `at_ms` + 12 h, on the complaint list. Idempotent per call.
 pub fn complaint_follow_up(
-    conn: &Connection,
+    conn: &Db,
     settings: &ComplaintSettings,
     call_id: u64,
     caller_number: &str,
@@ -127,16 +127,10 @@ pub fn complaint_follow_up(
             list.spec.name
         )));
     }
-    let existing: Option<(i64, Option<i64>)> = tx
-        .prepare_cached(
-            "SELECT id, due_at_ms FROM outbound_contacts WHERE list_id = ?1 AND call_id = ?2",
-        )?
-        .query_row(params![list.id, call], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    if let Some((id, due)) = existing {
+    if let Some((contact, due)) = sql::follow_up_of_call(&tx, list.id, call)? {
         return Ok(ComplaintFollowUp {
             list: list.id,
-            contact: ContactId(id),
+            contact,
             due_at_ms: due.map_or(due_at_ms, ms_from_sql),
             list_created,
             already_existed: true,
@@ -189,43 +183,35 @@ pub struct ComplaintStatus {
 }
 
 /// Open complaints (contacts of complaint lists not `done`), most urgent reply first.
-pub fn open_complaints(conn: &Connection, now_ms: u64) -> Result<Vec<ComplaintStatus>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT c.id, c.list_id, l.name, c.call_id, c.customer_id,
-           (SELECT number FROM outbound_contact_phones p WHERE p.contact_id = c.id
-            ORDER BY position LIMIT 1),
-           c.name, c.state, c.created_at_ms, c.due_at_ms,
-           (SELECT min(answered_at_ms) FROM outbound_attempts a
-            WHERE a.contact_id = c.id AND a.answered_at_ms IS NOT NULL)
-         FROM outbound_contacts c JOIN outbound_lists l ON l.id = c.list_id
-         WHERE l.purpose = 'complaint' AND c.state != 'done'
-         ORDER BY COALESCE(c.due_at_ms, c.created_at_ms + ?1), c.id",
-    )?;
-    let rows = stmt.query_map(params![sql_ms(COMPLAINT_REPLY_WITHIN_MS)?], |r| {
-        let complained_at_ms = ms_from_sql(r.get(8)?);
-        let reply_due_at_ms = r
-            .get::<_, Option<i64>>(9)?
-            .map_or(complained_at_ms + COMPLAINT_REPLY_WITHIN_MS, ms_from_sql);
-        let resolve_due_at_ms = complained_at_ms + COMPLAINT_RESOLVE_WITHIN_MS;
-        let replied_at_ms = r.get::<_, Option<i64>>(10)?.map(ms_from_sql);
-        Ok(ComplaintStatus {
-            contact: ContactId(r.get(0)?),
-            list: ListId(r.get(1)?),
-            list_name: r.get(2)?,
-            call_id: r.get::<_, Option<i64>>(3)?.map(ms_from_sql),
-            customer_id: r.get(4)?,
-            number: r.get(5)?,
-            name: r.get(6)?,
-            state: r.get(7)?,
-            complained_at_ms,
-            reply_due_at_ms,
-            resolve_due_at_ms,
-            replied_at_ms,
-            past_reply: replied_at_ms.is_none() && now_ms >= reply_due_at_ms,
-            past_resolve: now_ms >= resolve_due_at_ms,
+pub fn open_complaints(conn: &Db, now_ms: u64) -> Result<Vec<ComplaintStatus>> {
+    let rows = sql::open_complaints(conn, sql_ms(COMPLAINT_REPLY_WITHIN_MS)?)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let complained_at_ms = ms_from_sql(r.created_at_ms);
+            let reply_due_at_ms = r
+                .due_at_ms
+                .map_or(complained_at_ms + COMPLAINT_REPLY_WITHIN_MS, ms_from_sql);
+            let resolve_due_at_ms = complained_at_ms + COMPLAINT_RESOLVE_WITHIN_MS;
+            let replied_at_ms = r.first_answer_at_ms.map(ms_from_sql);
+            ComplaintStatus {
+                contact: r.contact,
+                list: r.list,
+                list_name: r.list_name,
+                call_id: r.call_id.map(ms_from_sql),
+                customer_id: r.customer_id,
+                number: r.number,
+                name: r.name,
+                state: r.state,
+                complained_at_ms,
+                reply_due_at_ms,
+                resolve_due_at_ms,
+                replied_at_ms,
+                past_reply: replied_at_ms.is_none() && now_ms >= reply_due_at_ms,
+                past_resolve: now_ms >= resolve_due_at_ms,
+            }
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        .collect())
 }
 
 /// Counts for metrics and the board.
@@ -236,7 +222,7 @@ pub struct ComplaintSummary {
     pub past_resolve: u64,
 }
 
-pub fn complaint_summary(conn: &Connection, now_ms: u64) -> Result<ComplaintSummary> {
+pub fn complaint_summary(conn: &Db, now_ms: u64) -> Result<ComplaintSummary> {
     let mut s = ComplaintSummary::default();
     for c in open_complaints(conn, now_ms)? {
         s.open += 1;

@@ -3,7 +3,7 @@
 
 use super::lists::load;
 use super::{ms_from_sql, sql_ms, AttemptResult, ContactState, ListId, ListState, Result};
-use rusqlite::{params, Connection};
+use crate::store::outbound::{counters as sql, Db};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -51,18 +51,11 @@ pub struct ListCounters {
     pub day_end_ms: u64,
 }
 
-pub fn list_counters(conn: &Connection, id: ListId, now_ms: u64) -> Result<ListCounters> {
+pub fn list_counters(conn: &Db, id: ListId, now_ms: u64) -> Result<ListCounters> {
     let list = load(conn, id)?;
     let (day_start_ms, day_end_ms) = list.calendar()?.day_bounds(now_ms)?;
     let mut contacts = ContactCounts::default();
-    let mut stmt = conn.prepare_cached(
-        "SELECT state, count(*) FROM outbound_contacts WHERE list_id = ?1 GROUP BY state",
-    )?;
-    let rows = stmt.query_map([id], |r| {
-        Ok((r.get::<_, ContactState>(0)?, r.get::<_, i64>(1)?))
-    })?;
-    for row in rows {
-        let (state, n) = row?;
+    for (state, n) in sql::contact_states(conn, id)? {
         let n = ms_from_sql(n);
         match state {
             ContactState::Pending => contacts.pending = n,
@@ -73,14 +66,7 @@ pub fn list_counters(conn: &Connection, id: ListId, now_ms: u64) -> Result<ListC
         }
     }
     let mut attempts = AttemptCounts::default();
-    let mut stmt = conn.prepare_cached(
-        "SELECT result, count(*) FROM outbound_attempts WHERE list_id = ?1 GROUP BY result",
-    )?;
-    let rows = stmt.query_map([id], |r| {
-        Ok((r.get::<_, Option<AttemptResult>>(0)?, r.get::<_, i64>(1)?))
-    })?;
-    for row in rows {
-        let (result, n) = row?;
+    for (result, n) in sql::attempt_results(conn, id)? {
         let n = ms_from_sql(n);
         match result {
             None => attempts.claimed = n,
@@ -93,30 +79,16 @@ pub fn list_counters(conn: &Connection, id: ListId, now_ms: u64) -> Result<ListC
             Some(AttemptResult::Skipped) => attempts.skipped = n,
         }
     }
-    let skipped_by_reason = conn
-        .prepare_cached(
-            "SELECT COALESCE(reason, ''), count(*) FROM outbound_attempts
-             WHERE list_id = ?1 AND result = 'skipped' GROUP BY 1",
-        )?
-        .query_map([id], |r| {
-            Ok((r.get::<_, String>(0)?, ms_from_sql(r.get(1)?)))
-        })?
-        .collect::<Result<_, _>>()?;
-    let agents_today: BTreeMap<String, u64> = conn
-        .prepare_cached(
-            "SELECT COALESCE(agent, ''), count(*) FROM outbound_attempts
-             WHERE list_id = ?1 AND answered_at_ms >= ?2 AND answered_at_ms < ?3 GROUP BY 1",
-        )?
-        .query_map(
-            params![id, sql_ms(day_start_ms)?, sql_ms(day_end_ms)?],
-            |r| Ok((r.get::<_, String>(0)?, ms_from_sql(r.get(1)?))),
-        )?
-        .collect::<Result<_, _>>()?;
-    let live: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM outbound_attempts WHERE list_id = ?1 AND ended_at_ms IS NULL",
-        )?
-        .query_row([id], |r| r.get(0))?;
+    let skipped_by_reason = sql::skip_reasons(conn, id)?
+        .into_iter()
+        .map(|(reason, n)| (reason, ms_from_sql(n)))
+        .collect();
+    let agents_today: BTreeMap<String, u64> =
+        sql::answered_per_agent(conn, id, sql_ms(day_start_ms)?, sql_ms(day_end_ms)?)?
+            .into_iter()
+            .map(|(agent, n)| (agent, ms_from_sql(n)))
+            .collect();
+    let live = sql::live_attempts(conn, id)?;
     Ok(ListCounters {
         list: id,
         state: list.state,

@@ -6,13 +6,13 @@
 use super::e164::{normalise, CountryCode};
 use super::import::{csv_rows, header_error, ImportOptions, ImportReport, RowError};
 use super::{ms_from_sql, sql_ms, write_tx, OutboundError, Result};
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::outbound::{dnc as sql, Db};
 use std::io::Read;
 
 /// Put one number on the do-not-call list. Returns its E.164 form. Adding it again keeps the
 /// first `added_at` and `source`.
 pub fn add_do_not_call(
-    conn: &Connection,
+    conn: &Db,
     number: &str,
     country: &CountryCode,
     source: &str,
@@ -26,38 +26,28 @@ pub fn add_do_not_call(
     Ok(n)
 }
 
-pub(super) fn insert_dnc(conn: &Connection, e164: &str, source: &str, now: i64) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO do_not_call (number, added_at_ms, source) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![e164, now, source])?;
-    Ok(())
+pub(super) fn insert_dnc(conn: &Db, e164: &str, source: &str, now: i64) -> Result<()> {
+    Ok(sql::insert(conn, e164, source, now)?)
 }
 
 /// Take a number off the do-not-call list. Returns whether it was on it.
-pub fn remove_do_not_call(conn: &Connection, number: &str, country: &CountryCode) -> Result<bool> {
+pub fn remove_do_not_call(conn: &Db, number: &str, country: &CountryCode) -> Result<bool> {
     let n = normalise(number, country).map_err(|reason| OutboundError::InvalidNumber {
         input: number.to_string(),
         reason,
     })?;
-    Ok(conn
-        .prepare_cached("DELETE FROM do_not_call WHERE number = ?1")?
-        .execute([n])?
-        > 0)
+    Ok(sql::delete(conn, &n)?)
 }
 
 /// Is this E.164 number on the do-not-call list? With its `added_at_ms` and `source`.
-pub fn is_do_not_call(conn: &Connection, e164: &str) -> Result<Option<(u64, String)>> {
-    Ok(conn
-        .prepare_cached("SELECT added_at_ms, source FROM do_not_call WHERE number = ?1")?
-        .query_row([e164], |r| Ok((ms_from_sql(r.get(0)?), r.get(1)?)))
-        .optional()?)
+pub fn is_do_not_call(conn: &Db, e164: &str) -> Result<Option<(u64, String)>> {
+    Ok(sql::find(conn, e164)?.map(|(at, source)| (ms_from_sql(at), source)))
 }
 
 /// Import do-not-call numbers from CSV with a header row and a `phone` (or `number`) column;
 /// other columns are ignored. Rows numbered as for contacts.
 pub fn import_do_not_call_csv<R: Read>(
-    conn: &Connection,
+    conn: &Db,
     input: R,
     opts: &ImportOptions,
     source: &str,
@@ -102,7 +92,7 @@ pub fn import_do_not_call_csv<R: Read>(
 
 /// Import a plain list of do-not-call numbers (rows numbered from 1).
 pub fn import_do_not_call_numbers<S: AsRef<str>>(
-    conn: &Connection,
+    conn: &Db,
     numbers: &[S],
     opts: &ImportOptions,
     source: &str,
@@ -117,7 +107,7 @@ pub fn import_do_not_call_numbers<S: AsRef<str>>(
 }
 
 fn store_dnc(
-    conn: &Connection,
+    conn: &Db,
     numbers: Vec<(usize, String)>,
     opts: &ImportOptions,
     source: &str,

@@ -20,10 +20,10 @@
 use super::e164::{normalise, CountryCode};
 use super::lists;
 use super::{sql_ms, ListId, ListState, OutboundError, Result};
+use crate::store::outbound::{contacts as sql, Db};
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use rusqlite::{params, Connection};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -138,7 +138,7 @@ fn column(header: &str) -> Column {
 
 /// Import contacts from CSV into `list`. See the module docs for the columns.
 pub fn import_contacts_csv<R: Read>(
-    conn: &Connection,
+    conn: &Db,
     list: ListId,
     input: R,
     opts: &ImportOptions,
@@ -293,7 +293,7 @@ pub(super) fn header_error(reason: String) -> ImportReport {
 /// also be an array, and a `fields` object is merged into the free fields. Rows are numbered
 /// from 1 in array order.
 pub fn import_contacts_json(
-    conn: &Connection,
+    conn: &Db,
     list: ListId,
     input: &Value,
     opts: &ImportOptions,
@@ -364,7 +364,7 @@ fn json_raw(row: usize, item: &Value) -> Result<RawContact, String> {
 
 /// Check the rows, then store the good ones (or none) in one transaction.
 fn store_contacts(
-    conn: &Connection,
+    conn: &Db,
     list: ListId,
     raws: Vec<RawContact>,
     mut errors: Vec<RowError>,
@@ -495,65 +495,39 @@ fn key_label(c: &NewContact) -> String {
     }
 }
 
-fn pending_in_list(conn: &Connection, list: ListId, c: &NewContact) -> Result<bool> {
-    let found = match &c.customer_id {
-        Some(id) => conn
-            .prepare_cached(
-                "SELECT 1 FROM outbound_contacts WHERE list_id = ?1 AND customer_id = ?2
-                 AND state IN ('pending', 'in_progress')",
-            )?
-            .exists(params![list, id])?,
-        None => conn
-            .prepare_cached(
-                "SELECT 1 FROM outbound_contact_phones p JOIN outbound_contacts c
-                   ON c.id = p.contact_id
-                 WHERE p.number = ?2 AND p.position = 0 AND c.list_id = ?1
-                   AND c.customer_id IS NULL AND c.state IN ('pending', 'in_progress')",
-            )?
-            .exists(params![list, c.phones[0]])?,
-    };
-    Ok(found)
+fn pending_in_list(conn: &Db, list: ListId, c: &NewContact) -> Result<bool> {
+    Ok(match &c.customer_id {
+        Some(id) => sql::customer_pending(conn, list, id)?,
+        None => sql::number_pending(conn, list, &c.phones[0])?,
+    })
 }
 
 /// Insert one checked contact (pending) with its numbers. Returns its id.
 fn insert_contact(
-    conn: &Connection,
+    conn: &Db,
     list: ListId,
     c: &NewContact,
     call_id: Option<i64>,
     now: i64,
 ) -> Result<super::ContactId> {
     let fields = Value::Object(c.fields.clone()).to_string();
-    conn.prepare_cached(
-        "INSERT INTO outbound_contacts (list_id, customer_id, name, fields, due_at_ms, state,
-           attempts, next_attempt_at_ms, call_id, created_at_ms, updated_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?7, ?8, ?8)",
-    )?
-    .execute(params![
-        list,
-        c.customer_id,
-        c.name,
-        fields,
-        c.due_at_ms.map(sql_ms).transpose()?,
-        c.not_before_ms.map(sql_ms).transpose()?,
+    let row = sql::NewContactRow {
+        customer_id: c.customer_id.as_deref(),
+        name: c.name.as_deref(),
+        fields_json: &fields,
+        due_at_ms: c.due_at_ms.map(sql_ms).transpose()?,
+        not_before_ms: c.not_before_ms.map(sql_ms).transpose()?,
         call_id,
-        now
-    ])?;
-    let id = super::ContactId(conn.last_insert_rowid());
-    for (i, n) in c.phones.iter().enumerate() {
-        conn.prepare_cached(
-            "INSERT INTO outbound_contact_phones (contact_id, position, number) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![id, i as i64, n])?;
-    }
-    Ok(id)
+        phones: &c.phones,
+    };
+    Ok(sql::insert(conn, list, &row, now)?)
 }
 
 /// Add one contact for a complaint follow-up or a queue callback (used by [`super::complaints`]
 /// and [`super::queue_callbacks`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn insert_single(
-    conn: &Connection,
+    conn: &Db,
     list: ListId,
     customer_id: &str,
     number: &str,

@@ -6,7 +6,7 @@ fn opts() -> ImportOptions {
     ImportOptions::new(CountryCode::new("44").unwrap())
 }
 
-fn setup() -> (tempfile::TempDir, Connection, ListId) {
+fn setup() -> (tempfile::TempDir, Db, ListId) {
     let (dir, conn) = db();
     let id = create_list(&conn, &spec("imports"), 0).unwrap().id;
     (dir, conn, id)

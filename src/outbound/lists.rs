@@ -5,8 +5,8 @@ use super::calendar::{self, Calendar, WindowRule};
 use super::{
     ms_from_sql, sql_ms, AttemptResult, ListId, ListState, Mode, OutboundError, Purpose, Result,
 };
+use crate::store::outbound::{lists as sql, Db};
 use jiff::civil::Date;
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -236,7 +236,7 @@ impl List {
 }
 
 /// Validate and store a new list (state `active`).
-pub fn create_list(conn: &Connection, spec: &ListSpec, now_ms: u64) -> Result<List> {
+pub fn create_list(conn: &Db, spec: &ListSpec, now_ms: u64) -> Result<List> {
     let tx = super::write_tx(conn)?;
     let list = insert_list(&tx, spec, now_ms)?;
     tx.commit()?;
@@ -244,103 +244,66 @@ pub fn create_list(conn: &Connection, spec: &ListSpec, now_ms: u64) -> Result<Li
 }
 
 /// [`create_list`] inside the caller's transaction.
-pub(crate) fn insert_list(tx: &Connection, spec: &ListSpec, now_ms: u64) -> Result<List> {
+pub(crate) fn insert_list(tx: &Db, spec: &ListSpec, now_ms: u64) -> Result<List> {
     let checked = spec.check()?;
     let now = sql_ms(now_ms)?;
-    let exists: bool = tx
-        .prepare_cached("SELECT 1 FROM outbound_lists WHERE name = ?1")?
-        .exists([&spec.name])?;
-    if exists {
+    if sql::name_taken(tx, &spec.name)? {
         return Err(OutboundError::Conflict(format!(
             "a callback list named {:?} already exists",
             spec.name
         )));
     }
-    tx.execute(
-        "INSERT INTO outbound_lists (name, purpose, queue, mode, time_zone, quota_per_day,
-           agent_quota_per_day, max_attempts, retry_busy_s, retry_no_answer_s, retry_failed_s,
-           dedupe_period_s, priority, state, created_at_ms, state_changed_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'active', ?14, ?14)",
-        params![
-            spec.name,
-            spec.purpose,
-            spec.queue,
-            spec.mode,
-            spec.time_zone,
-            spec.quota_per_day,
-            spec.agent_quota_per_day,
-            spec.max_attempts,
-            sql_ms(spec.retry.busy_secs)?,
-            sql_ms(spec.retry.no_answer_secs)?,
-            sql_ms(spec.retry.failed_secs)?,
-            sql_ms(spec.dedupe_period_secs)?,
-            spec.priority,
-            now,
-        ],
-    )?;
-    let id = ListId(tx.last_insert_rowid());
-    for agent in &spec.agents {
-        tx.execute(
-            "INSERT INTO outbound_list_agents (list_id, agent) VALUES (?1, ?2)",
-            params![id, agent],
-        )?;
-    }
-    for (i, r) in checked.rules.iter().enumerate() {
-        tx.execute(
-            "INSERT INTO outbound_list_windows (list_id, position, days, start_min, end_min)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, i as i64, r.days, r.start_min, r.end_min],
-        )?;
-    }
-    for d in &checked.holidays {
-        tx.execute(
-            "INSERT INTO outbound_list_holidays (list_id, date) VALUES (?1, ?2)",
-            params![id, d.to_string()],
-        )?;
-    }
+    let secs = [
+        sql_ms(spec.retry.busy_secs)?,
+        sql_ms(spec.retry.no_answer_secs)?,
+        sql_ms(spec.retry.failed_secs)?,
+        sql_ms(spec.dedupe_period_secs)?,
+    ];
+    let windows: Vec<(u8, u16, u16)> = checked
+        .rules
+        .iter()
+        .map(|r| (r.days, r.start_min, r.end_min))
+        .collect();
+    let holidays: Vec<String> = checked.holidays.iter().map(|d| d.to_string()).collect();
+    let id = sql::insert(tx, spec, secs, &windows, &holidays, now)?;
     load(tx, id)
 }
 
-pub fn get_list(conn: &Connection, id: ListId) -> Result<List> {
+pub fn get_list(conn: &Db, id: ListId) -> Result<List> {
     load(conn, id)
 }
 
-pub fn get_list_by_name(conn: &Connection, name: &str) -> Result<List> {
-    let id: Option<i64> = conn
-        .prepare_cached("SELECT id FROM outbound_lists WHERE name = ?1")?
-        .query_row([name], |r| r.get(0))
-        .optional()?;
-    match id {
-        Some(id) => load(conn, ListId(id)),
+pub fn get_list_by_name(conn: &Db, name: &str) -> Result<List> {
+    match sql::id_by_name(conn, name)? {
+        Some(id) => load(conn, id),
         None => Err(OutboundError::NoSuchList(format!("{name:?}"))),
     }
 }
 
 /// Every list, oldest first.
-pub fn list_lists(conn: &Connection) -> Result<Vec<List>> {
-    let ids: Vec<i64> = conn
-        .prepare_cached("SELECT id FROM outbound_lists ORDER BY id")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    ids.into_iter().map(|id| load(conn, ListId(id))).collect()
+pub fn list_lists(conn: &Db) -> Result<Vec<List>> {
+    sql::ids(conn)?
+        .into_iter()
+        .map(|id| load(conn, id))
+        .collect()
 }
 
 /// Stop dialing new contacts for now (live attempts go on). Idempotent.
-pub fn pause_list(conn: &Connection, id: ListId, now_ms: u64) -> Result<List> {
+pub fn pause_list(conn: &Db, id: ListId, now_ms: u64) -> Result<List> {
     set_state(conn, id, ListState::Paused, now_ms)
 }
 
 /// Dial again after a pause. Idempotent; a stopped list cannot be resumed.
-pub fn resume_list(conn: &Connection, id: ListId, now_ms: u64) -> Result<List> {
+pub fn resume_list(conn: &Db, id: ListId, now_ms: u64) -> Result<List> {
     set_state(conn, id, ListState::Active, now_ms)
 }
 
 /// End the list for good: nothing more is dialed from it. Idempotent.
-pub fn stop_list(conn: &Connection, id: ListId, now_ms: u64) -> Result<List> {
+pub fn stop_list(conn: &Db, id: ListId, now_ms: u64) -> Result<List> {
     set_state(conn, id, ListState::Stopped, now_ms)
 }
 
-fn set_state(conn: &Connection, id: ListId, to: ListState, now_ms: u64) -> Result<List> {
+fn set_state(conn: &Db, id: ListId, to: ListState, now_ms: u64) -> Result<List> {
     let tx = super::write_tx(conn)?;
     let list = load(&tx, id)?;
     if list.state == to {
@@ -357,77 +320,47 @@ fn set_state(conn: &Connection, id: ListId, to: ListState, now_ms: u64) -> Resul
             }
         )));
     }
-    tx.execute(
-        "UPDATE outbound_lists SET state = ?2, state_changed_at_ms = ?3 WHERE id = ?1",
-        params![id, to, sql_ms(now_ms)?],
-    )?;
+    sql::set_state(&tx, id, to, sql_ms(now_ms)?)?;
     let list = load(&tx, id)?;
     tx.commit()?;
     Ok(list)
 }
 
-pub(crate) fn load(conn: &Connection, id: ListId) -> Result<List> {
-    let row = conn
-        .prepare_cached(
-            "SELECT name, purpose, queue, mode, time_zone, quota_per_day, agent_quota_per_day,
-               max_attempts, retry_busy_s, retry_no_answer_s, retry_failed_s, dedupe_period_s,
-               priority, state, created_at_ms, state_changed_at_ms
-             FROM outbound_lists WHERE id = ?1",
-        )?
-        .query_row([id], |r| row_to_list(id, r))
-        .optional()?;
-    let mut list = row.ok_or_else(|| OutboundError::NoSuchList(id.to_string()))?;
-    list.spec.agents = conn
-        .prepare_cached("SELECT agent FROM outbound_list_agents WHERE list_id = ?1 ORDER BY rowid")?
-        .query_map([id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    list.spec.windows = conn
-        .prepare_cached(
-            "SELECT days, start_min, end_min FROM outbound_list_windows
-             WHERE list_id = ?1 ORDER BY position",
-        )?
-        .query_map([id], |r| {
-            Ok(Window {
-                days: calendar::day_names(r.get(0)?),
-                start: calendar::fmt_hhmm(r.get(1)?),
-                end: calendar::fmt_hhmm(r.get(2)?),
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    list.spec.holidays = conn
-        .prepare_cached("SELECT date FROM outbound_list_holidays WHERE list_id = ?1 ORDER BY date")?
-        .query_map([id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(list)
-}
-
-fn row_to_list(id: ListId, r: &Row<'_>) -> rusqlite::Result<List> {
-    let secs = |i: usize| -> rusqlite::Result<u64> { Ok(ms_from_sql(r.get(i)?)) };
+pub(crate) fn load(conn: &Db, id: ListId) -> Result<List> {
+    let r = sql::load(conn, id)?.ok_or_else(|| OutboundError::NoSuchList(id.to_string()))?;
     Ok(List {
         id,
         spec: ListSpec {
-            name: r.get(0)?,
-            purpose: r.get(1)?,
-            queue: r.get(2)?,
-            mode: r.get(3)?,
-            time_zone: r.get(4)?,
-            quota_per_day: r.get(5)?,
-            agent_quota_per_day: r.get(6)?,
-            max_attempts: r.get(7)?,
+            name: r.name,
+            purpose: r.purpose,
+            queue: r.queue,
+            mode: r.mode,
+            time_zone: r.time_zone,
+            quota_per_day: r.quota_per_day,
+            agent_quota_per_day: r.agent_quota_per_day,
+            max_attempts: r.max_attempts,
             retry: RetryDelays {
-                busy_secs: secs(8)?,
-                no_answer_secs: secs(9)?,
-                failed_secs: secs(10)?,
+                busy_secs: ms_from_sql(r.retry_busy_s),
+                no_answer_secs: ms_from_sql(r.retry_no_answer_s),
+                failed_secs: ms_from_sql(r.retry_failed_s),
             },
-            dedupe_period_secs: secs(11)?,
-            priority: r.get(12)?,
-            agents: Vec::new(),
-            windows: Vec::new(),
-            holidays: Vec::new(),
+            dedupe_period_secs: ms_from_sql(r.dedupe_period_s),
+            priority: r.priority,
+            agents: r.agents,
+            windows: r
+                .windows
+                .into_iter()
+                .map(|(days, start, end)| Window {
+                    days: calendar::day_names(days),
+                    start: calendar::fmt_hhmm(start),
+                    end: calendar::fmt_hhmm(end),
+                })
+                .collect(),
+            holidays: r.holidays,
         },
-        state: r.get(13)?,
-        created_at_ms: ms_from_sql(r.get(14)?),
-        state_changed_at_ms: ms_from_sql(r.get(15)?),
+        state: r.state,
+        created_at_ms: ms_from_sql(r.created_at_ms),
+        state_changed_at_ms: ms_from_sql(r.state_changed_at_ms),
     })
 }
 

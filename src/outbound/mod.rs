@@ -20,6 +20,7 @@
 //! [`Decision::Dial`] hands it and reports back through [`record_result`], [`record_hangup`] and
 //! [`set_disposition`].
 
+pub mod browse;
 mod calendar;
 pub mod complaints;
 pub mod counters;
@@ -33,8 +34,9 @@ pub mod queue_callbacks;
 mod types;
 
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
+pub use browse::{attempts_of, contacts_after, offered_to};
 pub use complaints::{
     complaint_follow_up, complaint_summary, open_complaints, ComplaintFollowUp, ComplaintSettings,
     ComplaintStatus, ComplaintSummary, COMPLAINT_REPLY_WITHIN_MS, COMPLAINT_RESOLVE_WITHIN_MS,
@@ -64,12 +66,19 @@ pub use types::{
 
 use thiserror::Error;
 
+/// The connection the callback-list work runs on, handed over by the store (its writer's for
+/// changes, a pooled reader's for reads: `crate::store::Store`).
+pub use crate::store::outbound::Db;
+
 /// Everything that can go wrong at this module's boundary. Policy outcomes (quota reached, window
 /// closed, nothing due) are not errors: they are [`Decision::Nothing`].
 #[derive(Debug, Error)]
 pub enum OutboundError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The store could not run the work (busy, closed).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// A list specification failed validation; one message per problem.
     #[error("invalid callback list: {}", .0.join("; "))]
     InvalidList(Vec<String>),
@@ -101,11 +110,8 @@ pub type Result<T, E = OutboundError> = std::result::Result<T, E>;
 /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`): reads inside it see
 /// the state it writes over, and with WAL a deferred transaction that reads and then writes could
 /// fail with `SQLITE_BUSY` when another connection wrote in between, whatever the busy timeout.
-fn write_tx(conn: &rusqlite::Connection) -> Result<rusqlite::Transaction<'_>> {
-    Ok(rusqlite::Transaction::new_unchecked(
-        conn,
-        rusqlite::TransactionBehavior::Immediate,
-    )?)
+fn write_tx(conn: &Db) -> Result<crate::store::outbound::Tx<'_>> {
+    Ok(crate::store::outbound::write_tx(conn)?)
 }
 
 /// Unix ms as SQLite stores it.

@@ -20,7 +20,7 @@ use super::{
     ms_from_sql, sql_ms, write_tx, AttemptId, AttemptResult, ContactId, ContactState, ListId,
     OutboundError, Result,
 };
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::outbound::{attempts as sql, Db};
 use serde::Serialize;
 
 /// Dispositions with a meaning here; any other code is stored and schedules another attempt.
@@ -76,45 +76,31 @@ pub enum ContactNext {
     },
 }
 
-pub fn get_attempt(conn: &Connection, id: AttemptId) -> Result<Attempt> {
-    conn.prepare_cached(
-        "SELECT list_id, contact_id, attempt_no, agent, number, call_id, started_at_ms,
-           answered_at_ms, ended_at_ms, result, sip_code, disposition, notes, survey_score, reason
-         FROM outbound_attempts WHERE id = ?1",
-    )?
-    .query_row([id], |r| {
-        let opt_ms = |i: usize| -> rusqlite::Result<Option<u64>> {
-            Ok(r.get::<_, Option<i64>>(i)?.map(ms_from_sql))
-        };
-        Ok(Attempt {
-            id,
-            list: ListId(r.get(0)?),
-            contact: ContactId(r.get(1)?),
-            attempt_no: r.get(2)?,
-            agent: r.get(3)?,
-            number: r.get(4)?,
-            call_id: opt_ms(5)?,
-            started_at_ms: ms_from_sql(r.get(6)?),
-            answered_at_ms: opt_ms(7)?,
-            ended_at_ms: opt_ms(8)?,
-            result: r.get(9)?,
-            sip_code: r.get(10)?,
-            disposition: r.get(11)?,
-            notes: r.get(12)?,
-            survey_score: r.get(13)?,
-            reason: r.get(14)?,
-        })
+pub fn get_attempt(conn: &Db, id: AttemptId) -> Result<Attempt> {
+    let r = sql::load(conn, id)?.ok_or(OutboundError::NoSuchAttempt(id))?;
+    Ok(Attempt {
+        id,
+        list: ListId(r.list_id),
+        contact: ContactId(r.contact_id),
+        attempt_no: r.attempt_no,
+        agent: r.agent,
+        number: r.number,
+        call_id: r.call_id.map(ms_from_sql),
+        started_at_ms: ms_from_sql(r.started_at_ms),
+        answered_at_ms: r.answered_at_ms.map(ms_from_sql),
+        ended_at_ms: r.ended_at_ms.map(ms_from_sql),
+        result: r.result,
+        sip_code: r.sip_code,
+        disposition: r.disposition,
+        notes: r.notes,
+        survey_score: r.survey_score,
+        reason: r.reason,
     })
-    .optional()?
-    .ok_or(OutboundError::NoSuchAttempt(id))
 }
 
 /// Link the attempt to ctid's call id for the outbound call (for the CDR and reports).
-pub fn link_call(conn: &Connection, attempt: AttemptId, call_id: u64) -> Result<()> {
-    let n = conn
-        .prepare_cached("UPDATE outbound_attempts SET call_id = ?2 WHERE id = ?1")?
-        .execute(params![attempt, sql_ms(call_id)?])?;
-    if n == 0 {
+pub fn link_call(conn: &Db, attempt: AttemptId, call_id: u64) -> Result<()> {
+    if !sql::set_call(conn, attempt, sql_ms(call_id)?)? {
         return Err(OutboundError::NoSuchAttempt(attempt));
     }
     Ok(())
@@ -125,7 +111,7 @@ pub fn link_call(conn: &Connection, attempt: AttemptId, call_id: u64) -> Result<
 /// is a no-op; contradicting one is a [`OutboundError::Conflict`]. An answered call is ended with
 /// [`record_hangup`], not with a result.
 pub fn record_result(
-    conn: &Connection,
+    conn: &Db,
     attempt: AttemptId,
     result: AttemptResult,
     sip_code: Option<u16>,
@@ -154,20 +140,11 @@ pub fn record_result(
     }
     let next = match result {
         AttemptResult::Ringing => {
-            tx.prepare_cached(
-                "UPDATE outbound_attempts SET result = 'ringing', sip_code = COALESCE(?2, sip_code)
-                 WHERE id = ?1",
-            )?
-            .execute(params![attempt, sip_code])?;
+            sql::set_ringing(&tx, attempt, sip_code)?;
             ContactNext::InProgress
         }
         AttemptResult::Answered => {
-            tx.prepare_cached(
-                "UPDATE outbound_attempts SET result = 'answered', answered_at_ms = ?2,
-                   sip_code = COALESCE(?3, sip_code)
-                 WHERE id = ?1",
-            )?
-            .execute(params![attempt, at, sip_code])?;
+            sql::set_answered(&tx, attempt, at, sip_code)?;
             ContactNext::InProgress
         }
         AttemptResult::Skipped => {
@@ -175,29 +152,14 @@ pub fn record_result(
                 return conflict("already dialed: a skip must come before dialing".into());
             }
             // Not a dial attempt: give the attempt number back.
-            tx.prepare_cached(
-                "UPDATE outbound_attempts SET result = 'skipped', reason = 'agent', attempt_no = NULL,
-                   ended_at_ms = ?2
-                 WHERE id = ?1",
-            )?
-            .execute(params![attempt, at])?;
+            sql::set_skipped_by_agent(&tx, attempt, at)?;
             let list = lists::load(&tx, a.list)?;
             let retry_at = at_ms.saturating_add(list.spec.retry.after_ms(AttemptResult::NoAnswer));
-            tx.prepare_cached(
-                "UPDATE outbound_contacts SET state = 'pending', attempts = max(attempts - 1, 0),
-                   next_attempt_at_ms = ?2, updated_at_ms = ?3
-                 WHERE id = ?1 AND state = 'in_progress'",
-            )?
-            .execute(params![a.contact, sql_ms(retry_at)?, at])?;
+            sql::contact_given_back(&tx, a.contact, sql_ms(retry_at)?, at)?;
             ContactNext::RetryAt { at_ms: retry_at }
         }
         final_result => {
-            tx.prepare_cached(
-                "UPDATE outbound_attempts SET result = ?2, sip_code = COALESCE(?3, sip_code),
-                   ended_at_ms = ?4
-                 WHERE id = ?1",
-            )?
-            .execute(params![attempt, final_result, sip_code, at])?;
+            sql::set_final(&tx, attempt, final_result, sip_code, at)?;
             let list = lists::load(&tx, a.list)?;
             schedule(&tx, &list, a.contact, final_result, at_ms, true)?
         }
@@ -208,7 +170,7 @@ pub fn record_result(
 
 /// The answered call of `attempt` ended at `at_ms`. Idempotent. Applies a disposition given
 /// while the call was live.
-pub fn record_hangup(conn: &Connection, attempt: AttemptId, at_ms: u64) -> Result<ContactNext> {
+pub fn record_hangup(conn: &Db, attempt: AttemptId, at_ms: u64) -> Result<ContactNext> {
     let tx = write_tx(conn)?;
     let a = get_attempt(&tx, attempt)?;
     if a.answered_at_ms.is_none() {
@@ -220,8 +182,7 @@ pub fn record_hangup(conn: &Connection, attempt: AttemptId, at_ms: u64) -> Resul
         let state = load_contact(&tx, a.contact)?.state;
         return Ok(ContactNext::Unchanged { state });
     }
-    tx.prepare_cached("UPDATE outbound_attempts SET ended_at_ms = ?2 WHERE id = ?1")?
-        .execute(params![attempt, sql_ms(at_ms)?])?;
+    sql::set_ended(&tx, attempt, sql_ms(at_ms)?)?;
     let next = after_answer(&tx, attempt, at_ms)?;
     tx.commit()?;
     Ok(next)
@@ -230,7 +191,7 @@ pub fn record_hangup(conn: &Connection, attempt: AttemptId, at_ms: u64) -> Resul
 /// The agent's disposition of an attempt, with notes and a survey score (0–10), at `at_ms`.
 /// Setting it again replaces it. See the module docs for what each disposition does.
 pub fn set_disposition(
-    conn: &Connection,
+    conn: &Db,
     attempt: AttemptId,
     disposition: &str,
     notes: Option<&str>,
@@ -264,10 +225,7 @@ pub fn set_disposition(
             "attempt {attempt} is a skip: there is no call to disposition"
         )));
     }
-    tx.prepare_cached(
-        "UPDATE outbound_attempts SET disposition = ?2, notes = ?3, survey_score = ?4 WHERE id = ?1",
-    )?
-    .execute(params![attempt, disposition, notes, survey_score])?;
+    sql::set_disposition(&tx, attempt, disposition, notes, survey_score)?;
     let next = match disposition {
         DISPOSITION_DONE | DISPOSITION_DO_NOT_CALL => {
             if disposition == DISPOSITION_DO_NOT_CALL {
@@ -288,7 +246,7 @@ pub fn set_disposition(
 }
 
 /// An answered attempt: once it has ended and has a disposition, move the contact on.
-fn after_answer(conn: &Connection, attempt: AttemptId, at_ms: u64) -> Result<ContactNext> {
+fn after_answer(conn: &Db, attempt: AttemptId, at_ms: u64) -> Result<ContactNext> {
     let a = get_attempt(conn, attempt)?;
     let contact = load_contact(conn, a.contact)?;
     if contact.state != ContactState::InProgress {
@@ -309,13 +267,8 @@ fn after_answer(conn: &Connection, attempt: AttemptId, at_ms: u64) -> Result<Con
 }
 
 /// The contact is done for `reason`.
-fn finish(conn: &Connection, contact: ContactId, reason: &str, at: i64) -> Result<ContactNext> {
-    conn.prepare_cached(
-        "UPDATE outbound_contacts SET state = 'done', done_reason = ?2, next_attempt_at_ms = NULL,
-           updated_at_ms = ?3
-         WHERE id = ?1",
-    )?
-    .execute(params![contact, reason, at])?;
+fn finish(conn: &Db, contact: ContactId, reason: &str, at: i64) -> Result<ContactNext> {
+    sql::contact_done(conn, contact, reason, at)?;
     Ok(ContactNext::Done {
         reason: reason.to_string(),
     })
@@ -324,7 +277,7 @@ fn finish(conn: &Connection, contact: ContactId, reason: &str, at: i64) -> Resul
 /// After a final result (or an undone disposition): pending after the delay for `result`, or
 /// unreachable when `count_max` and the attempts ran out. Only an `in_progress` contact moves.
 fn schedule(
-    conn: &Connection,
+    conn: &Db,
     list: &List,
     contact: ContactId,
     result: AttemptResult,
@@ -334,26 +287,15 @@ fn schedule(
     let c = load_contact(conn, contact)?;
     let at = sql_ms(at_ms)?;
     if c.state != ContactState::InProgress {
-        conn.prepare_cached("UPDATE outbound_contacts SET last_result = ?2 WHERE id = ?1")?
-            .execute(params![contact, result])?;
+        sql::contact_last_result(conn, contact, result)?;
         return Ok(ContactNext::Unchanged { state: c.state });
     }
     if count_max && c.attempts >= list.spec.max_attempts {
-        conn.prepare_cached(
-            "UPDATE outbound_contacts SET state = 'unreachable', done_reason = 'max_attempts',
-               last_result = ?2, next_attempt_at_ms = NULL, updated_at_ms = ?3
-             WHERE id = ?1",
-        )?
-        .execute(params![contact, result, at])?;
+        sql::contact_unreachable(conn, contact, result, at)?;
         return Ok(ContactNext::Unreachable);
     }
     let retry_at = at_ms.saturating_add(list.spec.retry.after_ms(result));
-    conn.prepare_cached(
-        "UPDATE outbound_contacts SET state = 'pending', last_result = ?2, next_attempt_at_ms = ?3,
-           updated_at_ms = ?4
-         WHERE id = ?1",
-    )?
-    .execute(params![contact, result, sql_ms(retry_at)?, at])?;
+    sql::contact_retry(conn, contact, result, sql_ms(retry_at)?, at)?;
     Ok(ContactNext::RetryAt { at_ms: retry_at })
 }
 
@@ -380,52 +322,31 @@ pub struct ReconcileReport {
 /// always gets a new attempt number, so no attempt is ever dialed twice. An attempt that was
 /// only claimed — no call linked, no result: a preview on an agent's screen, an agent about to be
 /// rung — is given back instead (see [`ReconcileReport::given_back`]).
-pub fn reconcile_after_restart(conn: &Connection, now_ms: u64) -> Result<ReconcileReport> {
+pub fn reconcile_after_restart(conn: &Db, now_ms: u64) -> Result<ReconcileReport> {
     let now = sql_ms(now_ms)?;
     let tx = write_tx(conn)?;
-    let live: Vec<i64> = tx
-        .prepare_cached("SELECT id FROM outbound_attempts WHERE ended_at_ms IS NULL ORDER BY id")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let live = sql::live_ids(&tx)?;
     let mut report = ReconcileReport::default();
     for id in live {
-        let a = get_attempt(&tx, AttemptId(id))?;
+        let a = get_attempt(&tx, id)?;
         if a.result.is_none() && a.call_id.is_none() {
             // No call was ever made for it: nobody was rung, the customer least of all.
-            tx.prepare_cached(
-                "UPDATE outbound_attempts SET result = 'skipped', reason = 'interrupted',
-                   attempt_no = NULL, ended_at_ms = ?2
-                 WHERE id = ?1",
-            )?
-            .execute(params![a.id, now])?;
-            tx.prepare_cached(
-                "UPDATE outbound_contacts SET state = 'pending', attempts = max(attempts - 1, 0),
-                   next_attempt_at_ms = ?2, updated_at_ms = ?2
-                 WHERE id = ?1 AND state = 'in_progress'",
-            )?
-            .execute(params![a.contact, now])?;
+            sql::give_back(&tx, a.id, now)?;
+            sql::contact_given_back(&tx, a.contact, now, now)?;
             report.given_back += 1;
             continue;
         }
         report.interrupted += 1;
         let list = lists::load(&tx, a.list)?;
         let next = if a.answered_at_ms.is_some() {
-            tx.prepare_cached(
-                "UPDATE outbound_attempts SET ended_at_ms = ?2, reason = 'interrupted' WHERE id = ?1",
-            )?
-            .execute(params![a.id, now])?;
+            sql::end_interrupted(&tx, a.id, now)?;
             if a.disposition.is_some() {
                 after_answer(&tx, a.id, now_ms)?
             } else {
                 schedule(&tx, &list, a.contact, AttemptResult::Failed, now_ms, false)?
             }
         } else {
-            tx.prepare_cached(
-                "UPDATE outbound_attempts SET result = 'failed', ended_at_ms = ?2,
-                   reason = 'interrupted'
-                 WHERE id = ?1",
-            )?
-            .execute(params![a.id, now])?;
+            sql::fail_interrupted(&tx, a.id, now)?;
             schedule(&tx, &list, a.contact, AttemptResult::Failed, now_ms, true)?
         };
         match next {
@@ -434,13 +355,7 @@ pub fn reconcile_after_restart(conn: &Connection, now_ms: u64) -> Result<Reconci
             _ => {}
         }
     }
-    let waiting: i64 = tx.query_row(
-        "SELECT count(*) FROM outbound_contacts c WHERE c.state = 'in_progress'
-           AND NOT EXISTS (SELECT 1 FROM outbound_attempts a
-                           WHERE a.contact_id = c.id AND a.ended_at_ms IS NULL)",
-        [],
-        |r| r.get(0),
-    )?;
+    let waiting = sql::awaiting_disposition(&tx)?;
     report.awaiting_disposition = usize::try_from(waiting).unwrap_or(0);
     tx.commit()?;
     Ok(report)

@@ -8,7 +8,7 @@ use crate::outbound::{
 
 const MIN: u64 = 60_000;
 
-fn one_contact(conn: &Connection) -> ListId {
+fn one_contact(conn: &Db) -> ListId {
     let list = create_list(conn, &spec("l"), 0).unwrap().id;
     add_contacts(conn, list, &[("A", "07700900001")]);
     list

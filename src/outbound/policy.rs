@@ -32,7 +32,7 @@ use super::{
     ms_from_sql, sql_ms, AttemptId, AttemptResult, ContactId, ContactState, ListId, ListState,
     Mode, OutboundError, Result,
 };
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use crate::store::outbound::{policy as sql, Db};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -135,7 +135,7 @@ pub enum Why {
 }
 
 /// The next contact of `list` for `agent` at `now_ms`, claimed atomically. See the module docs.
-pub fn next_contact(conn: &Connection, list: ListId, agent: &str, now_ms: u64) -> Result<Decision> {
+pub fn next_contact(conn: &Db, list: ListId, agent: &str, now_ms: u64) -> Result<Decision> {
     next_contact_among(conn, &[list], agent, now_ms)
 }
 
@@ -143,24 +143,16 @@ pub fn next_contact(conn: &Connection, list: ListId, agent: &str, now_ms: u64) -
 /// queue membership): contacts of every eligible list compete by due time, then list priority,
 /// then import order.
 pub fn next_contact_among(
-    conn: &Connection,
+    conn: &Db,
     lists: &[ListId],
     agent: &str,
     now_ms: u64,
 ) -> Result<Decision> {
     let now = sql_ms(now_ms)?;
     let tx = super::write_tx(conn)?;
-    let live: Option<i64> = tx
-        .prepare_cached(
-            "SELECT id FROM outbound_attempts WHERE agent = ?1 AND ended_at_ms IS NULL LIMIT 1",
-        )?
-        .query_row([agent], |r| r.get(0))
-        .optional()?;
-    if let Some(id) = live {
+    if let Some(attempt) = sql::live_attempt_of(&tx, agent)? {
         return Ok(Decision::Nothing {
-            why: Why::AgentBusy {
-                attempt: AttemptId(id),
-            },
+            why: Why::AgentBusy { attempt },
         });
     }
     let mut eligible: Vec<List> = Vec::new();
@@ -182,26 +174,12 @@ pub fn next_contact_among(
             why: first_why.unwrap_or(Why::NoLists),
         });
     }
-    let ids: Vec<i64> = eligible.iter().map(|l| l.id.0).collect();
-    let marks = vec!["?"; ids.len()].join(", ");
-    let candidates_sql = format!(
-        "SELECT c.id FROM outbound_contacts c JOIN outbound_lists l ON l.id = c.list_id
-         WHERE c.list_id IN ({marks}) AND c.state = 'pending'
-           AND (c.next_attempt_at_ms IS NULL OR c.next_attempt_at_ms <= ?)
-         ORDER BY l.purpose = 'queue_callback' DESC, c.due_at_ms IS NULL, c.due_at_ms,
-           l.priority DESC, c.id
-         LIMIT 64 OFFSET ?"
-    );
+    let ids: Vec<ListId> = eligible.iter().map(|l| l.id).collect();
     let mut passed_over = 0i64;
     loop {
-        let mut args: Vec<i64> = ids.clone();
-        args.extend([now, passed_over]);
-        let batch: Vec<i64> = tx
-            .prepare_cached(&candidates_sql)?
-            .query_map(params_from_iter(args), |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let batch = sql::candidates(&tx, &ids, now, passed_over)?;
         for &cid in &batch {
-            let contact = load_contact(&tx, ContactId(cid))?;
+            let contact = load_contact(&tx, cid)?;
             let Some(list) = eligible.iter().find(|l| l.id == contact.list) else {
                 continue;
             };
@@ -227,29 +205,17 @@ pub fn next_contact_among(
             }
             let number = allowed[contact.attempts as usize % allowed.len()].clone();
             let attempt_no = contact.attempts + 1;
-            tx.prepare_cached(
-                "INSERT INTO outbound_attempts (list_id, contact_id, attempt_no, customer_id,
-                   agent, number, started_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
+            let attempt = sql::insert_attempt(
+                &tx,
                 contact.list,
                 contact.id,
                 attempt_no,
-                contact.customer_id,
+                contact.customer_id.as_deref(),
                 agent,
-                number,
-                now
-            ])?;
-            let attempt = AttemptId(tx.last_insert_rowid());
-            let n = tx
-                .prepare_cached(
-                    "UPDATE outbound_contacts SET state = 'in_progress', attempts = ?2,
-                       updated_at_ms = ?3
-                     WHERE id = ?1 AND state = 'pending'",
-                )?
-                .execute(params![contact.id, attempt_no, now])?;
-            if n != 1 {
+                &number,
+                now,
+            )?;
+            if !sql::claim_contact(&tx, contact.id, attempt_no, now)? {
                 return Err(OutboundError::Conflict(format!(
                     "contact {} changed while being claimed",
                     contact.id
@@ -271,15 +237,7 @@ pub fn next_contact_among(
             break;
         }
     }
-    let next_sql = format!(
-        "SELECT min(next_attempt_at_ms) FROM outbound_contacts
-         WHERE list_id IN ({marks}) AND state = 'pending' AND next_attempt_at_ms > ?"
-    );
-    let mut args = ids;
-    args.push(now);
-    let next: Option<i64> = tx
-        .prepare_cached(&next_sql)?
-        .query_row(params_from_iter(args), |r| r.get(0))?;
+    let next = sql::next_retry(&tx, &ids, now)?;
     tx.commit()?;
     Ok(Decision::Nothing {
         why: Why::NoContactDue {
@@ -289,7 +247,7 @@ pub fn next_contact_among(
 }
 
 /// Why `list` cannot dial for `agent` now, if it cannot.
-fn list_blocked(conn: &Connection, list: &List, agent: &str, now_ms: u64) -> Result<Option<Why>> {
+fn list_blocked(conn: &Db, list: &List, agent: &str, now_ms: u64) -> Result<Option<Why>> {
     let id = list.id;
     match list.state {
         ListState::Active => {}
@@ -349,50 +307,25 @@ fn list_blocked(conn: &Connection, list: &List, agent: &str, now_ms: u64) -> Res
 /// Answered attempts in the local day `[start, end)`, and attempts live and not yet answered,
 /// of the list (or of one agent on it).
 fn usage(
-    conn: &Connection,
+    conn: &Db,
     list: ListId,
     agent: Option<&str>,
     (start, end): (i64, i64),
 ) -> Result<(u64, u64)> {
-    let used: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM outbound_attempts
-             WHERE list_id = ?1 AND answered_at_ms >= ?2 AND answered_at_ms < ?3
-               AND (?4 IS NULL OR agent = ?4)",
-        )?
-        .query_row(params![list, start, end, agent], |r| r.get(0))?;
-    let in_flight: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM outbound_attempts
-             WHERE list_id = ?1 AND ended_at_ms IS NULL AND answered_at_ms IS NULL
-               AND (?2 IS NULL OR agent = ?2)",
-        )?
-        .query_row(params![list, agent], |r| r.get(0))?;
+    let (used, in_flight) = sql::usage(conn, list, agent, start, end)?;
     Ok((ms_from_sql(used), ms_from_sql(in_flight)))
 }
 
 /// Did another contact with this customer id or one of these numbers get answered since `since`?
-fn answered_elsewhere(conn: &Connection, c: &Contact, since_ms: u64) -> Result<bool> {
+fn answered_elsewhere(conn: &Db, c: &Contact, since_ms: u64) -> Result<bool> {
     let since = sql_ms(since_ms)?;
     if let Some(customer) = &c.customer_id {
-        let hit = conn
-            .prepare_cached(
-                "SELECT 1 FROM outbound_attempts
-                 WHERE customer_id = ?1 AND answered_at_ms >= ?2 AND contact_id != ?3",
-            )?
-            .exists(params![customer, since, c.id])?;
-        if hit {
+        if sql::customer_answered_since(conn, customer, since, c.id)? {
             return Ok(true);
         }
     }
     for n in &c.phones {
-        let hit = conn
-            .prepare_cached(
-                "SELECT 1 FROM outbound_attempts
-                 WHERE number = ?1 AND answered_at_ms >= ?2 AND contact_id != ?3",
-            )?
-            .exists(params![n, since, c.id])?;
-        if hit {
+        if sql::number_answered_since(conn, n, since, c.id)? {
             return Ok(true);
         }
     }
@@ -400,14 +333,9 @@ fn answered_elsewhere(conn: &Connection, c: &Contact, since_ms: u64) -> Result<b
 }
 
 /// Is the same customer or number on a live call from another contact right now?
-fn live_elsewhere(conn: &Connection, c: &Contact) -> Result<bool> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT 1 FROM outbound_attempts
-         WHERE ended_at_ms IS NULL AND contact_id != ?1
-           AND ((?2 IS NOT NULL AND customer_id = ?2) OR number = ?3)",
-    )?;
+fn live_elsewhere(conn: &Db, c: &Contact) -> Result<bool> {
     for n in &c.phones {
-        if stmt.exists(params![c.id, c.customer_id, n])? {
+        if sql::live_elsewhere(conn, c.id, c.customer_id.as_deref(), n)? {
             return Ok(true);
         }
     }
@@ -415,64 +343,26 @@ fn live_elsewhere(conn: &Connection, c: &Contact) -> Result<bool> {
 }
 
 /// Record a policy skip and take the contact out of dialing for good.
-fn skip(conn: &Connection, c: &Contact, reason: &str, now: i64) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO outbound_attempts (list_id, contact_id, customer_id, number, started_at_ms,
-           ended_at_ms, result, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'skipped', ?6)",
-    )?
-    .execute(params![
+fn skip(conn: &Db, c: &Contact, reason: &str, now: i64) -> Result<()> {
+    let number = c.phones.first().map(String::as_str);
+    Ok(sql::skip(
+        conn,
         c.list,
         c.id,
-        c.customer_id,
-        c.phones.first(),
+        c.customer_id.as_deref(),
+        number,
+        reason,
         now,
-        reason
-    ])?;
-    conn.prepare_cached(
-        "UPDATE outbound_contacts SET state = 'skipped', done_reason = ?2, last_result = 'skipped',
-           next_attempt_at_ms = NULL, updated_at_ms = ?3
-         WHERE id = ?1",
-    )?
-    .execute(params![c.id, reason, now])?;
-    Ok(())
+    )?)
 }
 
-pub fn get_contact(conn: &Connection, id: ContactId) -> Result<Contact> {
+pub fn get_contact(conn: &Db, id: ContactId) -> Result<Contact> {
     load_contact(conn, id)
 }
 
-pub(crate) fn load_contact(conn: &Connection, id: ContactId) -> Result<Contact> {
-    let row = conn
-        .prepare_cached(
-            "SELECT list_id, customer_id, name, fields, due_at_ms, state, attempts,
-               next_attempt_at_ms, last_result, done_reason, call_id, created_at_ms
-             FROM outbound_contacts WHERE id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok((
-                Contact {
-                    id,
-                    list: ListId(r.get(0)?),
-                    customer_id: r.get(1)?,
-                    name: r.get(2)?,
-                    fields: Map::new(),
-                    due_at_ms: r.get::<_, Option<i64>>(4)?.map(ms_from_sql),
-                    state: r.get(5)?,
-                    attempts: r.get(6)?,
-                    next_attempt_at_ms: r.get::<_, Option<i64>>(7)?.map(ms_from_sql),
-                    last_result: r.get(8)?,
-                    done_reason: r.get(9)?,
-                    call_id: r.get::<_, Option<i64>>(10)?.map(ms_from_sql),
-                    created_at_ms: ms_from_sql(r.get(11)?),
-                    phones: Vec::new(),
-                },
-                r.get::<_, String>(3)?,
-            ))
-        })
-        .optional()?;
-    let (mut contact, fields) = row.ok_or(OutboundError::NoSuchContact(id))?;
-    contact.fields = match serde_json::from_str(&fields) {
+pub(crate) fn load_contact(conn: &Db, id: ContactId) -> Result<Contact> {
+    let r = sql::load_contact(conn, id)?.ok_or(OutboundError::NoSuchContact(id))?;
+    let fields = match serde_json::from_str(&r.fields_json) {
         Ok(Value::Object(m)) => m,
         _ => {
             return Err(OutboundError::Corrupt(format!(
@@ -480,13 +370,22 @@ pub(crate) fn load_contact(conn: &Connection, id: ContactId) -> Result<Contact> 
             )))
         }
     };
-    contact.phones = conn
-        .prepare_cached(
-            "SELECT number FROM outbound_contact_phones WHERE contact_id = ?1 ORDER BY position",
-        )?
-        .query_map([id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(contact)
+    Ok(Contact {
+        id,
+        list: ListId(r.list_id),
+        customer_id: r.customer_id,
+        name: r.name,
+        fields,
+        due_at_ms: r.due_at_ms.map(ms_from_sql),
+        state: r.state,
+        attempts: r.attempts,
+        next_attempt_at_ms: r.next_attempt_at_ms.map(ms_from_sql),
+        last_result: r.last_result,
+        done_reason: r.done_reason,
+        call_id: r.call_id.map(ms_from_sql),
+        created_at_ms: ms_from_sql(r.created_at_ms),
+        phones: r.phones,
+    })
 }
 
 #[cfg(test)]

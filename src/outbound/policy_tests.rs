@@ -11,13 +11,13 @@ fn uk() -> CountryCode {
     CountryCode::new("44").unwrap()
 }
 
-fn list_with(conn: &Connection, name: &str, f: impl FnOnce(&mut ListSpec)) -> ListId {
+fn list_with(conn: &Db, name: &str, f: impl FnOnce(&mut ListSpec)) -> ListId {
     let mut s = spec(name);
     f(&mut s);
     create_list(conn, &s, 0).unwrap().id
 }
 
-fn skips(conn: &Connection) -> Vec<(i64, String)> {
+fn skips(conn: &Db) -> Vec<(i64, String)> {
     conn.prepare(
         "SELECT contact_id, reason FROM outbound_attempts WHERE result = 'skipped' ORDER BY id",
     )

@@ -26,7 +26,8 @@ use super::e164::{normalise, CountryCode};
 use super::import::insert_single;
 use super::lists::{insert_list, ListSpec, RetryDelays, Window};
 use super::{sql_ms, write_tx, ContactId, ListId, Mode, Purpose, Result};
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::outbound::queue_callbacks::{self as sql, Unlinked};
+use crate::store::outbound::Db;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -89,47 +90,16 @@ pub struct AbsorbReport {
     pub lists_created: Vec<ListId>,
 }
 
-/// A request not yet linked to a contact.
-struct Unlinked {
-    id: i64,
-    call_id: i64,
-    queue: String,
-    number: String,
-    name: Option<String>,
-    entered_at_ms: i64,
-    position: Option<i64>,
-    requested_at_ms: i64,
-}
-
 /// Turn every pending, unlinked callback request into a contact of its queue's callback list
 /// (see the module docs), at `now_ms`.
 pub fn absorb_requests(
-    conn: &Connection,
+    conn: &Db,
     settings: &QueueCallbackSettings,
     now_ms: u64,
 ) -> Result<AbsorbReport> {
     let now = sql_ms(now_ms)?;
     let tx = write_tx(conn)?;
-    let requests: Vec<Unlinked> = tx
-        .prepare_cached(
-            "SELECT id, call_id, queue, caller_number, caller_name, entered_at_ms, position,
-               requested_at_ms
-             FROM callback_requests WHERE status = 'pending' AND contact_id IS NULL
-             ORDER BY entered_at_ms, id",
-        )?
-        .query_map([], |r| {
-            Ok(Unlinked {
-                id: r.get(0)?,
-                call_id: r.get(1)?,
-                queue: r.get(2)?,
-                number: r.get(3)?,
-                name: r.get(4)?,
-                entered_at_ms: r.get(5)?,
-                position: r.get(6)?,
-                requested_at_ms: r.get(7)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
+    let requests = sql::unlinked(&tx)?;
     let mut report = AbsorbReport::default();
     if requests.is_empty() {
         return Ok(report);
@@ -139,11 +109,7 @@ pub fn absorb_requests(
         let number = match normalise(&r.number, &settings.country_code) {
             Ok(n) => n,
             Err(e) => {
-                tx.prepare_cached(
-                    "UPDATE callback_requests SET status = 'failed', reason = ?2, done_at_ms = ?3
-                     WHERE id = ?1",
-                )?
-                .execute(params![r.id, format!("invalid_number: {e}"), now])?;
+                sql::fail(&tx, r.id, &format!("invalid_number: {e}"), now)?;
                 report.invalid_number += 1;
                 continue;
             }
@@ -161,8 +127,7 @@ pub fn absorb_requests(
             continue;
         };
         let contact = contact_of(&tx, list, &r, &number, now_ms)?;
-        tx.prepare_cached("UPDATE callback_requests SET contact_id = ?2 WHERE id = ?1")?
-            .execute(params![r.id, contact])?;
+        sql::link(&tx, r.id, contact)?;
         report.linked += 1;
     }
     tx.commit()?;
@@ -172,30 +137,20 @@ pub fn absorb_requests(
 /// The list `queue`'s callbacks go to: its oldest `queue_callback` list not stopped, else a new
 /// one unless the queue has stopped ones (then none).
 fn queue_list(
-    conn: &Connection,
+    conn: &Db,
     settings: &QueueCallbackSettings,
     queue: &str,
     now_ms: u64,
     report: &mut AbsorbReport,
 ) -> Result<Option<ListId>> {
-    let found: Option<(i64, String)> = conn
-        .prepare_cached(
-            "SELECT id, state FROM outbound_lists WHERE purpose = 'queue_callback' AND queue = ?1
-             ORDER BY state = 'stopped', id LIMIT 1",
-        )?
-        .query_row([queue], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    match found {
+    match sql::queue_list(conn, queue)? {
         Some((_, state)) if state == "stopped" => Ok(None),
-        Some((id, _)) => Ok(Some(ListId(id))),
+        Some((id, _)) => Ok(Some(id)),
         None => {
             let mut spec = settings.list_spec(queue);
             let base = spec.name.clone();
             let mut n = 1;
-            while conn
-                .prepare_cached("SELECT 1 FROM outbound_lists WHERE name = ?1")?
-                .exists([&spec.name])?
-            {
+            while sql::list_name_taken(conn, &spec.name)? {
                 n += 1;
                 spec.name = format!("{base}-{n}");
             }
@@ -208,18 +163,14 @@ fn queue_list(
 
 /// The contact of request `r` on `list` (the existing one when the call already has one there).
 fn contact_of(
-    conn: &Connection,
+    conn: &Db,
     list: ListId,
     r: &Unlinked,
     number: &str,
     now_ms: u64,
 ) -> Result<ContactId> {
-    let existing: Option<i64> = conn
-        .prepare_cached("SELECT id FROM outbound_contacts WHERE list_id = ?1 AND call_id = ?2")?
-        .query_row(params![list, r.call_id], |r| r.get(0))
-        .optional()?;
-    if let Some(id) = existing {
-        return Ok(ContactId(id));
+    if let Some(id) = sql::contact_of_call(conn, list, r.call_id)? {
+        return Ok(id);
     }
     let mut fields = Map::new();
     fields.insert("callback_request".into(), Value::from(r.id));

@@ -4,6 +4,7 @@ use crate::outbound::{
     add_do_not_call, create_list, get_contact, get_list, next_contact_among, record_hangup,
     record_result, stop_list, AttemptId, AttemptResult, Decision, ListState,
 };
+use rusqlite::{params, Connection};
 
 const MIN: u64 = 60_000;
 

@@ -1,4 +1,5 @@
-//! Ids and the small closed vocabularies of outbound lists, stored as their snake_case names.
+//! Ids and the small closed vocabularies of outbound lists, stored as their snake_case names
+//! (how: `crate::store`).
 
 use super::OutboundError;
 use serde::{Deserialize, Serialize};
@@ -15,12 +16,6 @@ macro_rules! id_type {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 self.0.fmt(f)
-            }
-        }
-
-        impl rusqlite::ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-                Ok(self.0.into())
             }
         }
     };
@@ -77,22 +72,6 @@ macro_rules! str_enum {
                         [$($text),+].join(", ")
                     ))),
                 }
-            }
-        }
-
-        impl rusqlite::ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-                Ok(self.as_str().into())
-            }
-        }
-
-        impl rusqlite::types::FromSql for $name {
-            fn column_result(
-                value: rusqlite::types::ValueRef<'_>,
-            ) -> rusqlite::types::FromSqlResult<Self> {
-                let s = value.as_str()?;
-                s.parse()
-                    .map_err(|e: OutboundError| rusqlite::types::FromSqlError::Other(Box::new(e)))
             }
         }
     };

@@ -5,8 +5,8 @@
 
 use super::lists::{agent_outbound, AgentList};
 use super::{Period, Settings};
+use crate::store::ReportReads;
 use anyhow::Result;
-use rusqlite::{params, Connection};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -46,22 +46,6 @@ pub struct AgentReport {
     pub outbound_lists: Vec<AgentList>,
 }
 
-/// One row per answered call of the period, aggregated per agent in Rust (no SQL sort).
-const CALLS_SQL: &str = "
-SELECT agent, talk_ms, answered_at_ms, survey_score
-FROM calls INDEXED BY calls_entered
-WHERE entered_at_ms >= ?1 AND entered_at_ms < ?2
-  AND agent IS NOT NULL AND answered_at_ms IS NOT NULL
-  AND (?3 IS NULL OR agent = ?3) AND (?4 IS NULL OR queue = ?4)";
-
-const SESSIONS_SQL: &str = "
-SELECT agent, kind, COALESCE(reason, ''),
-       SUM(MAX(0, MIN(COALESCE(ended_at_ms, ?3), ?2) - MAX(started_at_ms, ?1)))
-FROM agent_sessions
-WHERE started_at_ms < ?2 AND (ended_at_ms IS NULL OR ended_at_ms > ?1)
-  AND (?4 IS NULL OR agent = ?4)
-GROUP BY agent, kind, COALESCE(reason, '')";
-
 #[derive(Default)]
 struct Acc {
     answered: u64,
@@ -75,15 +59,11 @@ struct Acc {
     survey: [u64; 5],
 }
 
-fn u(v: Option<i64>) -> u64 {
-    v.unwrap_or(0).max(0) as u64
-}
-
 /// Figures per agent: without a queue filter, every configured agent (`configured`, in order,
 /// zeros when idle) that matches the agent filter; then any others found in the data, by id.
 /// With a queue filter, only the agents who took that queue's calls.
 pub fn agent_report(
-    conn: &Connection,
+    store: &dyn ReportReads,
     settings: &Settings,
     period: &Period,
     queue_filter: Option<&str>,
@@ -92,60 +72,43 @@ pub fn agent_report(
 ) -> Result<Vec<AgentReport>> {
     let configured = &settings.agents;
     let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut stmt = conn.prepare_cached(CALLS_SQL)?;
-    let mut rows = stmt.query(params![
-        period.start_ms,
-        period.end_ms,
-        agent_filter,
-        queue_filter
-    ])?;
-    while let Some(r) = rows.next()? {
-        let agent = r.get_ref(0)?.as_str().unwrap_or_default();
-        let a = match acc.get_mut(agent) {
+    let (start, end) = (period.start_ms, period.end_ms);
+    // One visit per answered call of the period, aggregated per agent here (no SQL sort).
+    store.each_agent_call(start, end, agent_filter, queue_filter, &mut |c| {
+        let a = match acc.get_mut(c.agent) {
             Some(a) => a,
-            None => acc.entry(agent.to_owned()).or_default(),
+            None => acc.entry(c.agent.to_owned()).or_default(),
         };
         a.answered += 1;
-        if let Some(score @ 1..=5) = r.get::<_, Option<i64>>(3)? {
+        if let Some(score @ 1..=5) = c.survey_score {
             a.survey[score as usize - 1] += 1;
         }
-        if let Some(talk) = r.get::<_, Option<i64>>(1)? {
+        if let Some(talk) = c.talk_ms {
             let talk = talk.max(0);
-            let answered_at: i64 = r.get(2)?;
+            let answered_at = c.answered_at_ms;
             a.talk_ms += talk as u64;
             a.talked += 1;
-            let in_period =
-                (answered_at + talk).min(period.end_ms) - answered_at.max(period.start_ms);
+            let in_period = (answered_at + talk).min(end) - answered_at.max(start);
             a.talk_in_period_ms += in_period.max(0) as u64;
         }
-    }
-    let mut stmt = conn.prepare_cached(SESSIONS_SQL)?;
-    let mut rows = stmt.query(params![
-        period.start_ms,
-        period.end_ms,
-        now_ms,
-        agent_filter
-    ])?;
-    while let Some(r) = rows.next()? {
-        let agent: String = r.get(0)?;
-        let kind: String = r.get(1)?;
-        let reason: String = r.get(2)?;
-        let ms = u(r.get(3)?);
+    })?;
+    for t in store.session_totals(start, end, now_ms, agent_filter)? {
+        let ms = t.ms.max(0) as u64;
         // With a queue filter, list only agents who took that queue's calls.
-        if queue_filter.is_some() && !acc.contains_key(&agent) {
+        if queue_filter.is_some() && !acc.contains_key(&t.agent) {
             continue;
         }
-        let a = acc.entry(agent).or_default();
-        match kind.as_str() {
+        let a = acc.entry(t.agent).or_default();
+        match t.kind.as_str() {
             "login" => a.login_ms += ms,
             "pause" => {
                 a.pause_ms += ms;
-                *a.pauses.entry(reason).or_default() += ms;
+                *a.pauses.entry(t.reason).or_default() += ms;
             }
             _ => {}
         }
     }
-    let mut outbound = agent_outbound(conn, settings, period, agent_filter)?;
+    let mut outbound = agent_outbound(store, settings, period, agent_filter)?;
     if queue_filter.is_none() {
         // Agents with outbound work only (no inbound calls or sessions) are listed too.
         for (agent, o) in &outbound {

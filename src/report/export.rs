@@ -2,10 +2,9 @@
 //! and their meaning are documented in `docs/cdr.md`; keep [`COLUMNS`] and that file in step.
 
 use super::{local, CdrFormat};
+use crate::store::{CallRecords, CdrValue};
 use anyhow::Result;
 use jiff::tz::TimeZone;
-use rusqlite::types::ValueRef;
-use rusqlite::{params, Connection};
 use std::io::Write;
 
 /// The stable column set, in order. `entered_at` is derived (local time of `entered_at_ms`);
@@ -42,16 +41,6 @@ pub const COLUMNS: &[&str] = &[
     "agent_jitter_ms",
 ];
 
-const SQL: &str = "
-SELECT id, sip_call_id, direction, caller_number, caller_name, dialed_number, queue,
-       entered_at_ms, entered_at_ms, answered_at_ms, ended_at_ms, wait_ms, talk_ms, agent, outcome,
-       answered_in_target, short_abandon, hangup_by, hangup_cause, sip_code, disposition, notes,
-       recording_path, recording_error, survey_score, caller_rtp_lost, caller_jitter_ms,
-       agent_rtp_lost, agent_jitter_ms
-FROM calls INDEXED BY calls_entered
-WHERE entered_at_ms >= ?1 AND entered_at_ms < ?2
-ORDER BY entered_at_ms, id";
-
 /// Columns holding 0/1 flags, exported as booleans in JSONL.
 const FLAGS: &[usize] = &[15, 16];
 const ENTERED_AT: usize = 7;
@@ -75,62 +64,69 @@ pub fn csv_field(s: &str, out: &mut String) {
 
 /// Write the calls entered in `[start_ms, end_ms)`; returns the number of rows.
 pub fn export(
-    conn: &Connection,
+    store: &dyn CallRecords,
     start_ms: i64,
     end_ms: i64,
     format: CdrFormat,
     tz: &TimeZone,
     out: &mut impl Write,
 ) -> Result<u64> {
-    let mut stmt = conn.prepare(SQL)?;
-    let mut rows = stmt.query(params![start_ms, end_ms])?;
     let mut line = String::with_capacity(512);
     if format == CdrFormat::Csv {
         line.push_str(&COLUMNS.join(","));
         line.push_str("\r\n");
         out.write_all(line.as_bytes())?;
     }
-    let mut n = 0u64;
-    while let Some(r) = rows.next()? {
+    let mut failed: Option<anyhow::Error> = None;
+    let n = store.each_cdr(start_ms, end_ms, &mut |row| {
         line.clear();
         match format {
             CdrFormat::Csv => {
-                for i in 0..COLUMNS.len() {
+                for (i, v) in row.iter().enumerate() {
                     if i > 0 {
                         line.push(',');
                     }
-                    match r.get_ref(i)? {
-                        ValueRef::Null => {}
-                        ValueRef::Integer(v) if i == ENTERED_AT => line.push_str(&local(v, tz)),
-                        ValueRef::Integer(v) => line.push_str(&v.to_string()),
-                        ValueRef::Real(v) => line.push_str(&v.to_string()),
-                        ValueRef::Text(t) => csv_field(&String::from_utf8_lossy(t), &mut line),
-                        ValueRef::Blob(b) => csv_field(&String::from_utf8_lossy(b), &mut line),
+                    match v {
+                        CdrValue::Null => {}
+                        CdrValue::Integer(v) if i == ENTERED_AT => line.push_str(&local(*v, tz)),
+                        CdrValue::Integer(v) => line.push_str(&v.to_string()),
+                        CdrValue::Real(v) => line.push_str(&v.to_string()),
+                        CdrValue::Text(t) => csv_field(t, &mut line),
                     }
                 }
                 line.push_str("\r\n");
             }
             CdrFormat::Jsonl => {
                 let mut obj = serde_json::Map::with_capacity(COLUMNS.len());
-                for (i, name) in COLUMNS.iter().enumerate() {
-                    let v = match r.get_ref(i)? {
-                        ValueRef::Null => serde_json::Value::Null,
-                        ValueRef::Integer(v) if i == ENTERED_AT => local(v, tz).into(),
-                        ValueRef::Integer(v) if FLAGS.contains(&i) => (v != 0).into(),
-                        ValueRef::Integer(v) => v.into(),
-                        ValueRef::Real(v) => v.into(),
-                        ValueRef::Text(t) | ValueRef::Blob(t) => {
-                            String::from_utf8_lossy(t).into_owned().into()
-                        }
+                for (i, (name, v)) in COLUMNS.iter().zip(row).enumerate() {
+                    let v = match v {
+                        CdrValue::Null => serde_json::Value::Null,
+                        CdrValue::Integer(v) if i == ENTERED_AT => local(*v, tz).into(),
+                        CdrValue::Integer(v) if FLAGS.contains(&i) => (*v != 0).into(),
+                        CdrValue::Integer(v) => (*v).into(),
+                        CdrValue::Real(v) => (*v).into(),
+                        CdrValue::Text(t) => t.to_string().into(),
                     };
                     obj.insert((*name).to_string(), v);
                 }
-                line.push_str(&serde_json::to_string(&obj)?);
+                match serde_json::to_string(&obj) {
+                    Ok(json) => line.push_str(&json),
+                    Err(e) => {
+                        failed = Some(e.into());
+                        return false;
+                    }
+                }
                 line.push('\n');
             }
         }
-        out.write_all(line.as_bytes())?;
-        n += 1;
+        if let Err(e) = out.write_all(line.as_bytes()) {
+            failed = Some(e.into());
+            return false;
+        }
+        true
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
     }
     out.flush()?;
     Ok(n)

@@ -16,12 +16,12 @@
 //! Reads only; knows nothing of dialing.
 
 use super::{Period, Settings};
+use crate::store::{ListEventKind, ListRow, ReportReads};
 use anyhow::Result;
 use jiff::civil::Date;
 use jiff::ToSpan;
-use rusqlite::{params, Connection};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::outbound::{COMPLAINT_REPLY_WITHIN_MS, COMPLAINT_RESOLVE_WITHIN_MS};
 
@@ -172,57 +172,13 @@ pub struct AgentOutbound {
     pub lists: Vec<AgentList>,
 }
 
-/// A list as stored, with what the figures need.
-struct ListRow {
-    id: i64,
-    name: String,
-    purpose: String,
-    state: String,
-    queue: Option<String>,
-    quota: Option<u32>,
-    agent_quota: Option<u32>,
-    created_at_ms: i64,
-    /// When stopped: since when.
-    stopped_at_ms: Option<i64>,
-}
-
-/// Whether the database has the outbound tables (a file older than migration 5 has none).
-fn has_lists(conn: &Connection) -> Result<bool> {
-    let n: i64 = conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbound_lists'",
-        [],
-        |r| r.get(0),
-    )?;
-    Ok(n > 0)
-}
-
-fn load_lists(conn: &Connection, period: &Period, name: Option<&str>) -> Result<Vec<ListRow>> {
-    if !has_lists(conn)? {
-        return Ok(vec![]);
-    }
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, name, purpose, state, queue, quota_per_day, agent_quota_per_day,
-                created_at_ms, state_changed_at_ms
-         FROM outbound_lists
-         WHERE created_at_ms < ?1 AND (?2 IS NULL OR name = ?2)
-         ORDER BY name",
-    )?;
-    let rows = stmt.query_map(params![period.end_ms, name], |r| {
-        let state: String = r.get(3)?;
-        let changed: i64 = r.get(8)?;
-        Ok(ListRow {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            purpose: r.get(2)?,
-            stopped_at_ms: (state == "stopped").then_some(changed),
-            state,
-            queue: r.get(4)?,
-            quota: r.get(5)?,
-            agent_quota: r.get(6)?,
-            created_at_ms: r.get(7)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+/// The lists of the period (created before its end; only the one named, when given).
+fn load_lists(
+    store: &dyn ReportReads,
+    period: &Period,
+    name: Option<&str>,
+) -> Result<Vec<ListRow>> {
+    Ok(store.report_lists(period.end_ms, name)?)
 }
 
 /// The local days of the period: (date, start_ms, end_ms).
@@ -245,17 +201,8 @@ pub fn period_days(period: &Period, settings: &Settings) -> Result<Vec<(Date, i6
 
 /// Which of `days` the list could dial on: it existed (and was not stopped), the date is not a
 /// holiday, and a window opens on its weekday.
-fn trading(conn: &Connection, l: &ListRow, days: &[(Date, i64, i64)]) -> Result<Vec<bool>> {
-    let mut mask = 0i64;
-    let mut stmt =
-        conn.prepare_cached("SELECT days FROM outbound_list_windows WHERE list_id = ?1")?;
-    for m in stmt.query_map([l.id], |r| r.get::<_, i64>(0))? {
-        mask |= m?;
-    }
-    let holidays: BTreeSet<String> = conn
-        .prepare_cached("SELECT date FROM outbound_list_holidays WHERE list_id = ?1")?
-        .query_map([l.id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+fn trading(store: &dyn ReportReads, l: &ListRow, days: &[(Date, i64, i64)]) -> Result<Vec<bool>> {
+    let (mask, holidays) = store.list_calendar(l.id)?;
     Ok(days
         .iter()
         .map(|(date, start, end)| {
@@ -280,7 +227,7 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
 
 /// Figures of every list (or of the one named), in name order.
 pub fn list_report(
-    conn: &Connection,
+    store: &dyn ReportReads,
     settings: &Settings,
     period: &Period,
     list_filter: Option<&str>,
@@ -289,34 +236,18 @@ pub fn list_report(
     let days = period_days(period, settings)?;
     let (s, e) = (period.start_ms, period.end_ms);
     let mut out = Vec::new();
-    for l in load_lists(conn, period, list_filter)? {
+    for l in load_lists(store, period, list_filter)? {
         let mut per_day = vec![ListFigures::default(); days.len()];
         let mut bump = |ms: i64, f: &mut dyn FnMut(&mut ListFigures)| {
             if let Some(i) = day_of(&days, ms) {
                 f(&mut per_day[i]);
             }
         };
-        let times = |sql: &str| -> Result<Vec<(i64, String, String)>> {
-            let mut stmt = conn.prepare_cached(sql)?;
-            let rows = stmt.query_map(params![l.id, s, e], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                    r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                ))
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        };
-        for (ms, _, _) in times(
-            "SELECT created_at_ms, NULL, NULL FROM outbound_contacts
-             WHERE list_id = ?1 AND created_at_ms >= ?2 AND created_at_ms < ?3",
-        )? {
+        let times = |kind| store.list_events(l.id, kind, s, e);
+        for (ms, _, _) in times(ListEventKind::ContactAdded)? {
             bump(ms, &mut |f| f.contacts_added += 1);
         }
-        for (ms, result, reason) in times(
-            "SELECT started_at_ms, result, reason FROM outbound_attempts
-             WHERE list_id = ?1 AND started_at_ms >= ?2 AND started_at_ms < ?3",
-        )? {
+        for (ms, result, reason) in times(ListEventKind::AttemptStarted)? {
             bump(ms, &mut |f| match (result.as_str(), reason.as_str()) {
                 ("skipped", "duplicate") => f.skipped_duplicate += 1,
                 ("skipped", "do_not_call") => f.skipped_do_not_call += 1,
@@ -326,17 +257,10 @@ pub fn list_report(
                 _ => f.attempts += 1,
             });
         }
-        for (ms, _, _) in times(
-            "SELECT answered_at_ms, NULL, NULL FROM outbound_attempts
-             WHERE list_id = ?1 AND answered_at_ms >= ?2 AND answered_at_ms < ?3",
-        )? {
+        for (ms, _, _) in times(ListEventKind::Connect)? {
             bump(ms, &mut |f| f.connects += 1);
         }
-        for (ms, state, _) in times(
-            "SELECT updated_at_ms, state, NULL FROM outbound_contacts
-             WHERE list_id = ?1 AND state IN ('done', 'unreachable')
-               AND updated_at_ms >= ?2 AND updated_at_ms < ?3",
-        )? {
+        for (ms, state, _) in times(ListEventKind::ContactFinished)? {
             bump(ms, &mut |f| {
                 if state == "done" {
                     f.completed += 1
@@ -345,32 +269,12 @@ pub fn list_report(
                 }
             });
         }
-        // A dial attempt scheduled a retry when its contact was dialed (or skipped) again
-        // later, or is waiting for that now.
-        for (ms, _, _) in times(
-            "SELECT a.ended_at_ms, NULL, NULL FROM outbound_attempts a
-             JOIN outbound_contacts c ON c.id = a.contact_id
-             WHERE a.list_id = ?1 AND a.ended_at_ms >= ?2 AND a.ended_at_ms < ?3
-               AND a.result IS NOT NULL AND a.result != 'skipped'
-               AND (c.state = 'pending' OR EXISTS (SELECT 1 FROM outbound_attempts b
-                    WHERE b.contact_id = a.contact_id AND b.id > a.id))",
-        )? {
+        for (ms, _, _) in times(ListEventKind::RetryScheduled)? {
             bump(ms, &mut |f| f.retries_scheduled += 1);
         }
 
         let mut contacts = ContactStates::default();
-        let mut stmt = conn.prepare_cached(
-            "SELECT state, count(*) FROM outbound_contacts c
-             WHERE list_id = ?1 AND ((created_at_ms >= ?2 AND created_at_ms < ?3)
-                OR EXISTS (SELECT 1 FROM outbound_attempts a WHERE a.contact_id = c.id
-                           AND a.started_at_ms >= ?2 AND a.started_at_ms < ?3))
-             GROUP BY state",
-        )?;
-        let rows = stmt.query_map(params![l.id, s, e], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
-        })?;
-        for row in rows {
-            let (state, n) = row?;
+        for (state, n) in store.list_contact_states(l.id, s, e)? {
             contacts.total += n;
             match state.as_str() {
                 "pending" => contacts.pending = n,
@@ -383,17 +287,17 @@ pub fn list_report(
         }
 
         let complaints = if l.purpose == "complaint" {
-            Some(complaint_figures(conn, l.id, period, now_ms)?)
+            Some(complaint_figures(store, l.id, period, now_ms)?)
         } else {
             None
         };
         let queue_callbacks = if l.purpose == "queue_callback" {
-            Some(queue_callback_figures(conn, l.id, period)?)
+            Some(queue_callback_figures(store, l.id, period)?)
         } else {
             None
         };
 
-        let trading = trading(conn, &l, &days)?;
+        let trading = trading(store, &l, &days)?;
         let mut totals = ListFigures::default();
         let mut out_days = Vec::with_capacity(days.len());
         let mut reached = 0u64;
@@ -438,28 +342,19 @@ pub fn list_report(
 }
 
 fn queue_callback_figures(
-    conn: &Connection,
+    store: &dyn ReportReads,
     list: i64,
     period: &Period,
 ) -> Result<QueueCallbackFigures> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT r.status, r.requested_at_ms, r.done_at_ms
-         FROM callback_requests r JOIN outbound_contacts c ON c.id = r.contact_id
-         WHERE c.list_id = ?1 AND r.requested_at_ms >= ?2 AND r.requested_at_ms < ?3",
-    )?;
-    let mut rows = stmt.query(params![list, period.start_ms, period.end_ms])?;
     let mut f = QueueCallbackFigures::default();
     let mut waits = Vec::new();
-    while let Some(r) = rows.next()? {
-        let status: String = r.get(0)?;
-        let requested: i64 = r.get(1)?;
-        let done: Option<i64> = r.get(2)?;
+    for r in store.list_callback_requests(list, period.start_ms, period.end_ms)? {
         f.requests += 1;
-        match status.as_str() {
+        match r.status.as_str() {
             "done" => {
                 f.called_back += 1;
-                if let Some(at) = done {
-                    waits.push((at - requested).max(0) as f64 / 1000.0);
+                if let Some(at) = r.done_at_ms {
+                    waits.push((at - r.requested_at_ms).max(0) as f64 / 1000.0);
                 }
             }
             "failed" => f.failed += 1,
@@ -475,29 +370,17 @@ fn queue_callback_figures(
 }
 
 fn complaint_figures(
-    conn: &Connection,
+    store: &dyn ReportReads,
     list: i64,
     period: &Period,
     now_ms: i64,
 ) -> Result<ComplaintFigures> {
     let reply = COMPLAINT_REPLY_WITHIN_MS as i64;
     let resolve = COMPLAINT_RESOLVE_WITHIN_MS as i64;
-    let mut stmt = conn.prepare_cached(
-        "SELECT c.created_at_ms, COALESCE(c.due_at_ms, c.created_at_ms + ?4), c.state,
-                c.updated_at_ms,
-                (SELECT min(answered_at_ms) FROM outbound_attempts a
-                 WHERE a.contact_id = c.id AND a.answered_at_ms IS NOT NULL)
-         FROM outbound_contacts c
-         WHERE c.list_id = ?1 AND c.created_at_ms >= ?2 AND c.created_at_ms < ?3",
-    )?;
-    let mut rows = stmt.query(params![list, period.start_ms, period.end_ms, reply])?;
     let mut f = ComplaintFigures::default();
-    while let Some(r) = rows.next()? {
-        let created: i64 = r.get(0)?;
-        let due: i64 = r.get(1)?;
-        let state: String = r.get(2)?;
-        let updated: i64 = r.get(3)?;
-        let answered: Option<i64> = r.get(4)?;
+    for c in store.list_complaints(list, period.start_ms, period.end_ms, reply)? {
+        let (created, due, updated) = (c.created_at_ms, c.due_at_ms, c.updated_at_ms);
+        let answered = c.first_answer_at_ms;
         f.complaints += 1;
         if answered.is_some_and(|a| a <= due) {
             f.replied_in_12h += 1;
@@ -505,7 +388,7 @@ fn complaint_figures(
             f.awaiting_reply += 1;
         }
         let resolve_by = created + resolve;
-        if state == "done" {
+        if c.state == "done" {
             if updated <= resolve_by {
                 f.resolved_in_48h += 1;
             }
@@ -522,13 +405,13 @@ fn complaint_figures(
 /// a configured queue it is a member of, or where it made attempts) with its attempts and
 /// connects and the per-agent quota over the list's trading days.
 pub fn agent_outbound(
-    conn: &Connection,
+    store: &dyn ReportReads,
     settings: &Settings,
     period: &Period,
     agent_filter: Option<&str>,
 ) -> Result<BTreeMap<String, AgentOutbound>> {
     let mut out: BTreeMap<String, AgentOutbound> = BTreeMap::new();
-    let lists = load_lists(conn, period, None)?;
+    let lists = load_lists(store, period, None)?;
     if lists.is_empty() {
         return Ok(out);
     }
@@ -544,44 +427,19 @@ pub fn agent_outbound(
             }
         }
     }
-    let mut stmt = conn.prepare_cached("SELECT agent, list_id FROM outbound_list_agents")?;
-    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-        work.entry(row?).or_default();
+    for row in store.list_agents()? {
+        work.entry(row).or_default();
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT agent, list_id, count(*) FROM outbound_attempts
-         WHERE agent IS NOT NULL AND started_at_ms >= ?1 AND started_at_ms < ?2
-           AND (result IS NULL OR result != 'skipped')
-         GROUP BY 1, 2",
-    )?;
-    for row in stmt.query_map(params![period.start_ms, period.end_ms], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })? {
-        let (a, l, n) = row?;
-        work.entry((a, l)).or_default().0 += n.max(0) as u64;
+    let (s, e) = (period.start_ms, period.end_ms);
+    for (a, l, n) in store.agent_list_counts(s, e, false)? {
+        work.entry((a, l)).or_default().0 += n;
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT agent, list_id, count(*) FROM outbound_attempts
-         WHERE agent IS NOT NULL AND answered_at_ms >= ?1 AND answered_at_ms < ?2
-         GROUP BY 1, 2",
-    )?;
-    for row in stmt.query_map(params![period.start_ms, period.end_ms], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })? {
-        let (a, l, n) = row?;
-        work.entry((a, l)).or_default().1 += n.max(0) as u64;
+    for (a, l, n) in store.agent_list_counts(s, e, true)? {
+        work.entry((a, l)).or_default().1 += n;
     }
     let mut trading_days: BTreeMap<i64, u64> = BTreeMap::new();
     for l in &lists {
-        let t = trading(conn, l, &days)?;
+        let t = trading(store, l, &days)?;
         trading_days.insert(l.id, t.iter().filter(|x| **x).count() as u64);
     }
     let mut quota_connects: BTreeMap<String, u64> = BTreeMap::new();
@@ -650,6 +508,7 @@ mod tests {
     #[test]
     fn queue_callbacks_are_reported_apart() {
         use crate::outbound::{self, AttemptResult, Decision, QueueCallbackSettings};
+        use crate::store::{test_support, CallOp};
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::store::open(dir.path()).unwrap();
         let cfg = crate::config::Config::parse("[reports]\ntime_zone = \"UTC\"\n").unwrap();
@@ -663,12 +522,19 @@ mod tests {
             (2, "07700 900002"),
             (3, "07700 900003"),
         ] {
-            conn.execute(
-                "INSERT INTO callback_requests (call_id, queue, caller_number, entered_at_ms,
-                   requested_at_ms) VALUES (?1, 'support', ?2, ?3, ?3)",
-                params![call, number, t + call * 1_000],
-            )
-            .unwrap();
+            let at = (t + call * 1_000) as u64;
+            test_support::apply(
+                &conn,
+                CallOp::CallbackRequested {
+                    id: call as u64,
+                    queue: "support".into(),
+                    caller_number: number.into(),
+                    caller_name: None,
+                    entered_at_ms: at,
+                    position: None,
+                    requested_at_ms: at,
+                },
+            );
         }
         let cb = QueueCallbackSettings {
             time_zone: "UTC".into(),
@@ -685,11 +551,11 @@ mod tests {
         // Call 1: answered 2 min after the request; call 2: unreachable after 1 attempt.
         let a = attempt("a1");
         outbound::record_result(&conn, a, AttemptResult::Answered, None, now + 60_000).unwrap();
-        conn.execute("UPDATE outbound_lists SET max_attempts = 1", [])
-            .unwrap();
+        test_support::set_max_attempts(&conn, 1);
         let b = attempt("a2");
         outbound::record_result(&conn, b, AttemptResult::NoAnswer, None, now).unwrap();
-        let r = list_report(&conn, &settings, &p, None, now as i64).unwrap();
+        let store = test_support::reader(conn);
+        let r = list_report(&store, &settings, &p, None, now as i64).unwrap();
         let q = r[0]
             .queue_callbacks
             .as_ref()

@@ -29,11 +29,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
-use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
+use crate::store::{Reader, ReportReads};
 
 /// Exit code for usage errors (bad dates, bad config), as elsewhere in the CLI.
 pub const EXIT_USAGE: u8 = 64;
@@ -250,18 +250,9 @@ pub fn local(ms: i64, tz: &TimeZone) -> String {
 }
 
 /// Open `<data_dir>/ctid.db` read-only (no schema changes; safe while the daemon runs).
-pub fn open_read_only(data_dir: &Path) -> Result<Connection> {
-    let path = data_dir.join("ctid.db");
-    if !path.exists() {
-        bail!("no database at {}", path.display());
-    }
-    let conn = Connection::open_with_flags(
-        &path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .with_context(|| format!("cannot open {}", path.display()))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(conn)
+pub fn open_read_only(data_dir: &Path) -> Result<Reader> {
+    Reader::open(data_dir)
+        .with_context(|| format!("cannot open {}", data_dir.join("ctid.db").display()))
 }
 
 fn now_ms() -> i64 {
@@ -358,8 +349,9 @@ pub struct Report {
     pub parts: Parts,
 }
 
-/// The one way to a report, shared by `ctid report` and the API: open `<data_dir>/ctid.db`
-/// read-only and build. Blocking (SQLite): run it off the async executor.
+/// The one way to a report from the command line: open `<data_dir>/ctid.db` read-only and
+/// build. Blocking: run it off the async executor. (The daemon's API builds on its pooled
+/// readers: [`build_with_list`].)
 pub fn generate(
     data_dir: &Path,
     settings: &Settings,
@@ -377,18 +369,34 @@ pub fn generate_with_list(
     list: Option<&str>,
     now_ms: i64,
 ) -> Result<Report> {
-    let conn = open_read_only(data_dir)?;
-    build_with_list(&conn, settings, req, list, now_ms)
+    let first = open_read_only(data_dir)?;
+    let mut second = first.reopen();
+    build_with_list(
+        &first,
+        second.as_mut().map(|r| r as &mut (dyn ReportReads + Send)),
+        settings,
+        req,
+        list,
+        now_ms,
+    )
 }
 
-/// Build the report of `req` on an open connection.
-pub fn build(conn: &Connection, settings: &Settings, req: &Request, now_ms: i64) -> Result<Report> {
-    build_with_list(conn, settings, req, None, now_ms)
+/// Build the report of `req` from `store`.
+pub fn build(
+    store: &dyn ReportReads,
+    settings: &Settings,
+    req: &Request,
+    now_ms: i64,
+) -> Result<Report> {
+    build_with_list(store, None, settings, req, None, now_ms)
 }
 
-/// [`build`] with the callback lists narrowed to the one named `list`.
+/// [`build`] with the callback lists narrowed to the one named `list`. With a `second` reader
+/// of the same store, the queue and agent figures (two independent scans) are read side by side
+/// (a month of a big center halves).
 pub fn build_with_list(
-    conn: &Connection,
+    store: &dyn ReportReads,
+    second: Option<&mut (dyn ReportReads + Send)>,
     settings: &Settings,
     req: &Request,
     list: Option<&str>,
@@ -402,9 +410,9 @@ pub fn build_with_list(
         (None, _) => 60,
     };
     let (queue_filter, agent_filter) = (req.queue.as_deref(), req.agent.as_deref());
-    let queues = |conn: &Connection| {
+    let queues = |store: &dyn ReportReads| {
         queue::queue_report(
-            conn,
+            store,
             &settings.queues,
             &period,
             interval_minutes,
@@ -412,36 +420,30 @@ pub fn build_with_list(
             &settings.tz,
         )
     };
-    let agents = |conn: &Connection| {
-        agent::agent_report(conn, settings, &period, queue_filter, agent_filter, now_ms)
+    let agents = |store: &dyn ReportReads| {
+        agent::agent_report(store, settings, &period, queue_filter, agent_filter, now_ms)
     };
     let lists = if req.parts.lists() {
-        lists::list_report(conn, settings, &period, list, now_ms)?
+        lists::list_report(store, settings, &period, list, now_ms)?
     } else {
         vec![]
     };
     let (queues, agents) = match req.parts {
-        Parts::Queues => (queues(conn)?, vec![]),
-        Parts::Agents => (vec![], agents(conn)?),
+        Parts::Queues => (queues(store)?, vec![]),
+        Parts::Agents => (vec![], agents(store)?),
         Parts::Lists => (vec![], vec![]),
         Parts::All => {
-            // The queue and agent figures are two independent scans: run them side by side on
-            // two read-only connections when the database is a file (a month of a big center
-            // halves).
-            let second = conn
-                .path()
-                .filter(|p| !p.is_empty())
-                .and_then(|p| open_read_only(Path::new(p).parent()?).ok());
             let (q, a) = match second {
-                Some(conn2) => std::thread::scope(|s| {
-                    let a = s.spawn(move || agents(&conn2));
-                    let q = queues(conn);
+                Some(store2) => std::thread::scope(|s| {
+                    let agents = &agents;
+                    let a = s.spawn(move || agents(&*store2));
+                    let q = queues(store);
                     let a = a
                         .join()
                         .unwrap_or_else(|_| Err(anyhow::anyhow!("agent report thread failed")));
                     (q, a)
                 }),
-                None => (queues(conn), agents(conn)),
+                None => (queues(store), agents(store)),
             };
             (q?, a?)
         }

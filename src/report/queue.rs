@@ -1,9 +1,10 @@
-//! Queue figures for a period and its intervals, aggregated in SQL.
+//! Queue figures for a period and its intervals, aggregated here from the store's scan of the
+//! period's calls ([`ReportReads::each_queue_call`]).
 
 use super::{local, Period};
+use crate::store::{QueueCall, ReportReads};
 use anyhow::Result;
 use jiff::tz::TimeZone;
-use rusqlite::{params, Connection};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -170,52 +171,28 @@ pub struct QueueReport {
     pub intervals: Vec<Interval>,
 }
 
-/// One row per call of the period; aggregated in Rust (a SQL `GROUP BY queue, bucket` makes
-/// SQLite sort every row through a temporary B-tree, which costs seconds over a month of a big
-/// call center; this single ordered index range scan does not). Rows whose outcome is NULL
-/// (still live) or 'interrupted' count as answered if they were answered (without talk time),
-/// else not at all, as in the live figures.
-const QUEUE_SQL: &str = "
-SELECT queue, (entered_at_ms - ?1) / ?3,
-       CASE WHEN outcome IN ('answered', 'abandoned', 'timeout', 'overflow', 'rejected',
-                             'callback_requested')
-            THEN outcome
-            WHEN answered_at_ms IS NOT NULL THEN 'answered' END,
-       wait_ms, talk_ms, outcome = 'answered', answered_in_target, short_abandon
-FROM calls INDEXED BY calls_entered
-WHERE entered_at_ms >= ?1 AND entered_at_ms < ?2 AND queue IS NOT NULL
-  AND (?4 IS NULL OR queue = ?4)";
-
-/// Callback requests (queue, interval) by the time the caller entered the queue. A small table:
-/// no index on `entered_at_ms` is needed.
-const CALLBACK_SQL: &str = "
-SELECT queue, (entered_at_ms - ?1) / ?3
-FROM callback_requests
-WHERE entered_at_ms >= ?1 AND entered_at_ms < ?2 AND (?4 IS NULL OR queue = ?4)";
-
-/// Add one call (a row of [`QUEUE_SQL`]) to its interval's aggregate.
-fn add_row(raw: &mut Raw, outcome: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
-    let wait = r.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0) as u64;
-    let talk = r.get::<_, Option<i64>>(4)?;
-    let really_answered = r.get::<_, Option<bool>>(5)?.unwrap_or(false);
-    let flag = |i| -> rusqlite::Result<bool> { Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0) != 0) };
+/// Add one call of the store's scan to its interval's aggregate. Calls that are live or
+/// interrupted come as answered if they were answered (without talk time), as in the live
+/// figures.
+fn add_call(raw: &mut Raw, c: &QueueCall<'_>) {
+    let wait = c.wait_ms.unwrap_or(0).max(0) as u64;
     raw.offered += 1;
     raw.max_wait_ms = Some(raw.max_wait_ms.map_or(wait, |m| m.max(wait)));
-    match outcome {
+    match c.outcome {
         "answered" => {
             raw.answered += 1;
             raw.wait_answered_ms += wait;
-            if flag(6)? {
+            if c.answered_in_target {
                 raw.answered_in_target += 1;
             }
-            if let (true, Some(t)) = (really_answered, talk) {
+            if let (true, Some(t)) = (c.really_answered, c.talk_ms) {
                 raw.talk_ms += t.max(0) as u64;
                 raw.talked += 1;
             }
         }
         "abandoned" => {
             raw.abandoned += 1;
-            if flag(7)? {
+            if c.short_abandon {
                 raw.short_abandons += 1;
             }
         }
@@ -225,13 +202,12 @@ fn add_row(raw: &mut Raw, outcome: &str, r: &rusqlite::Row<'_>) -> rusqlite::Res
         "callback_requested" => raw.callback_requested += 1,
         _ => {}
     }
-    Ok(())
 }
 
 /// Figures per queue: the configured ones (`configured`, in order, even without calls) that
 /// match the filter, then any others found in the data.
 pub fn queue_report(
-    conn: &Connection,
+    store: &dyn ReportReads,
     configured: &[(String, Goals)],
     period: &Period,
     interval_minutes: u32,
@@ -239,30 +215,22 @@ pub fn queue_report(
     tz: &TimeZone,
 ) -> Result<Vec<QueueReport>> {
     let step = interval_minutes as i64 * 60_000;
-    let mut stmt = conn.prepare_cached(QUEUE_SQL)?;
-    let mut rows = stmt.query(params![period.start_ms, period.end_ms, step, queue_filter])?;
+    let (start, end) = (period.start_ms, period.end_ms);
     let mut per_queue: BTreeMap<String, BTreeMap<i64, Raw>> = BTreeMap::new();
-    while let Some(r) = rows.next()? {
-        let outcome = match r.get_ref(2)?.as_str_or_null() {
-            Ok(Some(o)) => o,
-            _ => continue,
+    store.each_queue_call(start, end, step, queue_filter, &mut |c| {
+        let buckets = match per_queue.get_mut(c.queue) {
+            Some(b) => b,
+            None => per_queue.entry(c.queue.to_owned()).or_default(),
         };
-        let queue = r.get_ref(0)?.as_str().unwrap_or_default();
-        let bucket: i64 = r.get(1)?;
+        add_call(buckets.entry(c.bucket).or_default(), &c);
+    })?;
+    store.each_callback_request(start, end, step, queue_filter, &mut |queue, bucket| {
         let buckets = match per_queue.get_mut(queue) {
             Some(b) => b,
             None => per_queue.entry(queue.to_owned()).or_default(),
         };
-        add_row(buckets.entry(bucket).or_default(), outcome, r)?;
-    }
-    let mut stmt = conn.prepare_cached(CALLBACK_SQL)?;
-    let mut rows = stmt.query(params![period.start_ms, period.end_ms, step, queue_filter])?;
-    while let Some(r) = rows.next()? {
-        let queue: String = r.get(0)?;
-        let bucket: i64 = r.get(1)?;
-        let buckets = per_queue.entry(queue).or_default();
         buckets.entry(bucket).or_default().callback_requests += 1;
-    }
+    })?;
     // Configured queues first (in config order, even without calls), then any others found.
     let mut names: Vec<String> = configured
         .iter()
@@ -305,24 +273,6 @@ pub fn queue_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_query_ranges_over_calls_entered() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::store::open(dir.path()).unwrap();
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {QUEUE_SQL}"))
-            .unwrap()
-            .query_map(params![0i64, 1i64, 60_000i64, None::<String>], |r| r.get(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let plan = plan.join("\n");
-        assert!(
-            plan.contains("calls_entered (entered_at_ms>? AND entered_at_ms<?)"),
-            "{plan}"
-        );
-    }
 
     #[test]
     fn callback_requests_are_neither_abandoned_nor_in_the_ratios() {

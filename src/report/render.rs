@@ -8,7 +8,7 @@ use super::agent::AgentReport;
 use super::lists::{ListFigures, ListReport};
 use super::queue::{Figures, QueueReport};
 use super::{Parts, Period, PeriodKind, Report, ReportFormat};
-use crate::cli::format::{dur_secs, pct, Align, Table};
+use crate::table::{dur_secs, pct, Align, Table};
 
 /// The report in `format`, showing the parts it was built with.
 pub fn render(r: &Report, format: ReportFormat) -> Result<String> {

@@ -239,21 +239,14 @@ impl Dialog {
     }
 
     /// Where the next in-dialog request goes: the first route (loose routing) or the remote
-    /// target. Only IP literals are reachable (ctid does not resolve names).
+    /// target, UDP unless the URI names a transport. Only IP literals are reachable here.
     pub fn next_hop(&self) -> Option<(Transport, SocketAddr)> {
         let uri = match self.route_set.first() {
             Some(r) => NameAddr::parse(r).ok()?.uri,
             None => self.remote_target.clone(),
         };
-        let Ok(Uri::Sip(u)) = Uri::parse(&uri) else {
-            return None;
-        };
-        let ip = u.host.trim_matches(['[', ']']).parse().ok()?;
-        let transport = match u.params.value("transport") {
-            Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
-            _ => Transport::Udp,
-        };
-        Some((transport, SocketAddr::new(ip, u.port.unwrap_or(5060))))
+        let (transport, addr) = super::route::uri_hop(&uri)?;
+        Some((transport.unwrap_or(Transport::Udp), addr))
     }
 }
 

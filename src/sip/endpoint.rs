@@ -15,7 +15,7 @@ use super::build::{self, new_tag, response_from_reply, response_to, stamp_via, B
 use super::header::{parse_bounded, CSeq, NameAddr, Via};
 use super::message::{Headers, Message, Method, Request, Response};
 use super::parse::ParseFailure;
-use super::registrar::{Account, Registrar, RegistrarConfig, StoreOp};
+use super::registrar::{Account, Outcome as RegisterOutcome, Registrar, RegistrarConfig, StoreOp};
 use super::transaction::{
     Bytes, ClientInvite, ClientInviteState, ClientNonInvite, ClientNonInviteState, ServerInvite,
     ServerInviteState, ServerNonInvite, Timers, TxAction,
@@ -25,7 +25,7 @@ use crate::config::PeerNet;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Methods ctid implements (the `Allow` header).
@@ -135,6 +135,28 @@ pub struct EndpointConfig {
     pub registrar: RegistrarConfig,
     pub accounts: Vec<Account>,
     pub nonce_secret: [u8; 32],
+    /// `[sip] advertise`: the address written into ctid's Via sent-by instead of the socket's.
+    pub advertise: Option<super::advertise::Advertise>,
+    pub admission: AdmissionConfig,
+}
+
+/// Admission of new calls (`[sip.overload]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionConfig {
+    /// Retry-After of a 503 for overload.
+    pub retry_after_secs: u64,
+    /// Answered INVITEs (2xx sent) not yet acknowledged per peer address, above which the
+    /// peer's new INVITEs get 503 (0 = no limit).
+    pub max_unacked_per_peer: usize,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        AdmissionConfig {
+            retry_after_secs: 5,
+            max_unacked_per_peer: 200,
+        }
+    }
 }
 
 /// Counters the driver exports as metrics.
@@ -150,6 +172,46 @@ pub struct Stats {
     pub responses_sent: [u64; 7],
     pub server_transactions: u64,
     pub client_transactions: u64,
+    /// Failed authentications, by [`super::throttle::FailReason::index`].
+    pub auth_failures: [u64; 5],
+    /// Requests refused at the door, by [`Refusal::index`].
+    pub refused: [u64; Refusal::ALL.len()],
+}
+
+/// Why a request was refused before any work was spent on it (the `reason` label of
+/// `ctid_sip_refused_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// REGISTER from a source or for an account blocked after failed authentications.
+    AuthThrottled,
+    /// An out-of-dialog request from a source that is not a trusted PBX peer (stateless 403).
+    Untrusted,
+    /// A new INVITE while ctid cannot keep up (stateless 503 + Retry-After).
+    Overload,
+    /// A new INVITE from a peer with too many answered calls it has not acknowledged (503).
+    Unacked,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 4] = [
+        Refusal::AuthThrottled,
+        Refusal::Untrusted,
+        Refusal::Overload,
+        Refusal::Unacked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::AuthThrottled => "auth_throttled",
+            Refusal::Untrusted => "untrusted",
+            Refusal::Overload => "overload",
+            Refusal::Unacked => "unacked",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Refusal::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -332,6 +394,15 @@ pub struct Endpoint {
     next_id: u64,
     registrar_deadline: Option<Instant>,
     draining: bool,
+    /// TCP connections (by `Flow::conn`) that carried an authenticated REGISTER since the
+    /// driver last asked: they get the long idle timeout.
+    proven: VecDeque<u64>,
+    /// The driver says ctid cannot keep up: new INVITEs get 503.
+    overloaded: bool,
+    /// Answered INVITE transactions awaiting their ACK, with the peer address they count for,
+    /// and the count per address.
+    unacked_tx: HashMap<u64, IpAddr>,
+    unacked: HashMap<IpAddr, usize>,
     pub stats: Stats,
 }
 
@@ -362,6 +433,10 @@ impl Endpoint {
             next_id: 1,
             registrar_deadline: None,
             draining: false,
+            proven: VecDeque::new(),
+            overloaded: false,
+            unacked_tx: HashMap::new(),
+            unacked: HashMap::new(),
             stats: Stats::default(),
         }
     }
@@ -439,6 +514,32 @@ impl Endpoint {
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
+    }
+
+    /// Refuse (`true`) or admit again (`false`) new INVITEs: the driver measures the load.
+    pub fn set_overloaded(&mut self, on: bool) {
+        self.overloaded = on;
+    }
+
+    /// Answered calls not yet acknowledged by the peer at `ip`.
+    pub fn unacked(&self, ip: IpAddr) -> usize {
+        self.unacked.get(&ip).copied().unwrap_or(0)
+    }
+
+    fn unacked_done(&mut self, id: u64) {
+        if let Some(ip) = self.unacked_tx.remove(&id) {
+            if let Some(n) = self.unacked.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.unacked.remove(&ip);
+                }
+            }
+        }
+    }
+
+    /// A TCP connection that carried an authenticated REGISTER.
+    pub fn poll_proven(&mut self) -> Option<u64> {
+        self.proven.pop_front()
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -578,6 +679,32 @@ impl Endpoint {
             }
             return;
         }
+        // Strangers get stateless answers: no transaction, nothing retransmitted, nothing kept.
+        if !self.trusted(flow) {
+            if let Some((status, reason)) = self.stateless_refusal(&req) {
+                let refusal = (status == 403).then_some(Refusal::Untrusted);
+                self.refuse_stateless(flow, req, status, reason, refusal);
+                return;
+            }
+        }
+        // A new call while ctid cannot keep up, or from a peer that does not acknowledge the
+        // calls it got: 503 at the door, before any work (calls in progress go on).
+        if req.method == Method::Invite && tag_of(&req, "To").is_none() && !self.draining {
+            let a = self.cfg.admission;
+            let refusal = if self.overloaded {
+                Some(Refusal::Overload)
+            } else if a.max_unacked_per_peer > 0
+                && self.unacked(flow.remote.ip()) >= a.max_unacked_per_peer
+            {
+                Some(Refusal::Unacked)
+            } else {
+                None
+            };
+            if let Some(r) = refusal {
+                self.refuse_stateless(flow, req, 503, "Service Unavailable", Some(r));
+                return;
+            }
+        }
         // Response destination per §18.2.2 / RFC 3581.
         let mut resp_flow = flow;
         if flow.transport == Transport::Udp {
@@ -664,8 +791,20 @@ impl Endpoint {
             Method::Register => {
                 let source = flow.to_string();
                 let unix = self.unix_ms(now);
-                let (mut r, outcome) = self.registrar.handle_register(&req, &source, unix);
+                let (mut r, outcome) =
+                    self.registrar
+                        .handle_register(&req, &source, flow.remote.ip(), unix);
                 tracing::debug!(%flow, ?outcome, status = r.status, "REGISTER");
+                match outcome {
+                    RegisterOutcome::AuthFailed(why) => self.stats.auth_failures[why.index()] += 1,
+                    RegisterOutcome::Throttled => {
+                        self.stats.refused[Refusal::AuthThrottled.index()] += 1
+                    }
+                    RegisterOutcome::Registered if flow.transport == Transport::Tcp => {
+                        self.proven.push_back(flow.conn)
+                    }
+                    _ => {}
+                }
                 self.server_header(&mut r);
                 self.respond(now, stx, r);
                 self.flush_registrar(now);
@@ -687,7 +826,7 @@ impl Endpoint {
     fn precheck(
         &self,
         req: &Request,
-        flow: Flow,
+        _flow: Flow,
         merged: bool,
         to_tag: Option<&str>,
     ) -> Option<Response> {
@@ -712,12 +851,8 @@ impl Endpoint {
         if looped || merged {
             return Some(self.reply(req, 482));
         }
-        let out_of_dialog_ok = matches!(req.method, Method::Options | Method::Register);
-        if to_tag.is_none() && !out_of_dialog_ok && !self.trusted(flow) {
-            let mut r = self.reply(req, 403);
-            r.reason = "Forbidden: not a trusted PBX peer".into();
-            return Some(r);
-        }
+        // (Untrusted sources never get here with an out-of-dialog request other than OPTIONS,
+        // REGISTER or CANCEL: they are answered statelessly, see `stateless_refusal`.)
         match req.method {
             Method::Other(_) => {
                 let mut r = self.reply(req, 501);
@@ -782,6 +917,73 @@ impl Endpoint {
             }
         }
         None
+    }
+
+    /// What an untrusted source gets without a transaction: 403 for an out-of-dialog request
+    /// only a PBX may send, 481 for an in-dialog request of no dialog ctid knows. `None` = go on
+    /// (OPTIONS, REGISTER, CANCEL, requests of a known dialog).
+    fn stateless_refusal(&self, req: &Request) -> Option<(u16, &'static str)> {
+        match tag_of(req, "To") {
+            None if matches!(
+                req.method,
+                Method::Options | Method::Register | Method::Cancel
+            ) =>
+            {
+                None
+            }
+            None => Some((403, "Forbidden: not a trusted PBX peer")),
+            Some(local_tag) => {
+                let dk = DialogKey {
+                    call_id: req.headers.get("Call-ID").unwrap_or("").to_string(),
+                    local_tag,
+                    remote_tag: tag_of(req, "From").unwrap_or_default(),
+                };
+                (!self.dialogs.contains(&dk)).then_some((481, "Call/Transaction Does Not Exist"))
+            }
+        }
+    }
+
+    /// Answer `req` once, statelessly (RFC 3261 §8.2.7): the response goes where a transaction's
+    /// would, its To tag is derived from the request so a retransmission gets the same answer.
+    fn refuse_stateless(
+        &mut self,
+        flow: Flow,
+        mut req: Request,
+        status: u16,
+        reason: &str,
+        refusal: Option<Refusal>,
+    ) {
+        let mut dest = flow;
+        let rport = flow.transport == Transport::Udp && self.cfg.force_rport;
+        dest.remote = stamp_via(&mut req, flow.remote, rport);
+        if flow.transport != Transport::Udp {
+            dest.remote = flow.remote;
+        }
+        let mut r = self.reply(&req, status);
+        r.reason = reason.to_string();
+        if let Some(to) = r.headers.first_mut("To") {
+            if NameAddr::parse(to).is_ok_and(|na| na.tag().is_none()) {
+                to.push_str(";tag=");
+                to.push_str(&stateless_tag(&req));
+            }
+        }
+        if status == 503 {
+            r.headers.push(
+                "Retry-After",
+                self.cfg.admission.retry_after_secs.to_string(),
+            );
+        }
+        if let Some(why) = refusal {
+            self.stats.refused[why.index()] += 1;
+        }
+        if let Some(n) = self.stats.responses_sent.get_mut(usize::from(status / 100)) {
+            *n += 1;
+        }
+        tracing::debug!(%flow, status, method = %req.method.as_str(), "stateless answer");
+        self.transmits.push_back(Transmit {
+            flow: dest,
+            bytes: r.to_bytes().into(),
+        });
     }
 
     fn trusted(&self, flow: Flow) -> bool {
@@ -851,6 +1053,7 @@ impl Endpoint {
         let call_id = req.headers.get("Call-ID").unwrap_or("").to_string();
         let cseq = cseq_of(&req);
         if let Some(id) = self.acks.remove(&(call_id, cseq)) {
+            self.unacked_done(id);
             if let Some(ServerMachine::Invite(m)) = self.server.get_mut(&id).map(|t| &mut t.machine)
             {
                 let (_, actions) = m.handle_ack(now);
@@ -859,6 +1062,13 @@ impl Endpoint {
             }
         }
         let to_tag = tag_of(&req, "To");
+        // The ACK of a stateless refusal (hop-by-hop, for a 403/503 ctid kept no state of).
+        if to_tag
+            .as_deref()
+            .is_some_and(|t| t.starts_with(STATELESS_TAG))
+        {
+            return;
+        }
         if to_tag.is_some() {
             self.events.push_back(Event::Ack { request: req, flow });
         }
@@ -898,6 +1108,10 @@ impl Endpoint {
         if (200..300).contains(&status) {
             if let Some(k) = stx.ack_match.clone() {
                 self.acks.insert(k, tx.0);
+                let ip = stx.flow.remote.ip();
+                if self.unacked_tx.insert(tx.0, ip).is_none() {
+                    *self.unacked.entry(ip).or_default() += 1;
+                }
             }
         }
         self.server_actions(tx.0, actions);
@@ -940,6 +1154,7 @@ impl Endpoint {
     }
 
     fn remove_server(&mut self, id: u64) {
+        self.unacked_done(id);
         if let Some(tx) = self.server.remove(&id) {
             if self.server_keys.get(&tx.key) == Some(&id) {
                 self.server_keys.remove(&tx.key);
@@ -1050,10 +1265,11 @@ impl Endpoint {
 
     /// A Via for a request ctid sends on `flow`, with `branch`.
     fn own_via_with(&self, flow: Flow, branch: &str) -> String {
-        let host = if flow.local.ip().is_unspecified() {
+        let local = super::advertise::Advertise::apply(self.cfg.advertise.as_ref(), flow.local);
+        let host = if local.ip().is_unspecified() {
             self.cfg.domain.clone()
         } else {
-            match flow.local {
+            match local {
                 SocketAddr::V4(a) => a.ip().to_string(),
                 SocketAddr::V6(a) => format!("[{}]", a.ip()),
             }
@@ -1062,7 +1278,7 @@ impl Endpoint {
             "SIP/2.0/{} {}:{};branch={branch};rport",
             flow.transport.as_str(),
             host,
-            flow.local.port(),
+            local.port(),
         )
     }
 
@@ -1328,6 +1544,19 @@ fn top_branch(headers: &Headers) -> Option<String> {
         .get("Via")
         .and_then(|v| Via::parse(v).ok())
         .and_then(|v| v.branch().map(str::to_string))
+}
+
+/// How the To tag of every stateless response starts (the ACK of such a response is dropped).
+const STATELESS_TAG: &str = "ctsl-";
+
+/// The To tag of a stateless response: the same for a retransmission of the same request.
+fn stateless_tag(req: &Request) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for name in ["Call-ID", "From", "CSeq"] {
+        req.headers.get(name).unwrap_or_default().hash(&mut h);
+    }
+    format!("{STATELESS_TAG}{:012x}", h.finish() & 0xffff_ffff_ffff)
 }
 
 /// The branch of the ACK for a 2xx: the same for the same dialog and INVITE CSeq (Call-ID,

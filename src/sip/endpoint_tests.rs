@@ -26,6 +26,7 @@ fn endpoint(t0: Instant) -> Endpoint {
             max_contacts: 5,
             algorithms: vec![auth::Algorithm::Md5],
             nonce_lifetime: Duration::from_secs(300),
+            throttle: Default::default(),
         },
         accounts: vec![Account {
             agent_id: "a1".into(),
@@ -34,6 +35,11 @@ fn endpoint(t0: Instant) -> Endpoint {
             algorithms: None,
         }],
         nonce_secret: [1; 32],
+        advertise: None,
+        admission: AdmissionConfig {
+            retry_after_secs: 7,
+            max_unacked_per_peer: 2,
+        },
     };
     Endpoint::new(cfg, t0, 1_700_000_000_000)
 }
@@ -135,8 +141,30 @@ fn invite_from_untrusted_source_is_403() {
     let t0 = Instant::now();
     let mut ep = endpoint(t0);
     feed(&mut ep, t0, PHONE, &request("INVITE", "z9hG4bK2", ""));
-    assert_eq!(statuses(&sent(&mut ep)), vec![100, 403]);
+    let first = sent(&mut ep);
+    assert_eq!(statuses(&first), vec![403]);
     assert!(events(&mut ep).is_empty());
+    // Stateless: no transaction, so nothing is retransmitted and nothing waits for an ACK.
+    assert_eq!(ep.open_transactions(), 0);
+    assert!(run_until(&mut ep, t0 + Duration::from_secs(40)).is_empty());
+    assert_eq!(ep.stats.refused[Refusal::Untrusted.index()], 1);
+    // The INVITE again: the same answer, with the same To tag.
+    feed(&mut ep, t0, PHONE, &request("INVITE", "z9hG4bK2", ""));
+    let again = sent(&mut ep);
+    let to = |m: &[(SocketAddr, Message)]| match &m[0].1 {
+        Message::Response(r) => r.headers.get("To").map(str::to_string),
+        _ => None,
+    };
+    assert!(to(&first).is_some_and(|t| t.contains(";tag=")));
+    assert_eq!(to(&first), to(&again));
+    // A BYE of no known dialog from a stranger: a stateless 481.
+    let bye = request("BYE", "z9hG4bK3", "").replace(
+        "To: <sip:4000@10.0.0.2>",
+        "To: <sip:4000@10.0.0.2>;tag=nope",
+    );
+    feed(&mut ep, t0, PHONE, &bye);
+    assert_eq!(statuses(&sent(&mut ep)), vec![481]);
+    assert_eq!(ep.open_transactions(), 0);
 }
 
 #[test]
@@ -710,3 +738,36 @@ fn cancel_waits_for_a_provisional_response() {
     let out = sent(&mut ep);
     assert_eq!(methods(&out), ["ACK"], "only the ACK of the 486: {out:?}");
 }
+
+#[test]
+fn requests_carry_the_advertised_address_in_via_and_go_out_on_the_bound_socket() {
+    let t0 = Instant::now();
+    let mut ep = endpoint(t0);
+    ep.cfg.advertise =
+        Some(super::super::advertise::Advertise::parse("203.0.113.7:15060").unwrap());
+    let mut req = Request::new(Method::Options, "sip:pbx@10.0.0.1");
+    req.headers.push("From", "<sip:ctid@ctid.test>;tag=a1");
+    req.headers.push("To", "<sip:pbx@10.0.0.1>");
+    req.headers.push("Call-ID", "adv1");
+    req.headers.push("CSeq", "1 OPTIONS");
+    let stateless = req.clone();
+    ep.send_request(t0, flow(PBX), req, None);
+    ep.send_stateless(flow(PBX), stateless);
+    let mut n = 0;
+    while let Some(t) = ep.poll_transmit() {
+        assert_eq!(t.flow.local, "10.0.0.2:5060".parse().unwrap());
+        let Ok(Message::Request(r)) = parse_datagram(&t.bytes, &Limits::default()) else {
+            panic!("ctid sent an unparseable request")
+        };
+        let via = r.headers.get("Via").unwrap();
+        assert!(via.starts_with("SIP/2.0/UDP 203.0.113.7:15060;"), "{via}");
+        n += 1;
+    }
+    assert_eq!(n, 2);
+    // Without a port, the bound port stays.
+    ep.cfg.advertise = Some(super::super::advertise::Advertise::parse("203.0.113.7").unwrap());
+    let via = ep.own_via(flow(PBX));
+    assert!(via.starts_with("SIP/2.0/UDP 203.0.113.7:5060;"), "{via}");
+}
+#[path = "endpoint_admission_tests.rs"]
+mod admission;

@@ -110,13 +110,20 @@ pub enum Framed {
 
 /// Frame one message at the front of a TCP stream buffer.
 pub fn frame_stream(buf: &[u8], limits: &Limits) -> Framed {
+    frame_stream_sized(buf, limits).0
+}
+
+/// [`frame_stream`], and when the header section is complete but the body is not, the length
+/// the whole message (from the front of `buf`) will have: a stream reader need not look again
+/// before it has that many bytes (see [`super::framer::StreamFramer`]).
+pub fn frame_stream_sized(buf: &[u8], limits: &Limits) -> (Framed, Option<usize>) {
     // Skip CRLF keepalives between messages (RFC 5626 §3.5.1 double-CRLF ping).
     let start = buf
         .iter()
         .position(|b| !matches!(b, b'\r' | b'\n'))
         .unwrap_or(buf.len());
     if start == buf.len() {
-        return if start == 0 {
+        let framed = if start == 0 {
             Framed::Incomplete
         } else {
             Framed::Message {
@@ -125,40 +132,43 @@ pub fn frame_stream(buf: &[u8], limits: &Limits) -> Framed {
                 fatal: false,
             }
         };
+        return (framed, None);
     }
     let data = &buf[start..];
     let Some((head_end, body_start)) = find_head_end(data) else {
         if data.len() > limits.max_message_size {
-            return fatal(buf.len(), ParseFailure::drop("header section too large"));
+            return (
+                fatal(buf.len(), ParseFailure::drop("header section too large")),
+                None,
+            );
         }
-        return Framed::Incomplete;
+        return (Framed::Incomplete, None);
     };
     let head = match Head::parse(&data[..head_end], limits) {
         Ok(h) => h,
-        Err(f) => return fatal(buf.len(), f),
+        Err(f) => return (fatal(buf.len(), f), None),
     };
     let len = match head.content_length() {
         Ok(Some(n)) => n,
         Ok(None) => {
-            return fatal(
-                buf.len(),
-                head.fail(400, "Missing Content-Length on stream transport"),
-            )
+            let f = head.fail(400, "Missing Content-Length on stream transport");
+            return (fatal(buf.len(), f), None);
         }
-        Err(f) => return fatal(buf.len(), f),
+        Err(f) => return (fatal(buf.len(), f), None),
     };
     if body_start.saturating_add(len) > limits.max_message_size {
-        return fatal(buf.len(), head.fail(513, "Message Too Large"));
+        return (fatal(buf.len(), head.fail(513, "Message Too Large")), None);
     }
     if data.len() < body_start + len {
-        return Framed::Incomplete;
+        return (Framed::Incomplete, Some(start + body_start + len));
     }
     let body = data[body_start..body_start + len].to_vec();
-    Framed::Message {
+    let framed = Framed::Message {
         consumed: start + body_start + len,
         result: Box::new(head.finish(body)),
         fatal: false,
-    }
+    };
+    (framed, None)
 }
 
 fn fatal(consumed: usize, f: ParseFailure) -> Framed {
@@ -170,7 +180,7 @@ fn fatal(consumed: usize, f: ParseFailure) -> Framed {
 }
 
 /// Offset where headers end and where the body starts (accepts bare LF line ends too).
-fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
+pub(crate) fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
     let mut i = 0;
     while i < buf.len() {
         if buf[i] == b'\n' {

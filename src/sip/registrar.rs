@@ -10,8 +10,10 @@ use super::auth::{self, Algorithm, NonceManager, Verdict};
 use super::build::response_to;
 use super::header::{parse_bounded, NameAddr};
 use super::message::{Request, Response};
+use super::throttle::{AuthThrottle, FailReason, ThrottleConfig};
 use super::uri::Uri;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// One agent's SIP account.
@@ -33,6 +35,7 @@ pub struct RegistrarConfig {
     pub max_contacts: usize,
     pub algorithms: Vec<Algorithm>,
     pub nonce_lifetime: Duration,
+    pub throttle: ThrottleConfig,
 }
 
 /// A registered contact of an agent's phone.
@@ -66,27 +69,45 @@ pub enum Outcome {
     Challenged,
     Registered,
     Rejected,
+    /// Credentials were checked and failed (answered with a new challenge, or 403).
+    AuthFailed(FailReason),
+    /// Refused without checking: the source or account is blocked after failures (403 with
+    /// Retry-After).
+    Throttled,
 }
 
 pub struct Registrar {
     cfg: RegistrarConfig,
     by_username: HashMap<String, Account>,
+    /// agent id → username.
+    by_agent: HashMap<String, String>,
     bindings: HashMap<String, Vec<Binding>>,
+    /// (expires_at_ms, agent id, uri) of every binding: expiry pops what is due instead of
+    /// scanning every binding on each REGISTER.
+    expiry: BTreeSet<(u64, String, String)>,
     nonces: NonceManager,
+    throttle: AuthThrottle,
     ops: Vec<StoreOp>,
 }
 
 impl Registrar {
     pub fn new(cfg: RegistrarConfig, accounts: Vec<Account>, nonce_secret: [u8; 32]) -> Self {
         let nonces = NonceManager::new(nonce_secret, cfg.nonce_lifetime, 16_384);
+        let throttle = AuthThrottle::new(cfg.throttle.clone());
         Registrar {
+            by_agent: accounts
+                .iter()
+                .map(|a| (a.agent_id.clone(), a.username.clone()))
+                .collect(),
             by_username: accounts
                 .into_iter()
                 .map(|a| (a.username.clone(), a))
                 .collect(),
             cfg,
             bindings: HashMap::new(),
+            expiry: BTreeSet::new(),
             nonces,
+            throttle,
             ops: Vec::new(),
         }
     }
@@ -100,6 +121,8 @@ impl Registrar {
                     uri: b.uri,
                 });
             } else {
+                self.expiry
+                    .insert((b.expires_at_ms, b.agent_id.clone(), b.uri.clone()));
                 self.bindings.entry(b.agent_id.clone()).or_default().push(b);
             }
         }
@@ -123,35 +146,37 @@ impl Registrar {
 
     /// Number of live bindings, for metrics.
     pub fn binding_count(&self) -> usize {
-        self.bindings.values().map(Vec::len).sum()
+        self.expiry.len()
     }
 
-    /// Remove lapsed bindings; returns when the next one lapses.
+    /// Remove lapsed bindings; returns when the next one lapses. Costs what is due, not what
+    /// is registered.
     pub fn expire(&mut self, now_ms: u64) -> Option<u64> {
-        let mut next: Option<u64> = None;
-        for list in self.bindings.values_mut() {
-            list.retain(|b| {
-                if b.expires_at_ms <= now_ms {
-                    self.ops.push(StoreOp::Delete {
-                        agent_id: b.agent_id.clone(),
-                        uri: b.uri.clone(),
-                    });
-                    false
-                } else {
-                    next = Some(next.map_or(b.expires_at_ms, |n| n.min(b.expires_at_ms)));
-                    true
+        while let Some(first) = self.expiry.first() {
+            if first.0 > now_ms {
+                return Some(first.0);
+            }
+            let Some((_, agent_id, uri)) = self.expiry.pop_first() else {
+                break;
+            };
+            if let Some(list) = self.bindings.get_mut(&agent_id) {
+                list.retain(|b| b.uri != uri);
+                if list.is_empty() {
+                    self.bindings.remove(&agent_id);
                 }
-            });
+            }
+            self.ops.push(StoreOp::Delete { agent_id, uri });
         }
-        self.bindings.retain(|_, v| !v.is_empty());
-        next
+        None
     }
 
-    /// Answer a REGISTER. `source` is where it came from (`udp:ip:port`).
+    /// Answer a REGISTER. `source` is where it came from (`udp:ip:port`), `ip` its address
+    /// (what authentication throttling counts by).
     pub fn handle_register(
         &mut self,
         req: &Request,
         source: &str,
+        ip: IpAddr,
         now_ms: u64,
     ) -> (Response, Outcome) {
         // The AOR in To must be a SIP URI naming one of our agents.
@@ -176,13 +201,25 @@ impl Registrar {
                 Outcome::Challenged,
             );
         };
-        let Some(account) = self.by_username.get(&creds.username).cloned() else {
+        let account = self.by_username.get(&creds.username).cloned();
+        let name = account.as_ref().map(|a| a.username.as_str());
+        if let Some(b) = self.throttle.check(name, ip, now_ms) {
+            self.throttle.refused(name, ip, b, now_ms);
+            let mut r = reject(req, 403, "Forbidden: too many failed authentications");
+            r.headers
+                .push("Retry-After", b.retry_after_secs.to_string());
+            return (r, Outcome::Throttled);
+        }
+        let Some(account) = account else {
+            let reason = FailReason::UnknownUser;
+            self.throttle.failed(None, ip, reason, now_ms);
             return (
                 self.challenge(req, aor, false, now_ms, &tag),
-                Outcome::Challenged,
+                Outcome::AuthFailed(reason),
             );
         };
-        match self.nonces.verify(
+        let user = account.username.as_str();
+        let failure = match self.nonces.verify(
             &creds,
             "REGISTER",
             &account.password,
@@ -190,30 +227,37 @@ impl Registrar {
             account.algorithms.as_ref().unwrap_or(&self.cfg.algorithms),
             now_ms,
         ) {
-            Verdict::Ok => {}
+            Verdict::Ok => None,
             Verdict::Stale => {
                 return (
                     self.challenge(req, aor, true, now_ms, &tag),
                     Outcome::Challenged,
                 )
             }
-            Verdict::Rejected(_) | Verdict::Replay => {
-                return (
-                    self.challenge(req, aor, false, now_ms, &tag),
-                    Outcome::Challenged,
-                )
-            }
+            Verdict::Rejected("wrong response") => Some(FailReason::WrongPassword),
+            Verdict::Rejected(_) => Some(FailReason::Invalid),
+            Verdict::Replay => Some(FailReason::Replay),
+        };
+        if let Some(reason) = failure {
+            self.throttle.failed(Some(user), ip, reason, now_ms);
+            return (
+                self.challenge(req, aor, false, now_ms, &tag),
+                Outcome::AuthFailed(reason),
+            );
         }
-        if aor_user.as_deref() != Some(account.username.as_str()) {
+        if aor_user.as_deref() != Some(user) {
+            self.throttle
+                .failed(Some(user), ip, FailReason::AorMismatch, now_ms);
             return (
                 reject(
                     req,
                     403,
                     "Forbidden: To does not match the authenticated user",
                 ),
-                Outcome::Rejected,
+                Outcome::AuthFailed(FailReason::AorMismatch),
             );
         }
+        self.throttle.succeeded(user, ip, now_ms);
         match self.apply(req, &account, source, now_ms) {
             Ok(()) => {
                 let mut resp = response_to(req, 200, Some(&tag));
@@ -280,6 +324,8 @@ impl Registrar {
             }
             if let Some(list) = self.bindings.get_mut(&account.agent_id) {
                 for b in list.drain(..) {
+                    self.expiry
+                        .remove(&(b.expires_at_ms, b.agent_id.clone(), b.uri.clone()));
                     self.ops.push(StoreOp::Delete {
                         agent_id: b.agent_id,
                         uri: b.uri,
@@ -321,6 +367,8 @@ impl Registrar {
             if expires == 0 {
                 if let Some(i) = existing {
                     let b = list.remove(i);
+                    self.expiry
+                        .remove(&(b.expires_at_ms, b.agent_id.clone(), b.uri.clone()));
                     self.ops.push(StoreOp::Delete {
                         agent_id: b.agent_id,
                         uri: b.uri,
@@ -339,7 +387,11 @@ impl Registrar {
                 updated_at_ms: now_ms,
             };
             match existing {
-                Some(i) => list[i] = binding.clone(),
+                Some(i) => {
+                    let old = std::mem::replace(&mut list[i], binding.clone());
+                    self.expiry
+                        .remove(&(old.expires_at_ms, old.agent_id, old.uri));
+                }
                 None => {
                     if list.len() >= self.cfg.max_contacts {
                         // The phone that has been quiet longest makes room (a rebooted phone
@@ -347,6 +399,11 @@ impl Registrar {
                         if let Some(oldest) = (0..list.len()).min_by_key(|&i| list[i].updated_at_ms)
                         {
                             let b = list.remove(oldest);
+                            self.expiry.remove(&(
+                                b.expires_at_ms,
+                                b.agent_id.clone(),
+                                b.uri.clone(),
+                            ));
                             self.ops.push(StoreOp::Delete {
                                 agent_id: b.agent_id,
                                 uri: b.uri,
@@ -356,13 +413,20 @@ impl Registrar {
                     list.push(binding.clone());
                 }
             }
+            self.expiry.insert((
+                binding.expires_at_ms,
+                binding.agent_id.clone(),
+                binding.uri.clone(),
+            ));
             self.ops.push(StoreOp::Upsert(binding));
         }
         Ok(())
     }
 
     pub fn account_by_agent(&self, agent_id: &str) -> Option<&Account> {
-        self.by_username.values().find(|a| a.agent_id == agent_id)
+        self.by_agent
+            .get(agent_id)
+            .and_then(|u| self.by_username.get(u))
     }
 }
 
@@ -389,6 +453,7 @@ mod tests {
     use crate::sip::message::Method;
 
     const NOW: u64 = 1_700_000_000_000;
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
     fn registrar() -> Registrar {
         Registrar::new(
@@ -400,6 +465,7 @@ mod tests {
                 max_contacts: 2,
                 algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
                 nonce_lifetime: Duration::from_secs(300),
+                throttle: ThrottleConfig::default(),
             },
             vec![Account {
                 agent_id: "a1".into(),
@@ -430,13 +496,14 @@ mod tests {
 
     /// Answer the challenge in `resp` the way a phone would.
     fn authed(reg: &mut Registrar, mut req: Request, nc: u32, password: &str) -> Response {
-        let (resp, outcome) = reg.handle_register(&req, "udp:127.0.0.1:5070", NOW);
+        let (resp, outcome) = reg.handle_register(&req, "udp:127.0.0.1:5070", LOCAL, NOW);
         assert_eq!(outcome, Outcome::Challenged);
         let ch = auth::pick_challenge(resp.headers.get_all("WWW-Authenticate")).unwrap();
         assert_eq!(ch.algorithm, Algorithm::Sha256);
         let a = auth::authorization(&ch, "REGISTER", "sip:ctid", "1001", password, nc, "cn");
         req.headers.push("Authorization", a);
-        reg.handle_register(&req, "udp:127.0.0.1:5070", NOW).0
+        reg.handle_register(&req, "udp:127.0.0.1:5070", LOCAL, NOW)
+            .0
     }
 
     #[test]
@@ -550,12 +617,112 @@ mod tests {
         assert_eq!(fresh.take_ops().len(), 1);
     }
 
+    /// One REGISTER answering a fresh challenge with `password`, from `ip`.
+    fn attempt(reg: &mut Registrar, ip: IpAddr, password: &str, cseq: u32, now: u64) -> Response {
+        let mut req = register(Some("<sip:1001@10.0.0.5:5062>"), Some("120"), cseq);
+        let src = format!("udp:{ip}:5070");
+        let (resp, _) = reg.handle_register(&req, &src, ip, now);
+        let ch = auth::pick_challenge(resp.headers.get_all("WWW-Authenticate")).unwrap();
+        let a = auth::authorization(&ch, "REGISTER", "sip:ctid", "1001", password, 1, "cn");
+        req.headers.push("Authorization", a);
+        reg.handle_register(&req, &src, ip, now).0
+    }
+
+    #[test]
+    fn password_guessing_is_blocked_but_the_phone_elsewhere_registers() {
+        let mut reg = registrar();
+        let attacker: IpAddr = "192.0.2.66".parse().unwrap();
+        let phone: IpAddr = "10.0.0.5".parse().unwrap();
+        let limit = ThrottleConfig::default().max_failures;
+        for i in 0..limit {
+            let r = attempt(&mut reg, attacker, "guess", i + 1, NOW);
+            assert_eq!(r.status, 401, "guess {i} is challenged again");
+        }
+        // Blocked: refused before any digest is checked, even with the right password.
+        let r = attempt(&mut reg, attacker, "pw", 50, NOW + 1);
+        assert_eq!(r.status, 403);
+        let retry: u64 = r.headers.get("Retry-After").unwrap().parse().unwrap();
+        assert_eq!(retry, ThrottleConfig::default().block.as_secs());
+        assert!(reg.contacts("a1", NOW).is_empty());
+        // The real phone, from its own address, is not locked out.
+        let r = attempt(&mut reg, phone, "pw", 60, NOW + 2);
+        assert_eq!(r.status, 200);
+        // After the block the attacker's right password works again.
+        let later = NOW + retry * 1000;
+        let r = attempt(&mut reg, attacker, "pw", 70, later);
+        assert_eq!(r.status, 200);
+    }
+
+    #[test]
+    fn failures_are_reported_with_their_reason() {
+        let mut reg = registrar();
+        let mut req = register(Some("<sip:1001@h>"), None, 1);
+        req.headers.push(
+            "Authorization",
+            "Digest username=\"nobody\", realm=\"ctid\", nonce=\"x\", uri=\"sip:ctid\", response=\"00\"",
+        );
+        let (r, outcome) = reg.handle_register(&req, "udp:x", LOCAL, NOW);
+        assert_eq!(r.status, 401);
+        assert_eq!(outcome, Outcome::AuthFailed(FailReason::UnknownUser));
+        req.headers.set(
+            "Authorization",
+            "Digest username=\"1001\", realm=\"ctid\", nonce=\"forged\", uri=\"sip:ctid\", response=\"00\", qop=auth, nc=00000001, cnonce=\"c\"",
+        );
+        let (_, outcome) = reg.handle_register(&req, "udp:x", LOCAL, NOW);
+        assert_eq!(outcome, Outcome::AuthFailed(FailReason::Invalid));
+    }
+
+    #[test]
+    fn expiry_pops_only_what_is_due() {
+        let mut reg = registrar();
+        let mut many = Vec::new();
+        for i in 0..1000u64 {
+            many.push(Binding {
+                agent_id: format!("a{i}"),
+                uri: format!("sip:p{i}@h"),
+                expires_at_ms: NOW + 1000 + i,
+                call_id: "c".into(),
+                cseq: 1,
+                source: "udp:127.0.0.1:5070".into(),
+                q: None,
+                updated_at_ms: NOW,
+            });
+        }
+        reg.load(many, NOW);
+        assert_eq!(reg.binding_count(), 1000);
+        assert_eq!(reg.expire(NOW + 1009), Some(NOW + 1010));
+        assert_eq!(reg.binding_count(), 990);
+        assert_eq!(reg.take_ops().len(), 10);
+        assert!(reg.contacts("a5", NOW).is_empty());
+        assert_eq!(reg.contacts("a10", NOW).len(), 1);
+        // A refreshed binding moves in the index: it does not lapse at its old time.
+        let r = authed(
+            &mut reg,
+            register(Some("<sip:1001@h>"), Some("60"), 1),
+            1,
+            "pw",
+        );
+        assert_eq!(r.status, 200);
+        let r = authed(
+            &mut reg,
+            register(Some("<sip:1001@h>"), Some("120"), 2),
+            1,
+            "pw",
+        );
+        assert_eq!(r.status, 200);
+        reg.expire(NOW + 61_000);
+        assert_eq!(reg.contacts("a1", NOW + 61_000).len(), 1);
+        reg.expire(NOW + 120_000);
+        assert!(reg.contacts("a1", NOW + 120_000).is_empty());
+        assert_eq!(reg.binding_count(), 0);
+    }
+
     #[test]
     fn non_sip_aor_is_400() {
         let mut reg = registrar();
         let mut r = register(None, None, 1);
         r.headers.set("To", "isbn:2983792873");
-        assert_eq!(reg.handle_register(&r, "udp:x", NOW).0.status, 400);
+        assert_eq!(reg.handle_register(&r, "udp:x", LOCAL, NOW).0.status, 400);
     }
 
     /// Global MD5 (what old phones need), one account on SHA-256 only: each phone is challenged
@@ -593,9 +760,9 @@ mod tests {
                 .map(|c| c.algorithm)
                 .collect()
         };
-        let (old, _) = reg.handle_register(&as_user("1001"), "udp:127.0.0.1:5070", NOW);
+        let (old, _) = reg.handle_register(&as_user("1001"), "udp:127.0.0.1:5070", LOCAL, NOW);
         assert_eq!(algorithms(&old), vec![Algorithm::Md5]);
-        let (new, _) = reg.handle_register(&as_user("1002"), "udp:127.0.0.1:5071", NOW);
+        let (new, _) = reg.handle_register(&as_user("1002"), "udp:127.0.0.1:5071", LOCAL, NOW);
         assert_eq!(algorithms(&new), vec![Algorithm::Sha256]);
         // 1002 answering an MD5 challenge (issued to 1001) is refused; its own SHA-256 works.
         let md5 = auth::pick_challenge(old.headers.get_all("WWW-Authenticate")).unwrap();
@@ -605,7 +772,9 @@ mod tests {
             auth::authorization(&md5, "REGISTER", "sip:ctid", "1002", "pw", 1, "c1"),
         );
         assert_eq!(
-            reg.handle_register(&r, "udp:127.0.0.1:5071", NOW).0.status,
+            reg.handle_register(&r, "udp:127.0.0.1:5071", LOCAL, NOW)
+                .0
+                .status,
             401
         );
         let sha = auth::pick_challenge(new.headers.get_all("WWW-Authenticate")).unwrap();
@@ -615,7 +784,9 @@ mod tests {
             auth::authorization(&sha, "REGISTER", "sip:ctid", "1002", "pw", 1, "c2"),
         );
         assert_eq!(
-            reg.handle_register(&r, "udp:127.0.0.1:5071", NOW).0.status,
+            reg.handle_register(&r, "udp:127.0.0.1:5071", LOCAL, NOW)
+                .0
+                .status,
             200
         );
         assert_eq!(reg.contacts("1002", NOW).len(), 1);

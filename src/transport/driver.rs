@@ -1,16 +1,25 @@
 //! [`SipDriver`]: the task that owns the sans-IO [`Endpoint`], feeds it what the sockets
 //! received and the transaction user's commands, sleeps until its next timer, and puts its
 //! output on the wire, in the store queue, or in the TU's event queue.
+//!
+//! Events are never dropped: when the TU's queue is full they wait in the driver's backlog (in
+//! order) until it has room. The driver also measures whether ctid keeps up ([`super::load`]):
+//! events waiting, its own loop lag, the media threads' CPU; while overloaded the endpoint
+//! answers new INVITEs with 503 at the door.
 
+use super::load::{Admission, Load, MediaCpu, OverloadLimits};
 use super::tcp::{self, TcpSettings};
 use super::Inbound;
+use crate::metrics::edge::{LOOP_LAG, MEDIA_CPU, OVERLOADED};
 use crate::sip::endpoint::{
-    ClientTxId, DialogKey, Endpoint, Event, Flow, ServerTxId, Stats, Transmit, Transport,
+    ClientTxId, DialogKey, Endpoint, Event, Flow, Refusal, ServerTxId, Stats, Transmit, Transport,
 };
 use crate::sip::message::{Request, Response};
+use crate::sip::throttle::FailReason;
 use crate::sip::transaction::Bytes;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
@@ -67,10 +76,12 @@ pub struct SipDriver {
     /// Cancelled by the driver when it is done, to stop the socket tasks.
     pub transports: CancellationToken,
     pub grace: Duration,
+    pub overload: OverloadLimits,
 }
 
 struct Conns {
     by_id: HashMap<u64, mpsc::Sender<Bytes>>,
+    proven: HashMap<u64, Arc<AtomicBool>>,
     by_remote: HashMap<SocketAddr, u64>,
     pending: HashMap<SocketAddr, Vec<Bytes>>,
 }
@@ -79,9 +90,19 @@ impl SipDriver {
     pub async fn run(mut self) {
         let mut conns = Conns {
             by_id: HashMap::new(),
+            proven: HashMap::new(),
             by_remote: HashMap::new(),
             pending: HashMap::new(),
         };
+        let mut backlog: VecDeque<Event> = VecDeque::new();
+        // A second handle, so waiting for room does not hold `self` across the select.
+        let events = self.events.clone();
+        let mut admission = Admission::new(self.overload);
+        let mut media = MediaCpu::default();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks = 0u64;
+        let mut load = Load::default();
         let mut drain_until: Option<Instant> = None;
         let mut last_stats = Stats::default();
         let mut commands_open = true;
@@ -101,6 +122,18 @@ impl SipDriver {
                     self.endpoint.start_draining();
                     drain_until = Some(Instant::now() + self.grace);
                 }
+                // Before the inbound queue: under load the tick must still be seen (its lateness
+                // is the measurement).
+                at = tick.tick() => {
+                    let now = tokio::time::Instant::now();
+                    load.loop_lag = now.saturating_duration_since(at);
+                    ticks += 1;
+                    if ticks.is_multiple_of(10) {
+                        load.media_cpu_percent = media.sample(Instant::now());
+                        metrics::gauge!(MEDIA_CPU).set(load.media_cpu_percent);
+                    }
+                    metrics::gauge!(LOOP_LAG).set(load.loop_lag.as_secs_f64());
+                }
                 Some(inb) = self.inbound.recv() => {
                     self.inbound_one(inb, &mut conns);
                     // Take what else is queued without another trip through select!.
@@ -112,14 +145,43 @@ impl SipDriver {
                     }
                 }
                 cmd = self.commands.recv(), if commands_open => match cmd {
-                    Some(cmd) => self.command(cmd),
+                    Some(cmd) => self.command(cmd, &conns),
                     // The call layer and the trunk qualifier are done (after shutdown).
                     None => commands_open = false,
                 },
                 _ = tokio::time::sleep_until(timer) => self.endpoint.handle_timeout(Instant::now()),
                 _ = tokio::time::sleep_until(drain_timer) => {}
+                permit = events.reserve(), if !backlog.is_empty() => {
+                    match (permit, backlog.pop_front()) {
+                        (Ok(p), Some(ev)) => p.send(ev),
+                        // The call layer is gone: nobody will take them.
+                        _ => backlog.clear(),
+                    }
+                    while let Some(ev) = backlog.pop_front() {
+                        if let Err(e) = self.events.try_send(ev) {
+                            backlog.push_front(e.into_inner());
+                            break;
+                        }
+                    }
+                }
             }
-            self.flush(&mut conns).await;
+            self.flush(&mut conns, &mut backlog).await;
+            load.pending_events =
+                self.events.max_capacity() - self.events.capacity() + backlog.len();
+            if let Some(change) = admission.update(&load) {
+                self.endpoint.set_overloaded(change.is_some());
+                metrics::gauge!(OVERLOADED).set(if change.is_some() { 1.0 } else { 0.0 });
+                match change {
+                    Some(signal) => tracing::warn!(
+                        signal = signal.as_str(),
+                        pending_events = load.pending_events,
+                        loop_lag_ms = load.loop_lag.as_millis() as u64,
+                        media_cpu_percent = load.media_cpu_percent as u64,
+                        "SIP overload: new calls are refused with 503"
+                    ),
+                    None => tracing::info!("SIP overload over: new calls are admitted again"),
+                }
+            }
             let stats = self.endpoint.stats;
             export_stats(&last_stats, &stats);
             last_stats = stats;
@@ -143,13 +205,20 @@ impl SipDriver {
         match inb {
             Inbound::Message { flow, result } => {
                 self.endpoint.handle_input(Instant::now(), flow, *result);
+                while let Some(conn) = self.endpoint.poll_proven() {
+                    if let Some(p) = conns.proven.get(&conn) {
+                        p.store(true, Ordering::Relaxed);
+                    }
+                }
             }
             Inbound::ConnOpened {
                 conn,
                 remote,
                 writer,
+                proven,
                 ..
             } => {
+                conns.proven.insert(conn, proven);
                 if let Some(queued) = conns.pending.remove(&remote) {
                     for b in queued {
                         let _ = writer.try_send(b);
@@ -160,6 +229,7 @@ impl SipDriver {
             }
             Inbound::ConnClosed { conn } => {
                 conns.by_id.remove(&conn);
+                conns.proven.remove(&conn);
                 conns.by_remote.retain(|_, c| *c != conn);
             }
             Inbound::ConnectFailed { remote } => {
@@ -169,8 +239,15 @@ impl SipDriver {
         }
     }
 
-    fn command(&mut self, cmd: Command) {
+    fn command(&mut self, cmd: Command, conns: &Conns) {
         let now = Instant::now();
+        // The request's own next hop where the peer's address is stale (RFC 3261 §8.1.2):
+        // see `sip::route::destination`.
+        let hop = |request: &Request, transport: Transport, remote: SocketAddr| {
+            crate::sip::route::destination(request, (transport, remote), |a| {
+                conns.by_remote.contains_key(&a) || conns.pending.contains_key(&a)
+            })
+        };
         match cmd {
             Command::Respond { tx, response } => self.endpoint.respond(now, tx, response),
             Command::Send {
@@ -180,6 +257,7 @@ impl SipDriver {
                 credentials,
                 reply,
             } => {
+                let (transport, remote) = hop(&request, transport, remote);
                 let flow = self.flow_to(transport, remote);
                 let id = self.endpoint.send_request(now, flow, request, credentials);
                 let _ = reply.send(id);
@@ -190,6 +268,7 @@ impl SipDriver {
                 remote,
                 request,
             } => {
+                let (transport, remote) = hop(&request, transport, remote);
                 let flow = self.flow_to(transport, remote);
                 self.endpoint.send_request_as(now, id, flow, request, None);
             }
@@ -198,6 +277,7 @@ impl SipDriver {
                 remote,
                 request,
             } => {
+                let (transport, remote) = hop(&request, transport, remote);
                 let flow = self.flow_to(transport, remote);
                 self.endpoint.send_stateless(flow, request);
             }
@@ -224,28 +304,29 @@ impl SipDriver {
         }
     }
 
-    async fn flush(&mut self, conns: &mut Conns) {
+    async fn flush(&mut self, conns: &mut Conns, backlog: &mut VecDeque<Event>) {
         while let Some(t) = self.endpoint.poll_transmit() {
             self.transmit(t, conns).await;
         }
         while let Some(ev) = self.endpoint.poll_event() {
-            match ev {
-                Event::Store(op) => {
-                    // The call layer follows registrations too (agents log in with their phones).
-                    if self.events.try_send(Event::Store(op.clone())).is_err() {
-                        tracing::warn!("transaction user queue full; binding change not seen by the call layer");
-                    }
-                    if self.store.send(op.into()).await.is_err() {
-                        tracing::error!("store writer gone; binding change not persisted");
-                    }
+            if let Event::Store(op) = &ev {
+                if self.store.send(op.clone().into()).await.is_err() {
+                    tracing::error!("store writer gone; binding change not persisted");
                 }
-                other => match self.events.try_send(other) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        tracing::warn!("transaction user queue full; event dropped")
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => {}
-                },
+            }
+            // The call layer follows registrations too (agents log in with their phones).
+            // In order: behind what already waits.
+            if !backlog.is_empty() {
+                backlog.push_back(ev);
+                continue;
+            }
+            match self.events.try_send(ev) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(ev)) => {
+                    tracing::debug!("transaction user queue full; events wait in the driver");
+                    backlog.push_back(ev);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
     }
@@ -336,4 +417,15 @@ fn export_stats(old: &Stats, new: &Stats) {
         .increment(d(old.server_transactions, new.server_transactions));
     metrics::counter!("ctid_sip_transactions_total", "role" => "client")
         .increment(d(old.client_transactions, new.client_transactions));
+    use crate::metrics::edge::{SIP_AUTH_FAILURES, SIP_REFUSED};
+    for r in FailReason::ALL {
+        let i = r.index();
+        metrics::counter!(SIP_AUTH_FAILURES, "reason" => r.as_str())
+            .increment(d(old.auth_failures[i], new.auth_failures[i]));
+    }
+    for r in Refusal::ALL {
+        let i = r.index();
+        metrics::counter!(SIP_REFUSED, "reason" => r.as_str())
+            .increment(d(old.refused[i], new.refused[i]));
+    }
 }

@@ -1,13 +1,15 @@
 //! Tokio transports (RFC 3261 §18) and the task that drives the sans-IO SIP endpoint.
 //!
-//! Owns: UDP sockets, TCP listeners and connections (framing, limits, slow-loris and idle
-//! timeouts, connection cap), and [`driver::SipDriver`], the one task that owns the
+//! Owns: UDP sockets, TCP listeners and connections (framing, admission per source with a
+//! reserve for trusted peers, slow-loris and idle timeouts), and [`driver::SipDriver`], the one task that owns the
 //! [`crate::sip::endpoint::Endpoint`]. Messages are parsed in the socket tasks, so parsing runs on
 //! every core; the endpoint only sees parsed messages.
 //!
 //! Must not know: call logic, queues, SQL (store writes arrive as ready-made operations).
 
 pub mod driver;
+pub mod limits;
+pub mod load;
 pub mod tcp;
 pub mod udp;
 
@@ -16,6 +18,8 @@ use crate::sip::message::Message;
 use crate::sip::parse::ParseFailure;
 use crate::sip::transaction::Bytes;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// What socket tasks tell the driver.
@@ -31,6 +35,9 @@ pub enum Inbound {
         local: SocketAddr,
         remote: SocketAddr,
         writer: mpsc::Sender<Bytes>,
+        /// Set by the driver when the connection carried an authenticated REGISTER (the
+        /// connection task sets it itself for a valid message from a trusted peer).
+        proven: Arc<AtomicBool>,
     },
     ConnClosed {
         conn: u64,

@@ -1,19 +1,23 @@
-//! SIP over TCP: listener with a connection cap, one task per connection, framing by
-//! Content-Length, and the timeouts that keep a slow or silent peer from holding resources:
-//! a started message must complete within `message_timeout` (slow-loris), an idle connection is
-//! closed after `idle_timeout`.
+//! SIP over TCP: listener with admission per source (see [`super::limits`]), one task per
+//! connection, incremental framing by Content-Length, and the timeouts that keep a slow or silent
+//! peer from holding resources: a started message must complete within `message_timeout`
+//! (slow-loris); an idle connection is closed after `unproven_idle_timeout` until it has carried
+//! a valid message from a trusted peer or an authenticated REGISTER (the driver says so through
+//! the connection's `proven` flag), after `idle_timeout` from then on.
 
+use super::limits::ConnLimiter;
 use super::Inbound;
 use crate::sip::endpoint::{Flow, Transport};
-use crate::sip::parse::{frame_stream, Framed, Limits};
+use crate::sip::framer::StreamFramer;
+use crate::sip::parse::Limits;
 use crate::sip::transaction::Bytes;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -22,16 +26,18 @@ use tokio_util::sync::CancellationToken;
 pub struct TcpSettings {
     pub limits: Limits,
     pub idle_timeout: Duration,
+    /// Idle timeout until the connection is proven.
+    pub unproven_idle_timeout: Duration,
     pub message_timeout: Duration,
 }
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-/// Accept connections until cancelled. Over `permits` connections, new ones are closed at once.
+/// Accept connections until cancelled. A connection the limiter refuses is closed at once.
 pub async fn listen(
     listener: TcpListener,
     settings: TcpSettings,
-    permits: Arc<Semaphore>,
+    limiter: Arc<ConnLimiter>,
     inbound: mpsc::Sender<Inbound>,
     cancel: CancellationToken,
 ) {
@@ -47,17 +53,20 @@ pub async fn listen(
                 }
             },
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%remote, "tcp connection limit reached; closing new connection");
-            metrics::counter!("ctid_sip_tcp_rejected_total").increment(1);
-            drop(stream);
-            continue;
+        let guard = match limiter.admit(remote.ip()) {
+            Ok(g) => g,
+            Err(why) => {
+                limiter.refused(remote.ip(), why);
+                drop(stream);
+                continue;
+            }
         };
         let inbound = inbound.clone();
         let cancel = cancel.clone();
+        let trusted = guard.trusted();
         tokio::spawn(async move {
-            serve(stream, settings, inbound, cancel).await;
-            drop(permit);
+            serve(stream, settings, trusted, false, inbound, cancel).await;
+            drop(guard);
         });
     }
 }
@@ -70,7 +79,8 @@ pub async fn connect(
     cancel: CancellationToken,
 ) {
     match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(remote)).await {
-        Ok(Ok(stream)) => serve(stream, settings, inbound, cancel).await,
+        // ctid dialled it: proven from the start.
+        Ok(Ok(stream)) => serve(stream, settings, false, true, inbound, cancel).await,
         _ => {
             let _ = inbound.send(Inbound::ConnectFailed { remote }).await;
         }
@@ -80,6 +90,8 @@ pub async fn connect(
 async fn serve(
     stream: TcpStream,
     settings: TcpSettings,
+    trusted: bool,
+    proven: bool,
     inbound: mpsc::Sender<Inbound>,
     cancel: CancellationToken,
 ) {
@@ -90,11 +102,13 @@ async fn serve(
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let (mut rd, mut wr) = stream.into_split();
     let (writer, mut queue) = mpsc::channel::<Bytes>(256);
+    let proven = Arc::new(AtomicBool::new(proven));
     let opened = Inbound::ConnOpened {
         conn,
         local,
         remote,
         writer,
+        proven: proven.clone(),
     };
     if inbound.send(opened).await.is_err() {
         return;
@@ -115,18 +129,29 @@ async fn serve(
         conn,
     };
     let cap = settings.limits.max_message_size.saturating_add(4096);
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut framer = StreamFramer::new();
     let mut chunk = vec![0u8; 16 * 1024];
     let mut last_activity = Instant::now();
     let mut partial_since: Option<Instant> = None;
     'read: loop {
+        let idle = |proven: &AtomicBool| {
+            if proven.load(Ordering::Relaxed) {
+                settings.idle_timeout
+            } else {
+                settings.unproven_idle_timeout
+            }
+        };
         let deadline = match partial_since {
             Some(t) => t + settings.message_timeout,
-            None => last_activity + settings.idle_timeout,
+            None => last_activity + idle(&proven),
         };
         let n = tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep_until(deadline) => {
+                // Proven while asleep: its idle time is the long one now.
+                if partial_since.is_none() && Instant::now() < last_activity + idle(&proven) {
+                    continue;
+                }
                 let why = if partial_since.is_some() { "incomplete message timed out" } else { "idle" };
                 tracing::debug!(%remote, why, "closing tcp connection");
                 metrics::counter!("ctid_sip_tcp_timeouts_total").increment(1);
@@ -138,40 +163,33 @@ async fn serve(
             },
         };
         last_activity = Instant::now();
-        buf.extend_from_slice(&chunk[..n]);
-        loop {
-            match frame_stream(&buf, &settings.limits) {
-                Framed::Incomplete => {
-                    if buf.len() > cap {
-                        break 'read;
-                    }
-                    if !buf.is_empty() && partial_since.is_none() {
-                        partial_since = Some(last_activity);
-                    }
-                    if buf.is_empty() {
-                        partial_since = None;
-                    }
-                    break;
-                }
-                Framed::Message {
-                    consumed,
-                    result,
-                    fatal,
-                } => {
-                    buf.drain(..consumed.min(buf.len()));
-                    partial_since = None;
-                    let msg = Inbound::Message { flow, result };
-                    if inbound.send(msg).await.is_err() {
-                        break 'read;
-                    }
-                    if fatal {
-                        // Let the answer (if any) go out, then close: the stream cannot be
-                        // resynchronised after a framing error.
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        break 'read;
-                    }
-                }
+        framer.push(&chunk[..n]);
+        while let Some(frame) = framer.next(&settings.limits) {
+            partial_since = None;
+            if trusted && frame.result.is_ok() {
+                proven.store(true, Ordering::Relaxed);
             }
+            let msg = Inbound::Message {
+                flow,
+                result: frame.result,
+            };
+            if inbound.send(msg).await.is_err() {
+                break 'read;
+            }
+            if frame.fatal {
+                // Let the answer (if any) go out, then close: the stream cannot be
+                // resynchronised after a framing error.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                break 'read;
+            }
+        }
+        if framer.buffered() > cap {
+            break;
+        }
+        if framer.buffered() == 0 {
+            partial_since = None;
+        } else if partial_since.is_none() {
+            partial_since = Some(last_activity);
         }
     }
     let _ = inbound.send(Inbound::ConnClosed { conn }).await;

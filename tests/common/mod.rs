@@ -5,12 +5,14 @@
 #![allow(dead_code)]
 
 pub mod outbound;
+pub mod raw;
+pub mod rtp;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,6 +98,8 @@ pub struct Settings {
     pub extra_toml: String,
     /// More `[sip]` keys (e.g. `t1_ms = 300`, `advertise = "…"`), written inside that section.
     pub sip_toml: String,
+    /// Lines added to the generated `[sip.limits]` table.
+    pub sip_limits_toml: String,
 }
 
 impl Default for Settings {
@@ -114,6 +118,7 @@ impl Default for Settings {
             ipv6: false,
             extra_toml: String::new(),
             sip_toml: String::new(),
+            sip_limits_toml: String::new(),
         }
     }
 }
@@ -169,6 +174,10 @@ impl TestEnv {
             s.tcp_message_timeout_secs
         )
         .unwrap();
+        t.push_str(&s.sip_limits_toml);
+        if !s.sip_limits_toml.ends_with('\n') {
+            t.push('\n');
+        }
         writeln!(t, "\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"").unwrap();
         writeln!(
             t,
@@ -825,12 +834,17 @@ pub struct UdpClient {
 
 impl UdpClient {
     pub fn new(server: SocketAddr) -> UdpClient {
-        let any: SocketAddr = if server.is_ipv6() {
-            (std::net::Ipv6Addr::LOCALHOST, 0).into()
+        let ip: IpAddr = if server.is_ipv6() {
+            std::net::Ipv6Addr::LOCALHOST.into()
         } else {
-            (Ipv4Addr::LOCALHOST, 0).into()
+            Ipv4Addr::LOCALHOST.into()
         };
-        let sock = UdpSocket::bind(any).expect("bind UDP");
+        UdpClient::bind(ip, server)
+    }
+
+    /// A UDP socket on `ip` (e.g. `127.0.0.2`, a second loopback source) talking to ctid.
+    pub fn bind(ip: IpAddr, server: SocketAddr) -> UdpClient {
+        let sock = UdpSocket::bind((ip, 0)).unwrap_or_else(|e| panic!("bind UDP on {ip}: {e}"));
         UdpClient { sock, server }
     }
 
@@ -896,6 +910,76 @@ impl UdpClient {
     }
 }
 
+/// How long [`RegClient`] waits for a final response.
+pub const REG_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A raw UDP registrar client for one agent (digest over UDP, from a chosen address).
+pub struct RegClient {
+    pub c: UdpClient,
+    pub server: SocketAddr,
+    pub user: String,
+    pub pass: String,
+    pub alg: Alg,
+}
+
+impl RegClient {
+    pub fn new(server: SocketAddr, user: &str, pass: &str, alg: Alg) -> RegClient {
+        let ip: IpAddr = if server.is_ipv6() {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        } else {
+            Ipv4Addr::LOCALHOST.into()
+        };
+        RegClient::new_from(ip, server, user, pass, alg)
+    }
+
+    /// Same, sending from `ip` (any 127.0.0.0/8 address works on loopback).
+    pub fn new_from(ip: IpAddr, server: SocketAddr, user: &str, pass: &str, alg: Alg) -> RegClient {
+        RegClient {
+            c: UdpClient::bind(ip, server),
+            server,
+            user: user.into(),
+            pass: pass.into(),
+            alg,
+        }
+    }
+
+    pub fn request(&self) -> SipRequest {
+        register_request(self.server, self.c.local(), "UDP", &self.user)
+    }
+
+    pub fn send(&self, req: &SipRequest, what: &str) -> SipResponse {
+        self.c.transaction(req, REG_TIMEOUT).unwrap_or_else(|| {
+            panic!(
+                "no final response within {REG_TIMEOUT:?} to {what}:\n{}",
+                req.render()
+            )
+        })
+    }
+
+    /// Send `req` without credentials, expect a 401 challenge for our algorithm.
+    pub fn challenge(&self, req: &SipRequest) -> Challenge {
+        let r = self.send(req, "REGISTER without credentials");
+        assert_challenge(&r, self.alg, "ctid")
+    }
+
+    /// `req` (CSeq+1, new branch) with an Authorization answering `ch` using nonce-count `nc`.
+    pub fn authorized(&self, req: &SipRequest, ch: &Challenge, pass: &str, nc: u32) -> SipRequest {
+        let cnonce = unique("cn").replace('-', "");
+        let mut next = req.next();
+        next.headers.retain(|h| !h.starts_with("Authorization:"));
+        next.header(authorization_header(
+            ch, self.alg, &self.user, pass, "REGISTER", &req.uri, nc, &cnonce,
+        ))
+    }
+
+    /// The whole 401 → authenticated REGISTER flow; returns the final response to the second.
+    pub fn register(&self, req: &SipRequest) -> SipResponse {
+        let ch = self.challenge(req);
+        let auth = self.authorized(req, &ch, &self.pass, 1);
+        self.send(&auth, "authenticated REGISTER")
+    }
+}
+
 pub fn matches_request(r: &SipResponse, req: &SipRequest) -> bool {
     r.call_id() == Some(req.call_id.as_str()) && r.cseq() == Some((req.cseq, req.method.clone()))
 }
@@ -919,6 +1003,25 @@ pub enum TcpRead {
 impl TcpClient {
     pub fn connect(server: SocketAddr, timeout: Duration) -> std::io::Result<TcpClient> {
         let stream = TcpStream::connect_timeout(&server, timeout)?;
+        stream.set_nodelay(true)?;
+        Ok(TcpClient {
+            stream,
+            buf: Vec::new(),
+            closed: false,
+        })
+    }
+
+    /// A connection from `ip` (e.g. `127.0.0.2`, a second loopback source).
+    pub fn connect_from(
+        ip: IpAddr,
+        server: SocketAddr,
+        timeout: Duration,
+    ) -> std::io::Result<TcpClient> {
+        use socket2::{Domain, Socket, Type};
+        let sock = Socket::new(Domain::for_address(server), Type::STREAM, None)?;
+        sock.bind(&SocketAddr::new(ip, 0).into())?;
+        sock.connect_timeout(&server.into(), timeout)?;
+        let stream: TcpStream = sock.into();
         stream.set_nodelay(true)?;
         Ok(TcpClient {
             stream,
@@ -1974,6 +2077,19 @@ pub fn sipp_call_number(sip_call_id: &str) -> Option<u64> {
 
 /// The supervisor API token every test config carries.
 pub const SUPERVISOR_TOKEN: &str = "test-supervisor-token-0001";
+
+/// The value of one series (`name{labels}` exactly as exported) on `GET /metrics`.
+pub fn metric_value(env: &TestEnv, series: &str) -> Option<f64> {
+    let (status, body) = http_get(env, "/metrics");
+    assert_eq!(status, 200, "GET /metrics: {body}");
+    body.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
 
 /// `GET path` on the admin listener of `env` as a supervisor; the status and body.
 pub fn http_get(env: &TestEnv, path: &str) -> (u16, String) {

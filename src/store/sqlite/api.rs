@@ -123,14 +123,14 @@ fn int(v: u64) -> Result<i64, rusqlite::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::calls::tests::started;
+    use crate::store::sqlite::calls::tests::started;
     use crate::store::{open, Op};
 
     #[test]
     fn api_ops_write_their_rows() {
         let dir = tempfile::tempdir().unwrap();
         let conn = open(dir.path()).unwrap();
-        crate::store::writer::tests_apply(&conn, &Op::Call(started(1, "q"))).unwrap();
+        crate::store::sqlite::writer::tests_apply(&conn, &Op::Call(started(1, "q"))).unwrap();
         let ops = [
             ApiOp::Audit {
                 at_ms: 5,

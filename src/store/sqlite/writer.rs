@@ -2,12 +2,17 @@
 //!
 //! A batch that fails is rolled back and retried op by op, each in its own transaction, so one bad
 //! op costs only itself: it is logged and counted in `ctid_store_write_errors_total`.
+//! A [`Job`] (the callback-list work of `crate::outbound`, retention batches) runs on the same
+//! connection between batches, outside any batch transaction (it takes its own), in the order it
+//! was queued; a job that panics is caught and logged, and the writer goes on.
 //! Metrics: `ctid_store_write_seconds` (histogram, per batch), `ctid_store_queue_depth` (gauge,
 //! ops still waiting in the channel after each batch), `ctid_store_write_errors_total`.
 
-use super::{api, bindings, calls, ApiOp, CallOp, StoreError};
+use super::{api, bindings, calls};
 use crate::sip::registrar::StoreOp;
+use crate::store::{ApiOp, CallOp, StoreError};
 use rusqlite::Connection;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use thiserror::Error;
 use tokio::sync::mpsc;
@@ -22,7 +27,53 @@ pub enum Op {
     Call(CallOp),
     /// Audit rows, dispositions and agent sessions, for the HTTP API.
     Api(ApiOp),
+    /// Work that takes its own transaction on the writer's connection (see [`Job`]).
+    Job(Job),
 }
+
+type JobFn = Box<dyn FnOnce(&Connection) + Send>;
+
+/// A closure the writer thread runs once on its connection, between batches. It reports its
+/// own result (a oneshot, see [`crate::store::Store::sql_write`]). Clones share the one
+/// closure: whichever runs first takes it.
+#[derive(Clone)]
+pub struct Job(Arc<Mutex<Option<JobFn>>>);
+
+impl Job {
+    pub fn new(f: impl FnOnce(&Connection) + Send + 'static) -> Job {
+        Job(Arc::new(Mutex::new(Some(Box::new(f)))))
+    }
+
+    /// Run the closure on `conn` (once: later calls do nothing).
+    pub fn run(&self, conn: &Connection) {
+        let f = self.0.lock().ok().and_then(|mut f| f.take());
+        if let Some(f) = f {
+            let run = std::panic::AssertUnwindSafe(|| f(conn));
+            if std::panic::catch_unwind(run).is_err() {
+                tracing::error!("a store job panicked; the writer goes on");
+                metrics::counter!("ctid_store_write_errors_total").increment(1);
+                // A transaction the job left open would swallow the next batches.
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
+}
+
+impl PartialEq for Job {
+    fn eq(&self, other: &Job) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Job {}
 
 impl From<ApiOp> for Op {
     fn from(op: ApiOp) -> Op {
@@ -50,6 +101,7 @@ impl Op {
             Op::Binding(StoreOp::Delete { .. }) => "binding delete".into(),
             Op::Call(c) => format!("call {} {}", c.call_id(), c.kind()),
             Op::Api(a) => a.describe(),
+            Op::Job(_) => "job".into(),
         }
     }
 }
@@ -67,6 +119,8 @@ fn apply(conn: &Connection, op: &Op) -> Result<(), WriteError> {
         Op::Binding(op) => Ok(bindings::apply(conn, op)?),
         Op::Call(op) => calls::apply(conn, op),
         Op::Api(op) => api::apply(conn, op),
+        // Never in a batch: the writer runs jobs between batches.
+        Op::Job(_) => Ok(()),
     }
 }
 
@@ -114,6 +168,29 @@ fn commit(conn: &Connection, batch: &[Op]) -> usize {
     failed
 }
 
+/// Write the ops of `batch` in order, in one transaction per run of ops between jobs, and run
+/// its jobs between them. Leaves `batch` empty.
+fn write_batch(conn: &Connection, batch: &mut Vec<Op>) {
+    let mut start = 0;
+    for i in 0..=batch.len() {
+        let job = match batch.get(i) {
+            Some(Op::Job(job)) => Some(job),
+            Some(_) => continue,
+            None => None,
+        };
+        if start < i {
+            let started = std::time::Instant::now();
+            commit(conn, &batch[start..i]);
+            metrics::histogram!("ctid_store_write_seconds").record(started.elapsed().as_secs_f64());
+        }
+        if let Some(job) = job {
+            job.run(conn);
+        }
+        start = i + 1;
+    }
+    batch.clear();
+}
+
 /// Handle to the writer thread. Dropping every sender lets the thread finish its queue and exit;
 /// [`Writer::join`] waits for that.
 pub struct Writer {
@@ -139,12 +216,8 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    let started = std::time::Instant::now();
-                    commit(&conn, &batch);
-                    metrics::histogram!("ctid_store_write_seconds")
-                        .record(started.elapsed().as_secs_f64());
+                    write_batch(&conn, &mut batch);
                     depth.set(rx.len() as f64);
-                    batch.clear();
                 }
             })
             .map_err(StoreError::Thread)?;
@@ -165,7 +238,7 @@ impl Writer {
 mod tests {
     use super::*;
     use crate::sip::registrar::Binding;
-    use crate::store::calls::tests::{event, events, row, started};
+    use crate::store::sqlite::calls::tests::{event, events, row, started};
     use crate::store::{interrupt_live_calls, load_bindings, next_call_id, open};
 
     fn binding(uri: &str) -> Binding {
@@ -353,6 +426,33 @@ mod tests {
     }
 
     #[test]
+    fn a_job_in_a_batch_sees_the_ops_before_it_and_not_those_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(dir.path()).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let into = seen.clone();
+        let job = Job::new(move |c| {
+            // Outside any batch transaction: the job can take its own.
+            assert!(c.is_autocommit());
+            *into.lock().unwrap() = Some(count(c, "SELECT count(*) FROM calls"));
+        });
+        let mut batch: Vec<Op> = vec![
+            started(1, "q").into(),
+            started(2, "q").into(),
+            Op::Job(job.clone()),
+            started(3, "q").into(),
+        ];
+        write_batch(&conn, &mut batch);
+        assert!(batch.is_empty());
+        assert_eq!(*seen.lock().unwrap(), Some(2));
+        assert_eq!(count(&conn, "SELECT count(*) FROM calls"), 3);
+        // A clone shares the one closure: it ran once.
+        *seen.lock().unwrap() = None;
+        job.run(&conn);
+        assert_eq!(*seen.lock().unwrap(), None);
+    }
+
+    #[test]
     fn a_bad_op_does_not_lose_the_rest_of_its_batch() {
         let dir = tempfile::tempdir().unwrap();
         let conn = open(dir.path()).unwrap();
@@ -438,7 +538,7 @@ mod tests {
         let status = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "store::writer::tests::crash_child",
+                "store::sqlite::writer::tests::crash_child",
                 "--test-threads=1",
                 "--nocapture",
             ])

@@ -1,4 +1,6 @@
-//! Pure formatting: tables, percentages, durations, target marks, times.
+//! Pure text formatting, shared by the CLI views and the report tables: tables, percentages,
+//! durations, target marks, times. Knows no data source and no terminal (colors are codes the
+//! caller asks for).
 
 /// A terminal color for a cell (only used when stdout is a terminal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

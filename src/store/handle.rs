@@ -1,0 +1,189 @@
+//! [`Store`]: what the daemon hands every part that reads or writes durable state — the writer
+//! thread's queue and the pool of readers. Cheap to clone.
+//!
+//! Reads ([`Store::read`]) run on a pooled reader off the async executor; writes are [`Op`]s
+//! sent to the writer ([`Store::sender`]), or, for work that needs its own transaction (the
+//! callback lists of `crate::outbound`, retention), a closure the writer runs on its connection
+//! in queue order ([`Store::sql_write`]).
+
+use super::sqlite::writer::Job;
+use super::{Op, ReadPool, Reader, StoreError};
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Clone)]
+pub struct Store {
+    writer: mpsc::Sender<Op>,
+    readers: Arc<ReadPool>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("data_dir", &self.readers.data_dir())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// The store of the writer fed by `writer`, read through `readers`.
+    pub fn new(writer: mpsc::Sender<Op>, readers: ReadPool) -> Store {
+        Store {
+            writer,
+            readers: Arc::new(readers),
+        }
+    }
+
+    /// The data directory of the database.
+    pub fn data_dir(&self) -> &Path {
+        self.readers.data_dir()
+    }
+
+    /// The writer's queue, for the fire-and-forget [`Op`]s (calls, bindings, audit rows).
+    pub fn sender(&self) -> &mpsc::Sender<Op> {
+        &self.writer
+    }
+
+    /// Run `f` on a pooled reader, on a blocking thread.
+    pub async fn read<T, E>(
+        &self,
+        f: impl FnOnce(&Reader) -> std::result::Result<T, E> + Send + 'static,
+    ) -> std::result::Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(f))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Run `f` on a pooled reader, here (blocking: not on the async executor).
+    pub fn read_blocking<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Reader) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.readers.with(f)
+    }
+
+    /// Run `f` on two pooled readers when two are free (the second is `None` otherwise), for
+    /// two scans side by side. Blocking.
+    pub fn read_two_blocking<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Reader, Option<&mut Reader>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.readers.with_two(f)
+    }
+
+    /// Run `f` on the writer's connection, after every write queued before it, and wait for
+    /// its result. `f` takes its own transaction (`BEGIN IMMEDIATE`) if it needs one.
+    pub async fn sql_write<T, E>(
+        &self,
+        f: impl FnOnce(&Connection) -> std::result::Result<T, E> + Send + 'static,
+    ) -> std::result::Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (job, done) = job(f);
+        self.writer
+            .send(Op::Job(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        done.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`Store::sql_write`] from a plain thread (never from the async executor: it blocks).
+    pub fn sql_write_blocking<T, E>(
+        &self,
+        f: impl FnOnce(&Connection) -> std::result::Result<T, E> + Send + 'static,
+    ) -> std::result::Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (job, done) = job(f);
+        self.writer
+            .blocking_send(Op::Job(job))
+            .map_err(|_| StoreError::Closed)?;
+        done.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// `f` as a [`Job`] and the receiver of its result (dropped unanswered if `f` panics).
+fn job<T, E>(
+    f: impl FnOnce(&Connection) -> std::result::Result<T, E> + Send + 'static,
+) -> (Job, oneshot::Receiver<std::result::Result<T, E>>)
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let job = Job::new(move |conn| {
+        let _ = tx.send(f(conn));
+    });
+    (job, rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{open, CallOp, Writer};
+
+    fn started(id: u64) -> Op {
+        CallOp::Started {
+            id,
+            sip_call_id: format!("c{id}"),
+            direction: "inbound",
+            caller_number: None,
+            caller_name: None,
+            dialed_number: None,
+            queue: Some("q".into()),
+            entered_at_ms: 1_000 + id,
+        }
+        .into()
+    }
+
+    fn calls(conn: &Connection) -> std::result::Result<i64, StoreError> {
+        Ok(conn.query_row("SELECT count(*) FROM calls", [], |r| r.get(0))?)
+    }
+
+    #[test]
+    fn a_job_runs_after_the_writes_queued_before_it_and_the_writer_survives_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Writer::start(open(dir.path()).unwrap(), 64).unwrap();
+        let store = Store::new(w.sender.clone(), ReadPool::open(dir.path(), 2).unwrap());
+        for id in 1..=3 {
+            w.sender.blocking_send(started(id)).unwrap();
+        }
+        assert_eq!(store.sql_write_blocking(calls).unwrap(), 3);
+        // A job that panics inside its own transaction: rolled back, the writer goes on.
+        let r: std::result::Result<(), StoreError> = store.sql_write_blocking(|c| {
+            c.execute_batch("BEGIN IMMEDIATE; DELETE FROM calls;")?;
+            panic!("boom")
+        });
+        assert!(matches!(r, Err(StoreError::Closed)));
+        w.sender.blocking_send(started(4)).unwrap();
+        assert_eq!(store.sql_write_blocking(calls).unwrap(), 4);
+        // Readers see what the writer committed.
+        let n = store.read_blocking(|r| calls(r.sql())).unwrap();
+        assert_eq!(n, 4);
+        drop(store);
+        w.join();
+    }
+
+    #[tokio::test]
+    async fn async_reads_and_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Writer::start(open(dir.path()).unwrap(), 64).unwrap();
+        let store = Store::new(w.sender.clone(), ReadPool::open(dir.path(), 1).unwrap());
+        store.sender().send(started(1)).await.unwrap();
+        assert_eq!(store.sql_write(calls).await.unwrap(), 1);
+        assert_eq!(store.read(|r| calls(r.sql())).await.unwrap(), 1);
+        drop(store);
+        tokio::task::spawn_blocking(move || w.join()).await.unwrap();
+    }
+}
