@@ -2,8 +2,9 @@
 //! drains them in order on shutdown. The only module that knows every other.
 
 use crate::call::{CallManager, CallSettings};
-use crate::config::Config;
+use crate::config::{Config, PeerNet, PeerSpec};
 use crate::media::PortPool;
+use crate::sip::advertise::Advertise;
 use crate::sip::auth::Algorithm;
 use crate::sip::endpoint::{AdmissionConfig, Endpoint, EndpointConfig};
 use crate::sip::parse::Limits;
@@ -45,13 +46,17 @@ fn tcp_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> 
     sock.listen(backlog)
 }
 
-fn endpoint_config(cfg: &Config) -> EndpointConfig {
+fn endpoint_config(
+    cfg: &Config,
+    trusted: Vec<PeerNet>,
+    advertise: Option<Advertise>,
+) -> EndpointConfig {
     let mut secret = [0u8; 32];
     rand::fill(&mut secret);
     EndpointConfig {
         user_agent: cfg.sip.user_agent.clone(),
         domain: cfg.sip.domain.clone(),
-        trusted: cfg.sip.trusted_peers.clone(),
+        trusted,
         force_rport: cfg.sip.force_rport,
         timers: Timers {
             t1: Duration::from_millis(cfg.sip.t1_ms),
@@ -98,12 +103,34 @@ fn endpoint_config(cfg: &Config) -> EndpointConfig {
             })
             .collect(),
         nonce_secret: secret,
-        advertise: cfg.sip.advertise,
+        advertise,
         admission: AdmissionConfig {
             retry_after_secs: cfg.sip.overload.retry_after_secs,
             max_unacked_per_peer: cfg.sip.overload.max_unacked_per_peer,
         },
     }
+}
+
+/// `[sip] trusted_peers` as address blocks: a name stands for every address it resolves to
+/// now. A name that does not resolve is logged and trusts nobody (ctid still starts, so a DNS
+/// outage at boot does not keep the agents' phones from registering).
+async fn trusted_peers(resolver: &crate::resolve::Resolver, specs: &[PeerSpec]) -> Vec<PeerNet> {
+    let mut out = Vec::new();
+    for spec in specs {
+        match spec {
+            PeerSpec::Net(n) => out.push(*n),
+            PeerSpec::Name(name) => match resolver.ips(name).await {
+                Ok(ips) => {
+                    tracing::info!(peer = %name, addresses = ?ips, "trusted peer resolved");
+                    out.extend(ips.into_iter().map(|ip| PeerNet(ip.into())));
+                }
+                Err(e) => {
+                    tracing::error!(peer = %name, error = %e, "trusted peer does not resolve; it is not trusted")
+                }
+            },
+        }
+    }
+    out
 }
 
 /// The retention thread: at start and then hourly, purge call records older than
@@ -244,6 +271,29 @@ pub async fn run(
     tracing::info!(bindings = bindings.len(), dir = %cfg.daemon.data_dir.display(), "store open");
     let live_bindings = bindings.clone();
 
+    // Names in the config (`[sip] advertise`, the trunk's host) become addresses here.
+    let resolver = crate::resolve::Resolver::system();
+    let advertise = match &cfg.sip.advertise {
+        None => None,
+        Some(spec) => Some(match spec.literal() {
+            Some(a) => a,
+            None => {
+                let ips = resolver
+                    .ips(&spec.host)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("[sip] advertise: {e}"))?;
+                crate::sip::advertise::Advertise {
+                    ip: ips[0],
+                    port: spec.port,
+                }
+            }
+        }),
+    };
+    if let Some(a) = advertise {
+        tracing::info!(advertise = %a, "advertising this address to SIP peers");
+    }
+    let trusted = trusted_peers(&resolver, &cfg.sip.trusted_peers).await;
+
     let limits = Limits {
         max_message_size: cfg.sip.limits.max_message_size,
         max_headers: cfg.sip.limits.max_headers,
@@ -283,7 +333,7 @@ pub async fn run(
             reserved_for_trusted: l.tcp_reserved_for_trusted,
             per_source: l.tcp_max_connections_per_source,
         },
-        cfg.sip.trusted_peers.clone(),
+        trusted.clone(),
     );
     for addr in &cfg.sip.listen_tcp {
         // Same port as UDP when the config says port 0 for both.
@@ -303,8 +353,15 @@ pub async fn run(
         ));
     }
 
+    let trunk_target = crate::trunk::TrunkTarget::default();
+    if let Some(trunk) = &cfg.trunk {
+        if let Err(e) = trunk_target.refresh(&resolver, &trunk.uri).await {
+            tracing::warn!(trunk = %trunk.uri, error = %e, "cannot resolve the trunk yet");
+        }
+    }
+
     let now = Instant::now();
-    let mut endpoint = Endpoint::new(endpoint_config(&cfg), now, unix_ms());
+    let mut endpoint = Endpoint::new(endpoint_config(&cfg, trusted, advertise), now, unix_ms());
     endpoint.load_bindings(now, bindings);
 
     let (cmd_tx, cmd_rx) = mpsc::channel(16_384);
@@ -317,9 +374,7 @@ pub async fn run(
     crate::media::threads::install(media_threads, cfg.media.realtime_priority)
         .context("starting the media threads")?;
     // `[sip] advertise` also stands for the media address (same family as rtp_ip).
-    let sdp_ip = cfg
-        .sip
-        .advertise
+    let sdp_ip = advertise
         .map(|a| a.ip)
         .filter(|ip| ip.is_ipv4() == cfg.media.rtp_ip.is_ipv4())
         .unwrap_or(cfg.media.rtp_ip);
@@ -363,7 +418,7 @@ pub async fn run(
             .merge(crate::web::router(&cfg, api, api_router, live_calls));
         tasks.spawn(crate::admin::serve(admin, m, router, transports.clone()));
     }
-    let (call_settings, engine) = CallSettings::from_config(&cfg, bound.udp.clone())
+    let (call_settings, engine) = CallSettings::from_config(&cfg, bound.udp.clone(), advertise)
         .map_err(|e| anyhow::anyhow!("queues: {e}"))?;
     // Recordings cut short by a crash get a valid WAV header again (off the executor).
     let rec_dir = call_settings.media.recordings_dir().to_path_buf();
@@ -383,10 +438,10 @@ pub async fn run(
         }
     })
     .await?;
-    let outbound = cfg
-        .outbound
-        .enabled
-        .then(|| crate::call::OutboundSettings::from_config(&cfg, store.clone()));
+    let outbound = cfg.outbound.enabled.then(|| crate::call::OutboundSettings {
+        trunk_target: trunk_target.clone(),
+        ..crate::call::OutboundSettings::from_config(&cfg, store.clone())
+    });
     let mut calls = CallManager::new(
         call_settings,
         engine,
@@ -411,6 +466,8 @@ pub async fn run(
     if let Some(trunk) = cfg.trunk.clone() {
         tasks.spawn(crate::trunk::qualify(
             trunk,
+            trunk_target.clone(),
+            resolver.clone(),
             cmd_tx.clone(),
             reply_rx,
             shutdown.clone(),

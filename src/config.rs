@@ -107,8 +107,9 @@ pub struct Sip {
     /// Host name ctid puts in its own URIs when no listen address fits.
     pub domain: String,
     pub user_agent: String,
-    /// PBX addresses allowed to send out-of-dialog requests other than REGISTER/OPTIONS.
-    pub trusted_peers: Vec<PeerNet>,
+    /// PBX addresses allowed to send out-of-dialog requests other than REGISTER/OPTIONS: IP
+    /// addresses, CIDR blocks, or DNS names (every A/AAAA address of the name, at start).
+    pub trusted_peers: Vec<PeerSpec>,
     /// Always answer UDP requests at the packet's source port (RFC 3581 behaviour even without
     /// `rport`), as PBXs behind NAT need.
     pub force_rport: bool,
@@ -116,8 +117,9 @@ pub struct Sip {
     pub t2_ms: u64,
     pub t4_ms: u64,
     /// The address peers must use for ctid (NAT, load balancer): written into Via, Contact,
-    /// ctid's From URIs and SDP instead of the bind address. `None`: the bind address.
-    pub advertise: Option<crate::sip::advertise::Advertise>,
+    /// ctid's From URIs and SDP instead of the bind address. `None`: the bind address. A DNS
+    /// name is resolved when ctid starts.
+    pub advertise: Option<HostPort>,
     pub limits: SipLimits,
     pub overload: Overload,
 }
@@ -138,6 +140,79 @@ impl Default for Sip {
             advertise: None,
             limits: SipLimits::default(),
             overload: Overload::default(),
+        }
+    }
+}
+
+/// `host` or `host:port` where host is an IP address (`[v6]` with a port) or a DNS name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HostPort {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl HostPort {
+    /// The address when `host` is an IP literal (`None` for a name, resolved at start).
+    pub fn literal(&self) -> Option<crate::sip::advertise::Advertise> {
+        let ip = self.host.parse().ok()?;
+        Some(crate::sip::advertise::Advertise {
+            ip,
+            port: self.port,
+        })
+    }
+}
+
+impl TryFrom<String> for HostPort {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        if let Ok(a) = crate::sip::advertise::Advertise::parse(&s) {
+            return Ok(HostPort {
+                host: a.ip.to_string(),
+                port: a.port,
+            });
+        }
+        let bad = || {
+            format!(
+                "{s:?} is neither an address nor a host name (expected ip, ip:port, [v6]:port, \
+                 name or name:port, port 1-65535; not 0.0.0.0 or ::)"
+            )
+        };
+        let (host, port) = match s.rsplit_once(':') {
+            Some((h, p)) => {
+                let port = p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?;
+                (h, Some(port))
+            }
+            None => (s.as_str(), None),
+        };
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        let name = host.trim_end_matches('.');
+        let is_name = !name.is_empty()
+            && name.len() <= 253
+            && name.split('.').all(label_ok)
+            && name.parse::<std::net::IpAddr>().is_err();
+        if !is_name {
+            return Err(bad());
+        }
+        Ok(HostPort {
+            host: name.to_ascii_lowercase(),
+            port,
+        })
+    }
+}
+
+impl From<HostPort> for String {
+    fn from(h: HostPort) -> String {
+        match (h.port, h.host.contains(':')) {
+            (Some(p), true) => format!("[{}]:{p}", h.host),
+            (Some(p), false) => format!("{}:{p}", h.host),
+            (None, _) => h.host,
         }
     }
 }
@@ -173,6 +248,38 @@ impl TryFrom<String> for PeerNet {
 impl From<PeerNet> for String {
     fn from(p: PeerNet) -> String {
         p.0.to_string()
+    }
+}
+
+/// A `trusted_peers` entry: an address or block, or a host name resolved when ctid starts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum PeerSpec {
+    Net(PeerNet),
+    Name(String),
+}
+
+impl TryFrom<String> for PeerSpec {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if let Ok(net) = PeerNet::try_from(s.clone()) {
+            return Ok(PeerSpec::Net(net));
+        }
+        match HostPort::try_from(s.clone()) {
+            Ok(h) if h.port.is_none() && h.literal().is_none() => Ok(PeerSpec::Name(h.host)),
+            _ => Err(format!(
+                "{s:?} is not an IP address, CIDR block or host name"
+            )),
+        }
+    }
+}
+
+impl From<PeerSpec> for String {
+    fn from(p: PeerSpec) -> String {
+        match p {
+            PeerSpec::Net(n) => n.into(),
+            PeerSpec::Name(n) => n,
+        }
     }
 }
 
@@ -1189,14 +1296,9 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
         add("calls.max_calls", "must be at least 1".into());
     }
     if let Some(t) = &cfg.trunk {
-        match crate::sip::uri::Uri::parse(&t.uri) {
-            Ok(crate::sip::uri::Uri::Sip(u))
-                if u.host.parse::<IpAddr>().is_ok() || u.host.starts_with('[') => {}
-            Ok(crate::sip::uri::Uri::Sip(_)) => add(
-                "trunk.uri",
-                "host must be an IP address (ctid does not resolve names)".into(),
-            ),
-            _ => add("trunk.uri", format!("{:?} is not a sip: URI", t.uri)),
+        // An IP literal or a DNS name (A/AAAA, or SRV without a port: resolved at start).
+        if let Err(e) = crate::resolve::plan(&t.uri) {
+            add("trunk.uri", e);
         }
         if t.username.is_some() != t.password.is_some() {
             add("trunk.username", "username and password go together".into());
@@ -1571,21 +1673,65 @@ mod tests {
     }
 
     #[test]
-    fn sip_advertise_is_an_address_with_an_optional_port() {
+    fn sip_advertise_is_an_address_or_name_with_an_optional_port() {
         let cfg = Config::parse("[sip]\nadvertise = \"203.0.113.7:5070\"\n").unwrap();
-        let a = cfg.sip.advertise.unwrap();
+        let a = cfg.sip.advertise.unwrap().literal().unwrap();
         assert_eq!(
             (a.ip.to_string(), a.port),
             ("203.0.113.7".into(), Some(5070))
         );
         let cfg = Config::parse("[sip]\nadvertise = \"[2001:db8::7]\"\n").unwrap();
-        assert_eq!(cfg.sip.advertise.unwrap().port, None);
-        for bad in ["0.0.0.0", "203.0.113.7:0", "not an address"] {
+        assert_eq!(cfg.sip.advertise.unwrap().literal().unwrap().port, None);
+        // A DNS name, resolved at start.
+        let cfg = Config::parse("[sip]\nadvertise = \"sip.example.com:5070\"\n").unwrap();
+        let h = cfg.sip.advertise.unwrap();
+        assert_eq!((h.host.as_str(), h.port), ("sip.example.com", Some(5070)));
+        assert_eq!(h.literal(), None);
+        for bad in [
+            "0.0.0.0",
+            "203.0.113.7:0",
+            "not an address",
+            "-x.example",
+            "a..b",
+            "h:99999",
+        ] {
             let text = format!("[sip]\nadvertise = {bad:?}\n");
             let p = Config::parse(&text).unwrap_err();
             let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
             assert!(
                 shown.iter().any(|s| s.contains("line 2: sip.advertise")),
+                "{bad}: {shown:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_peers_are_addresses_blocks_or_names() {
+        let cfg = Config::parse(
+            "[sip]\ntrusted_peers = [\"192.0.2.10\", \"10.0.0.0/8\", \"pbx.example.com\"]\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.sip.trusted_peers.len(), 3);
+        assert!(
+            matches!(&cfg.sip.trusted_peers[0], PeerSpec::Net(n) if n.contains("192.0.2.10".parse().unwrap()))
+        );
+        assert_eq!(
+            cfg.sip.trusted_peers[2],
+            PeerSpec::Name("pbx.example.com".into())
+        );
+        for bad in [
+            "pbx.example.com:5060",
+            "10.0.0.0/33",
+            "not a host",
+            "0.0.0.0:1",
+        ] {
+            let text = format!("[sip]\ntrusted_peers = [{bad:?}]\n");
+            let p = Config::parse(&text).unwrap_err();
+            let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+            assert!(
+                shown
+                    .iter()
+                    .any(|s| s.contains("line 2: sip.trusted_peers")),
                 "{bad}: {shown:#?}"
             );
         }

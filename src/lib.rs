@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod outbound_metrics;
 pub mod report;
+pub mod resolve;
 pub mod sip;
 pub mod stats;
 pub mod store;

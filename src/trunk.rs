@@ -4,27 +4,43 @@
 //! Must not know: sockets (it talks to the SIP driver through commands), SQL.
 
 use crate::config::Trunk;
+use crate::resolve::Resolver;
 use crate::sip::build::{new_call_id, new_tag};
 use crate::sip::endpoint::{ClientTxId, Transport};
 use crate::sip::message::{Method, Request};
-use crate::sip::uri::Uri;
 use crate::transport::driver::Command;
 use std::net::SocketAddr;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-/// Where the trunk URI points: transport and socket address (the host must be an IP literal).
-pub fn target(uri: &str) -> Option<(Transport, SocketAddr)> {
-    let Ok(Uri::Sip(u)) = Uri::parse(uri) else {
-        return None;
-    };
-    let ip = u.host.trim_matches(['[', ']']).parse().ok()?;
-    let transport = match u.params.value("transport") {
-        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
-        _ => Transport::Udp,
-    };
-    Some((transport, SocketAddr::new(ip, u.port.unwrap_or(5060))))
+/// Where the trunk is reached now. Its host may be a DNS name (A/AAAA, SRV when the URI has no
+/// port: see [`crate::resolve`]): resolved when ctid starts and again on every qualify round,
+/// so a PBX that moves is followed. Written by the qualifier, read by the dialer.
+#[derive(Clone, Debug, Default)]
+pub struct TrunkTarget(Arc<RwLock<Option<(Transport, SocketAddr)>>>);
+
+impl TrunkTarget {
+    pub fn get(&self) -> Option<(Transport, SocketAddr)> {
+        *self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Resolve `uri` and keep the answer; a failed lookup keeps the last good target (a DNS
+    /// hiccup must not take the trunk away) and is returned as the error.
+    pub async fn refresh(
+        &self,
+        resolver: &Resolver,
+        uri: &str,
+    ) -> Result<(Transport, SocketAddr), String> {
+        let found = resolver.sip_target(uri).await?;
+        let mut slot = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if *slot != Some(found) {
+            tracing::info!(trunk = %uri, target = %found.1, transport = found.0.as_str(), "trunk address");
+            *slot = Some(found);
+        }
+        Ok(found)
+    }
 }
 
 /// Results of requests the qualifier sent, routed back by the app.
@@ -33,13 +49,12 @@ pub type Replies = mpsc::Receiver<(ClientTxId, u16)>;
 /// Send OPTIONS to the trunk periodically until cancelled.
 pub async fn qualify(
     trunk: Trunk,
+    target: TrunkTarget,
+    resolver: Resolver,
     commands: mpsc::Sender<Command>,
     mut replies: Replies,
     cancel: CancellationToken,
 ) {
-    let Some((transport, remote)) = target(&trunk.uri) else {
-        return;
-    };
     if trunk.qualify_interval_secs == 0 {
         return;
     }
@@ -54,6 +69,17 @@ pub async fn qualify(
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
+        if let Err(e) = target.refresh(&resolver, &trunk.uri).await {
+            tracing::warn!(trunk = %trunk.uri, error = %e, "cannot resolve the trunk");
+        }
+        let Some((transport, remote)) = target.get() else {
+            if up != Some(false) {
+                tracing::warn!(trunk = %trunk.uri, "trunk is down (no address)");
+                metrics::gauge!("ctid_trunk_up").set(0.0);
+                up = Some(false);
+            }
+            continue;
+        };
         let mut req = Request::new(Method::Options, trunk.uri.clone());
         req.headers
             .push("From", format!("<sip:ctid@ctid.invalid>;tag={tag}"));

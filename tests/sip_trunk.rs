@@ -7,10 +7,10 @@ mod common;
 use common::{free_port, sipp_at, udp_port_bound, Settings, TestEnv};
 use std::time::{Duration, Instant};
 
-fn trunk_settings(port: u16, password: &str) -> Settings {
+fn trunk_settings(host: &str, port: u16, password: &str) -> Settings {
     Settings {
         extra_toml: format!(
-            "\n[trunk]\nuri = \"sip:127.0.0.1:{port}\"\nusername = \"trunk\"\npassword = \"{password}\"\nqualify_interval_secs = 3600\n"
+            "\n[trunk]\nuri = \"sip:{host}:{port}\"\nusername = \"trunk\"\npassword = \"{password}\"\nqualify_interval_secs = 3600\n"
         ),
         ..Settings::default()
     }
@@ -18,9 +18,9 @@ fn trunk_settings(port: u16, password: &str) -> Settings {
 
 /// Run the challenging PBX, start ctid pointed at it, return the PBX's verdict and ctid's log
 /// (once a log line has all of `expected`, or after 10 s).
-fn qualify_against_pbx(password: &str, expected: &[&str]) -> (common::SippRun, String) {
+fn qualify_against_pbx(host: &str, password: &str, expected: &[&str]) -> (common::SippRun, String) {
     let port = free_port();
-    let env = TestEnv::new(&trunk_settings(port, password));
+    let env = TestEnv::new(&trunk_settings(host, port, password));
     let dir = env.path().to_path_buf();
     let pbx = std::thread::spawn(move || {
         sipp_at(
@@ -54,7 +54,7 @@ fn qualify_against_pbx(password: &str, expected: &[&str]) -> (common::SippRun, S
 
 #[test]
 fn trunk_challenge_is_answered_with_configured_credentials() {
-    let (run, log) = qualify_against_pbx("tpw", &["trunk is up"]);
+    let (run, log) = qualify_against_pbx("127.0.0.1", "tpw", &["trunk is up"]);
     assert!(
         run.ok(),
         "the PBX did not accept ctid's digest answer:\n{}",
@@ -67,9 +67,29 @@ fn trunk_challenge_is_answered_with_configured_credentials() {
     );
 }
 
+/// The trunk given by a DNS name (`localhost`, from /etc/hosts): ctid resolves it (A/AAAA, as
+/// the URI has a port) and qualifies the PBX at that address.
+#[test]
+fn a_trunk_named_by_dns_is_resolved_and_qualified() {
+    let (run, log) = qualify_against_pbx("localhost", "tpw", &["trunk is up"]);
+    assert!(
+        run.ok() && run.successful == Some(1),
+        "the PBX at localhost never got ctid's OPTIONS:\n{}\n--- ctid ---\n{log}",
+        run.report
+    );
+    assert!(
+        log.contains("trunk address") && log.contains("target=127.0.0.1:"),
+        "ctid did not log where the trunk name resolved:\n{log}"
+    );
+}
+
 #[test]
 fn wrong_trunk_password_is_refused_and_reported_down() {
-    let (run, log) = qualify_against_pbx("not-the-password", &["trunk is down", "status=403"]);
+    let (run, log) = qualify_against_pbx(
+        "127.0.0.1",
+        "not-the-password",
+        &["trunk is down", "status=403"],
+    );
     assert!(
         !run.ok(),
         "the PBX accepted a wrong password?\n{}",

@@ -85,6 +85,35 @@ fn invite_from_trusted_peer_to_unknown_number_gets_100_then_404() {
     daemon.stop();
 }
 
+/// A PBX named by DNS (`localhost` from /etc/hosts: 127.0.0.1) is trusted at the addresses the
+/// name resolves to.
+#[test]
+fn trusted_peer_given_by_name_may_call() {
+    let env = TestEnv::new(&Settings {
+        trusted_peers: vec!["localhost".into()],
+        ..Settings::default()
+    });
+    let daemon = env.start();
+    let run = sipp(
+        env.path(),
+        daemon.addr,
+        "invite_404.xml",
+        &["-t", "u1", "-m", "1", "-s", "5559999"],
+    );
+    assert!(
+        run.ok() && run.successful == Some(1),
+        "INVITE from 127.0.0.1 with trusted_peers = [\"localhost\"]: expected 100 then 404\n{}\n--- ctid log ---\n{}",
+        run.report,
+        daemon.log_tail(10_000)
+    );
+    assert!(
+        daemon.log().contains("trusted peer resolved"),
+        "{}",
+        daemon.log_tail(5_000)
+    );
+    daemon.stop();
+}
+
 /// RFC 3261 17.2.1: over UDP the INVITE server transaction retransmits its non-2xx final
 /// response until the ACK arrives, and stops once it has.
 #[test]

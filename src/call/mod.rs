@@ -125,17 +125,18 @@ pub struct CallSettings {
     /// ctid's SIP addresses (Contact of its legs), by address family, as advertised.
     pub local_sip: Vec<SocketAddr>,
     /// `[sip] advertise`, for the Contact of the caller's leg (received on a bound address).
-    pub advertise: Option<crate::sip::advertise::Advertise>,
+    pub advertise: Option<Advertise>,
     pub agents: Vec<AgentId>,
     pub agent_names: HashMap<AgentId, String>,
     pub media: MediaSettings,
 }
 
 impl CallSettings {
-    /// The engine and the settings for `cfg`.
+    /// The engine and the settings for `cfg`; `advertise` is `[sip] advertise` resolved.
     pub fn from_config(
         cfg: &Config,
         local_sip: Vec<SocketAddr>,
+        advertise: Option<Advertise>,
     ) -> Result<(CallSettings, Engine), String> {
         let mut numbers = HashMap::new();
         let mut sl_targets = HashMap::new();
@@ -192,9 +193,9 @@ impl CallSettings {
                 early_media,
                 local_sip: local_sip
                     .into_iter()
-                    .map(|a| Advertise::apply(cfg.sip.advertise.as_ref(), a))
+                    .map(|a| Advertise::apply(advertise.as_ref(), a))
                     .collect(),
-                advertise: cfg.sip.advertise,
+                advertise,
                 agent_names: cfg
                     .agents
                     .iter()

@@ -75,6 +75,8 @@ pub struct OutboundSettings {
     pub trunk: Option<config::Trunk>,
     /// Where the lists, contacts and attempts are read and written.
     pub store: crate::store::Store,
+    /// Where the trunk is reached (its name resolved by the qualifier; see `trunk::TrunkTarget`).
+    pub trunk_target: crate::trunk::TrunkTarget,
     /// Queue → its members.
     pub queue_members: HashMap<String, Vec<AgentId>>,
     /// Agent → the queues it serves (for blending and wrap-up).
@@ -109,6 +111,7 @@ impl OutboundSettings {
             cfg: cfg.outbound.clone(),
             trunk: cfg.trunk.clone(),
             store,
+            trunk_target: crate::trunk::TrunkTarget::default(),
             queue_members,
             agent_queues,
             sl_targets,
@@ -1087,8 +1090,12 @@ impl CallManager {
                 .ob_unanswered(id, AttemptResult::Failed, None, "ctid")
                 .await;
         };
-        let Some((transport, remote)) = crate::trunk::target(&trunk.uri) else {
-            tracing::error!(uri = %trunk.uri, "the trunk URI is not reachable (IP literal needed)");
+        let target = self
+            .outbound
+            .as_ref()
+            .and_then(|d| d.settings.trunk_target.get());
+        let Some((transport, remote)) = target else {
+            tracing::error!(uri = %trunk.uri, "the trunk has no address (its host did not resolve)");
             return self
                 .ob_unanswered(id, AttemptResult::Failed, None, "ctid")
                 .await;

@@ -32,13 +32,26 @@ pub fn uri_hop(uri: &str) -> Option<(Option<Transport>, SocketAddr)> {
     Some((transport, SocketAddr::new(ip, u.port.unwrap_or(5060))))
 }
 
-/// The next hop a request names itself: its top Route, else its Request-URI (§8.1.2). A strict
-/// router's Request-URI is the router, so the rule is the same for both kinds.
+/// The next hop a request names itself (§8.1.2): its top Route when that is a loose router
+/// (`;lr`), else its Request-URI. A request built for a strict router (§12.2.1.1) carries the
+/// router in its Request-URI and the remote target, without `;lr`, as its last Route, so a
+/// strict-only route set is followed too. (A strict router followed by loose ones cannot be
+/// told from the request alone; such route sets are RFC 2543 relics.)
 pub fn request_hop(req: &Request) -> Option<(Option<Transport>, SocketAddr)> {
-    match req.headers.list("Route").next() {
-        Some(route) => uri_hop(&NameAddr::parse(route).ok()?.uri),
-        None => uri_hop(&req.uri),
+    let top = req
+        .headers
+        .list("Route")
+        .next()
+        .and_then(|r| NameAddr::parse(r).ok())
+        .map(|r| r.uri);
+    match top {
+        Some(route) if is_loose(&route) => uri_hop(&route),
+        _ => uri_hop(&req.uri),
     }
+}
+
+fn is_loose(uri: &str) -> bool {
+    matches!(Uri::parse(uri), Ok(Uri::Sip(u)) if u.params.has("lr"))
 }
 
 /// Where to send `req`, which the caller would send to `learned` (the flow the peer's request
@@ -128,6 +141,25 @@ mod tests {
         assert_eq!(
             destination(&req, udp, |_| false),
             (Transport::Tcp, addr("10.0.0.9:5060"))
+        );
+    }
+
+    #[test]
+    fn a_request_for_a_strict_router_goes_to_its_request_uri() {
+        use crate::sip::dialog::Dialog;
+        let mut inv = Request::new(Method::Invite, "sip:4000@10.0.0.2");
+        inv.headers.push("Record-Route", "<sip:10.0.0.9:5070>");
+        inv.headers.push("From", "<sip:caller@pbx>;tag=ft");
+        inv.headers.push("To", "<sip:4000@10.0.0.2>");
+        inv.headers.push("Call-ID", "c");
+        inv.headers.push("CSeq", "1 INVITE");
+        inv.headers.push("Contact", "<sip:caller@10.0.0.1:5080>");
+        let mut d = Dialog::from_uas(&inv, "lt", "sip:ctid@10.0.0.2").unwrap();
+        let bye = d.request(Method::Bye);
+        let udp = (Transport::Udp, addr("10.0.0.7:5060"));
+        assert_eq!(
+            destination(&bye, udp, |_| false),
+            (Transport::Udp, addr("10.0.0.9:5070"))
         );
     }
 
