@@ -9,6 +9,7 @@ let current = null;     // {call, number, name, queue, entered_at_ms, answered_a
 let preview = null;     // PreviewView
 let stream = null;
 let figuresTimer = null;
+let figuresSoon = null;
 
 function lastCall() {
   try { return JSON.parse(sessionStorage.getItem('ctid.lastCall') || 'null'); } catch (_) { return null; }
@@ -126,7 +127,9 @@ function callEnded() {
   const c = { call: current.call, number: current.number };
   setLastCall(c);
   openWrapup(c);
+  // The call record is written in batches: read the figures now and once more shortly after.
   loadFigures();
+  setTimeout(loadFigures, 3000);
 }
 
 function openWrapup(c) {
@@ -172,6 +175,7 @@ async function loadFigures() {
       ['figures.answered', a.answered ?? 0], ['figures.aht', duration(a.aht_secs)],
       ['figures.talk', duration(a.talk_secs)], ['figures.logged_in', duration(a.logged_in_secs)],
       ['figures.paused', duration(a.paused_secs)], ['figures.occupancy', percent(a.occupancy)],
+      ['figures.survey', a.survey_avg == null ? '—' : `${Math.round(a.survey_avg * 10) / 10} / 5 (${a.survey_responses})`],
     ].map(([k, v]) => el('div', {}, el('dt', {}, t(k)), el('dd', { 'data-figure': k }, String(v)))));
   } catch (e) {
     box.replaceChildren(el('dd', {}, t('error', { message: e.message })));
@@ -196,7 +200,15 @@ function connect() {
     try { d = JSON.parse(ev.data); } catch (_) { return; }
     f(d);
   });
-  on('agent_state', (d) => { if (mine(d)) refreshMe().catch(failed); });
+  on('agent_state', (d) => {
+    if (!mine(d)) return;
+    refreshMe().catch(failed);
+    // Back from a call: the figures have one more (debounced: a burst of changes reads once).
+    if (d.state === 'available' || d.state === 'wrapup') {
+      clearTimeout(figuresSoon);
+      figuresSoon = setTimeout(loadFigures, 1500);
+    }
+  });
   on('call_offered', (d) => { if (mine(d)) popCall(d.call).catch(failed); });
   on('call_answered', (d) => {
     if (mine(d) && current && current.call === d.call) {

@@ -177,7 +177,7 @@ async function pollSlow() {
     tbl.replaceChildren(
       el('thead', {}, el('tr', {}, ['lists.name', 'lists.state', 'lists.pending', 'agents.actions'].map((k) => el('th', { scope: 'col' }, t(k))))),
       el('tbody', {}, r.lists.map((l) => el('tr', { 'data-list': l.name },
-        el('th', { scope: 'row' }, l.name), el('td', {}, l.state),
+        el('th', { scope: 'row' }, l.name), el('td', { 'data-state': l.state }, t('list.' + l.state)),
         el('td', {}, String((l.counters && l.counters.contacts && l.counters.contacts.pending) ?? 0)),
         el('td', {}, l.state === 'stopped' ? '' : el('button', { type: 'button', class: 'list-toggle', on: { click: () => listAct(l.name, l.state === 'active' ? 'pause' : 'resume') } },
           t(l.state === 'active' ? 'lists.pause' : 'lists.resume')))))));
