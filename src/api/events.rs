@@ -183,7 +183,7 @@ fn session_ops(
 /// `GET /api/v1/events`.
 pub(super) async fn stream(
     State(st): State<ApiState>,
-    Authed(_): Authed,
+    Authed(p): Authed,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -216,6 +216,8 @@ pub(super) async fn stream(
     // a write): a stream must not keep the state — and with it the store writer's queue, which
     // ctid's shutdown waits to see closed — alive after the listener is gone. Once the state is
     // dropped, the hub's `latest` sender goes with it and the wait below ends.
+    // A wallboard sees what happens, not who calls (docs/api.md: no customer data).
+    let redact = p.role == super::auth::Role::Wallboard;
     let (mut writer, reader) = tokio::io::duplex(64 * 1024);
     let weak = Arc::downgrade(&st.inner);
     let mut rx = st.inner.hub.latest.subscribe();
@@ -241,7 +243,13 @@ pub(super) async fn stream(
                 }
                 Owed::Frames(frames, last) if !frames.is_empty() => {
                     let mut chunk = String::new();
-                    frames.iter().for_each(|f| chunk.push_str(f));
+                    for f in &frames {
+                        if redact {
+                            chunk.push_str(&without_customer_data(f));
+                        } else {
+                            chunk.push_str(f);
+                        }
+                    }
                     if writer.write_all(chunk.as_bytes()).await.is_err() {
                         return;
                     }
@@ -290,6 +298,38 @@ pub(super) async fn stream(
         body,
     )
         .into_response())
+}
+
+/// An event frame (`id:`, `event:`, `data: {json}`) with the caller's number and name blanked.
+fn without_customer_data(frame: &str) -> String {
+    let mut out = String::with_capacity(frame.len());
+    for line in frame.split_inclusive('\n') {
+        let Some(json) = line
+            .strip_prefix("data: ")
+            .filter(|j| j.contains("\"caller_number\"") || j.contains("\"caller_name\""))
+        else {
+            // Frames without customer data go out as the hub rendered them.
+            out.push_str(line);
+            continue;
+        };
+        match serde_json::from_str::<serde_json::Value>(json.trim_end()) {
+            Ok(mut v) => {
+                if let Some(o) = v.as_object_mut() {
+                    for key in ["caller_number", "caller_name"] {
+                        if o.contains_key(key) {
+                            o.insert(key.into(), serde_json::Value::Null);
+                        }
+                    }
+                }
+                out.push_str("data: ");
+                out.push_str(&v.to_string());
+                out.push('\n');
+            }
+            // Not JSON (never written by the hub): dropped rather than passed on unread.
+            Err(_) => out.push_str("data: {}\n"),
+        }
+    }
+    out
 }
 
 fn resync(latest: u64) -> String {

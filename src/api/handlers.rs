@@ -131,10 +131,17 @@ pub(super) async fn stats(State(st): State<ApiState>, Authed(_): Authed) -> Resp
 
 pub(super) async fn queue(
     State(st): State<ApiState>,
-    Authed(_): Authed,
+    Authed(p): Authed,
     Path(queue): Path<String>,
 ) -> Result<Response, ApiError> {
-    let v = ask(&st, |reply| Control::Queue { queue, reply }).await?;
+    let mut v = ask(&st, |reply| Control::Queue { queue, reply }).await?;
+    // A wallboard shows the queue to the floor: how many wait and how long, never who.
+    if p.role == Role::Wallboard {
+        for c in &mut v.waiting {
+            c.caller_number = None;
+            c.caller_name = None;
+        }
+    }
     Ok(Json(v).into_response())
 }
 

@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 use super::*;
-use crate::call::control::{AgentView, ControlError, QueueView};
+use crate::call::control::{AgentView, ControlError, QueueView, WaitingCaller};
 use crate::config::{Api, ApiToken};
 use crate::stats::Snapshot;
 use crate::store::{ApiOp, Op, ReadPool, Store};
@@ -123,7 +123,14 @@ async fn answer(mut rx: mpsc::Receiver<Control>, log: Arc<Mutex<Vec<String>>>) {
                 let _ = reply.send(if queue == "sales" {
                     Ok(QueueView {
                         queue,
-                        waiting: vec![],
+                        waiting: vec![WaitingCaller {
+                            call: 7,
+                            position: 1,
+                            caller_number: Some("+442079460958".into()),
+                            caller_name: Some("Ann Example".into()),
+                            priority: 0,
+                            wait_secs: 3.0,
+                        }],
                     })
                 } else {
                     Err(ControlError::NotFound(format!("queue {queue:?}")))
@@ -429,8 +436,15 @@ async fn tokens_are_required_and_errors_are_json() {
         (r.status, r.json()["day"].clone()),
         (200, json!("2026-01-01"))
     );
+    // A wallboard sees who waits how long, not who it is; a supervisor sees the caller.
     let r = get_(&h, "/api/v1/queues/sales", Some(WB)).await;
-    assert_eq!(r.json(), json!({"queue": "sales", "waiting": []}));
+    assert_eq!(
+        r.json(),
+        json!({"queue": "sales", "waiting": [{"call": 7, "position": 1, "caller_number": null,
+            "caller_name": null, "priority": 0, "wait_secs": 3.0}]})
+    );
+    let r = get_(&h, "/api/v1/queues/sales", Some(SUP)).await;
+    assert_eq!(r.json()["waiting"][0]["caller_number"], "+442079460958");
     let r = get_(&h, "/api/v1/queues/nope", Some(WB)).await;
     assert_eq!((r.status, r.error_code()), (404, "not_found".into()));
 
@@ -834,6 +848,42 @@ fn ended(call: u64) -> CallEvent {
         call,
         by: "caller".into(),
     }
+}
+
+#[tokio::test]
+async fn a_wallboards_event_stream_carries_no_caller_numbers() {
+    let h = harness().await;
+    h.state.publish(CallEvent::CallEntered {
+        call: 1,
+        queue: "sales".into(),
+        caller_number: Some("+442079460958".into()),
+    });
+    h.state.publish(ended(1));
+    let stream = |token| {
+        request(
+            h.addr,
+            "GET",
+            "/api/v1/events",
+            Some(token),
+            &[("Last-Event-ID", "0")],
+            None,
+        )
+    };
+    let wb = stream(WB).await;
+    assert!(
+        wb.body.contains("id: 1\nevent: call_entered\ndata: {")
+            && wb.body.contains("\"caller_number\":null")
+            && !wb.body.contains("+442079460958")
+            && wb.body.contains("id: 2\nevent: call_ended"),
+        "{}",
+        wb.body
+    );
+    let sup = stream(SUP).await;
+    assert!(
+        sup.body.contains("\"caller_number\":\"+442079460958\""),
+        "{}",
+        sup.body
+    );
 }
 
 #[tokio::test]
