@@ -2,8 +2,8 @@
 //! signals, each compared with a `[sip.overload]` limit:
 //! - events waiting for the call layer (its queue depth, plus what the driver holds back when
 //!   that queue is full — events are held, never dropped);
-//! - the lag of the SIP event loop (how late a 100 ms tick fires: a starved or saturated
-//!   runtime shows here first);
+//! - the lag of the SIP event loop (how late a 100 ms tick fires, the least of the last three so
+//!   only sustained lag counts: a starved or saturated runtime shows here first);
 //! - the CPU the media threads use together, as a share of every CPU of the machine (read from
 //!   `/proc/self/task/*/schedstat` of the threads named `ctid-media-*`), so real-time media
 //!   threads cannot starve signalling.
