@@ -103,6 +103,7 @@ impl SipDriver {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks = 0u64;
         let mut lags = [Duration::ZERO; 3];
+        let mut trim = super::load::HeapTrim::default();
         let mut load = Load::default();
         let mut drain_until: Option<Instant> = None;
         let mut last_stats = Stats::default();
@@ -135,6 +136,7 @@ impl SipDriver {
                     if ticks.is_multiple_of(10) {
                         load.media_cpu_percent = media.sample(Instant::now());
                         metrics::gauge!(MEDIA_CPU).set(load.media_cpu_percent);
+                        trim.sample(self.endpoint.open_transactions());
                     }
                     metrics::gauge!(LOOP_LAG).set(load.loop_lag.as_secs_f64());
                 }
