@@ -30,7 +30,7 @@ pub(super) fn register() {
     );
     describe_gauge!(
         LOOP_LAG,
-        "How late the SIP event loop's 100 ms tick fired last (a saturated or starved runtime)."
+        "How late the SIP event loop's 100 ms tick fired, the least of the last three (sustained lag: a saturated or starved runtime)."
     );
     describe_gauge!(
         MEDIA_CPU,
