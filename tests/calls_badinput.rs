@@ -12,7 +12,7 @@
 mod common;
 
 use common::*;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The INVITE body of a PBX that only speaks G.729 (lines for `pbx_offer_refused.xml`).
 const G729_ONLY: &str = "      v=0
@@ -96,6 +96,31 @@ fn unacceptable_offers_get_488_a_logged_reason_and_a_rejected_row() {
             logged,
             n + 1,
             "one 'call refused' log line with status=488 per refused call: {ctx}"
+        );
+        // The live figures count the refusal at once, not only after a restart's rebuild.
+        // (The API's snapshot is refreshed once a second: poll.)
+        let stats = || {
+            let (st, body) = http_get(&env, "/api/v1/stats");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let today = v["queues"]
+                .as_array()
+                .and_then(|qs| qs.iter().find(|q| q["queue"] == "support"))
+                .map(|q| q["today"].clone())
+                .unwrap_or_default();
+            (st, body, today)
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (st, body, today) = loop {
+            let (st, body, today) = stats();
+            if today["rejected"].as_u64() == Some(n as u64 + 1) || Instant::now() > deadline {
+                break (st, body, today);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(
+            (st, today["rejected"].as_u64(), today["offered"].as_u64()),
+            (200, Some(n as u64 + 1), Some(n as u64 + 1)),
+            "live stats after {what}: {body}"
         );
     }
     daemon.stop();

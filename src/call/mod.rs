@@ -576,15 +576,17 @@ impl CallManager {
         reason: &str,
     ) {
         tracing::info!(dialed, status, reason, "call refused");
+        let now = unix_ms();
         if let Some(q) = queue {
             crate::metrics::call_entered(q);
             crate::metrics::call_left(q, "rejected", 0.0, false);
+            // The live figures count it now, as the report and a restart's rebuild do.
+            self.stats.record_left(q, "rejected", 0, false, false, now);
         }
         self.reject(tx, invite, status, reason).await;
         let id = CallId(self.next_call);
         self.next_call += 1;
         let (number, name) = legs::caller_identity(invite);
-        let now = unix_ms();
         self.record(CallOp::Started {
             id: id.0,
             sip_call_id: invite.headers.get("Call-ID").unwrap_or("").to_string(),
