@@ -302,7 +302,12 @@ pub async fn run(
     let tcp_settings = TcpSettings {
         limits,
         idle_timeout: Duration::from_secs(cfg.sip.limits.tcp_idle_timeout_secs),
-        unproven_idle_timeout: Duration::from_secs(cfg.sip.limits.tcp_unproven_idle_timeout_secs),
+        unproven_idle_timeout: Duration::from_secs(
+            cfg.sip
+                .limits
+                .tcp_unproven_idle_timeout_secs
+                .min(cfg.sip.limits.tcp_idle_timeout_secs),
+        ),
         message_timeout: Duration::from_secs(cfg.sip.limits.tcp_message_timeout_secs),
     };
     let transports = CancellationToken::new();
@@ -330,7 +335,7 @@ pub async fn run(
     let limiter = ConnLimiter::new(
         ConnLimits {
             max_total: l.max_tcp_connections,
-            reserved_for_trusted: l.tcp_reserved_for_trusted,
+            reserved_for_trusted: l.tcp_reserved_for_trusted.min(l.max_tcp_connections / 2),
             per_source: l.tcp_max_connections_per_source,
         },
         trusted.clone(),

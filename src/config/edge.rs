@@ -102,18 +102,13 @@ pub(super) fn validate(cfg: &super::Config, add: &mut impl FnMut(&str, String)) 
             "must be at least 1".into(),
         );
     }
-    if l.tcp_reserved_for_trusted >= l.max_tcp_connections {
-        add(
-            "sip.limits.tcp_reserved_for_trusted",
-            "must be below max_tcp_connections (untrusted sources need some)".into(),
-        );
-    }
-    if l.tcp_unproven_idle_timeout_secs == 0
-        || l.tcp_unproven_idle_timeout_secs > l.tcp_idle_timeout_secs
-    {
+    // tcp_reserved_for_trusted is capped at half of max_tcp_connections, and the unproven idle
+    // timeout at tcp_idle_timeout_secs, where they are used: a smaller pool or idle timeout set
+    // on its own stays valid.
+    if l.tcp_unproven_idle_timeout_secs == 0 {
         add(
             "sip.limits.tcp_unproven_idle_timeout_secs",
-            "must be > 0 and <= tcp_idle_timeout_secs".into(),
+            "must be > 0".into(),
         );
     }
     if l.tcp_listen_backlog == 0 {
@@ -128,6 +123,7 @@ mod tests {
     #[test]
     fn edge_keys_parse_and_bad_values_are_named() {
         let ok = "[sip.limits]\ntcp_max_connections_per_source = 8\ntcp_listen_backlog = 64\n\
+                  max_tcp_connections = 16\ntcp_idle_timeout_secs = 5\n\
                   [sip.overload]\nmax_unacked_per_peer = 0\n[registrar.auth]\nmax_failures = 3\n";
         let cfg = Config::parse(ok).expect("valid");
         assert_eq!(cfg.sip.limits.tcp_max_connections_per_source, 8);
@@ -137,7 +133,7 @@ mod tests {
         let unknown = Config::parse("[registrar.auth]\nbogus = 1\n").unwrap_err();
         assert!(unknown.iter().any(|p| p.to_string().contains("bogus")));
         // Semantic checks name each key.
-        let bad = "[sip.limits]\ntcp_unproven_idle_timeout_secs = 900\n\
+        let bad = "[sip.limits]\ntcp_unproven_idle_timeout_secs = 0\n\
                    [sip.overload]\nretry_after_secs = 0\n\
                    [registrar.auth]\nmax_block_secs = 1\n";
         let problems: Vec<String> = Config::parse(bad)
