@@ -32,7 +32,7 @@ enum Cmd {
     },
     /// Check a config file: exit 0 if it is valid, 64 listing every problem.
     CheckConfig { file: PathBuf },
-    /// Queue and agent report for a day, week or month, read from the database.
+    /// Queue and agent report for a day, week, half month, month or quarter, read from the database.
     Report(ctid::report::ReportArgs),
     /// Call detail records (`ctid cdr export`; columns in docs/cdr.md).
     Cdr {

@@ -463,6 +463,91 @@ fn daily_weekly_and_empty_reports_match_the_data() {
 /// first CEST, then CET): one to three per quarter hour from an hour before the local day to an
 /// hour after it, plus calls on the last and first millisecond of the day and of the repeated
 /// hour.
+#[test]
+fn half_month_and_quarter_reports_match_the_data() {
+    let calls = generate();
+    let (_dir, cfg) = setup(&calls);
+    // Berlin: March 16th 00:00 CET = 15th 23:00Z; April 1st 00:00 CEST = March 31st 22:00Z;
+    // January 1st 00:00 CET = December 31st 23:00Z.
+    let cases = [
+        (
+            "half-month",
+            "2026-03-20",
+            "2026-03-16",
+            "2026-03-31",
+            "2026-03-15T23:00:00Z",
+            "2026-03-31T22:00:00Z",
+        ),
+        (
+            "half-month",
+            "2026-03-15",
+            "2026-03-01",
+            "2026-03-15",
+            "2026-02-28T23:00:00Z",
+            "2026-03-15T23:00:00Z",
+        ),
+        (
+            "quarter",
+            "2026-02-10",
+            "2026-01-01",
+            "2026-03-31",
+            "2025-12-31T23:00:00Z",
+            "2026-03-31T22:00:00Z",
+        ),
+        (
+            "quarter",
+            "2026-04-01",
+            "2026-04-01",
+            "2026-06-30",
+            "2026-03-31T22:00:00Z",
+            "2026-06-30T22:00:00Z",
+        ),
+    ];
+    for (period, date, first, last, from, to) in cases {
+        let what = format!("{period} of {date}");
+        let rep = report(&cfg, period, date);
+        let p = &rep["period"];
+        assert_eq!(
+            (
+                p["kind"].as_str(),
+                p["first_day"].as_str(),
+                p["last_day"].as_str()
+            ),
+            (Some(period), Some(first), Some(last)),
+            "{what}: {p}"
+        );
+        assert_eq!(
+            (p["start_ms"].as_i64(), p["end_ms"].as_i64()),
+            (Some(utc(from)), Some(utc(to))),
+            "{what}"
+        );
+        let want = expected(&calls, utc(from), utc(to));
+        match rep["queues"].as_array().and_then(|q| q.first()) {
+            Some(q) => assert_figures(&q["totals"], &want, &what),
+            None => assert_eq!(
+                want["offered"], 0,
+                "{what}: no queue row but calls in range"
+            ),
+        }
+    }
+    // The second half of March holds every generated call; the first half none.
+    let all = expected(
+        &calls,
+        utc("2026-03-15T23:00:00Z"),
+        utc("2026-03-31T22:00:00Z"),
+    );
+    assert_eq!(
+        all["offered"].as_u64(),
+        Some(
+            calls
+                .iter()
+                .filter(|c| c.outcome.is_some()
+                    && !(c.outcome == Some("interrupted") && c.answered_at.is_none()))
+                .count() as u64
+        )
+    );
+}
+
 fn generate_autumn() -> Vec<Call> {
     let mut rng = Lcg(7);
     let mut calls = Vec::new();

@@ -148,19 +148,19 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/api/v1/reports/queues",
         "supervisor, wallboard",
-        "Queue report for a day, week or month",
+        "Queue report for a day, week, half month, month or quarter",
     ),
     Route::new(
         "GET",
         "/api/v1/reports/agents",
         "agent(self), supervisor, wallboard",
-        "Agent report for a day, week or month",
+        "Agent report for a day, week, half month, month or quarter",
     ),
     Route::new(
         "GET",
         "/api/v1/reports/lists",
         "supervisor, wallboard",
-        "Callback list report for a day, week or month",
+        "Callback list report for a day, week, half month, month or quarter",
     ),
     Route::new(
         "GET",

@@ -253,7 +253,7 @@ fn query_params(path: &str) -> Vec<Value> {
         )],
         "/api/v1/reports/queues" | "/api/v1/reports/agents" => {
             let mut v = vec![
-                q("period", "string", "day (default), week (Monday to Sunday) or month"),
+                q("period", "string", "day (default), week (Monday to Sunday), half-month (1st-15th, 16th-end), month or quarter"),
                 q(
                     "date",
                     "string",
@@ -283,7 +283,7 @@ fn query_params(path: &str) -> Vec<Value> {
         }
         "/api/v1/reports/lists" => {
             vec![
-            q("period", "string", "day (default), week (Monday to Sunday) or month"),
+            q("period", "string", "day (default), week (Monday to Sunday), half-month (1st-15th, 16th-end), month or quarter"),
             q(
                 "date",
                 "string",
@@ -388,7 +388,7 @@ pub(super) fn document() -> Value {
                     "field": s("string"),
                     "errors": {"type": "array", "items": s("string")}}}}},
                 "ReportPeriod": {"type": "object", "properties": {
-                    "kind": {"type": "string", "enum": ["day", "week", "month"]},
+                    "kind": {"type": "string", "enum": ["day", "week", "half-month", "month", "quarter"]},
                     "first_day": s("string"), "last_day": s("string"), "time_zone": s("string"),
                     "start_ms": s("integer"), "end_ms": s("integer"), "start": s("string"),
                     "end": s("string")}},

@@ -1,5 +1,5 @@
 //! `GET /api/v1/reports/queues`, `GET /api/v1/reports/agents` and `GET /api/v1/reports/lists`:
-//! the figures of `ctid report` for a day, week or month, as JSON (default), CSV, Markdown or a
+//! the figures of `ctid report` for a day, week, half month, month or quarter, as JSON (default), CSV, Markdown or a
 //! text table.
 //!
 //! Owns: the query parameters, who may read what, content negotiation. The figures come from
@@ -190,8 +190,8 @@ impl Params {
             let bad = |what: &str| ApiError::bad_parameter(k, format!("{k}: {v:?} {what}"));
             match k {
                 "period" => {
-                    p.period =
-                        PeriodKind::parse(v).ok_or_else(|| bad("is not day, week or month"))?
+                    p.period = PeriodKind::parse(v)
+                        .ok_or_else(|| bad("is not day, week, half-month, month or quarter"))?
                 }
                 "date" => {
                     p.date = Some(parse_date(v).ok_or_else(|| bad("is not a date (YYYY-MM-DD)"))?)
@@ -295,6 +295,12 @@ mod tests {
         assert_eq!(p.interval, Some(30));
         assert_eq!(p.format, Some(ReportFormat::Csv));
         assert_eq!(Params::parse(&[], QUEUE_PARAMS).unwrap(), Params::default());
+        for (q, kind) in [
+            ("period=half-month", PeriodKind::HalfMonth),
+            ("period=quarter", PeriodKind::Quarter),
+        ] {
+            assert_eq!(Params::parse(&pairs(q), QUEUE_PARAMS).unwrap().period, kind);
+        }
         for (q, param) in [
             ("period=year", "period"),
             ("date=2026-02-30", "date"),

@@ -1,5 +1,5 @@
 //! Offline reports read straight from the database: `ctid report` (queue and agent figures for a
-//! day, week or month), the same figures on the API (`GET /api/v1/reports/…`, see `docs/api.md`)
+//! day, week, half month, month or quarter), the same figures on the API (`GET /api/v1/reports/…`, see `docs/api.md`)
 //! and `ctid cdr export` (call detail records, streamed).
 //!
 //! [`generate`] is the one entry point the CLI and the API share: it opens `<data_dir>/ctid.db`
@@ -44,7 +44,13 @@ pub enum PeriodKind {
     #[default]
     Day,
     Week,
+    /// The 1st to the 15th, or the 16th to the month's end (call records summarised every half
+    /// month).
+    #[serde(rename = "half-month")]
+    HalfMonth,
     Month,
+    /// January–March, April–June, July–September, October–December.
+    Quarter,
 }
 
 impl PeriodKind {
@@ -52,7 +58,9 @@ impl PeriodKind {
         match self {
             PeriodKind::Day => "day",
             PeriodKind::Week => "week",
+            PeriodKind::HalfMonth => "half-month",
             PeriodKind::Month => "month",
+            PeriodKind::Quarter => "quarter",
         }
     }
 
@@ -60,7 +68,9 @@ impl PeriodKind {
         match s {
             "day" => Some(PeriodKind::Day),
             "week" => Some(PeriodKind::Week),
+            "half-month" => Some(PeriodKind::HalfMonth),
             "month" => Some(PeriodKind::Month),
+            "quarter" => Some(PeriodKind::Quarter),
             _ => None,
         }
     }
@@ -124,7 +134,8 @@ fn parse_interval(s: &str) -> Result<u32, String> {
 /// `ctid report`: queue and agent figures for one period, from the database.
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// day (local calendar day), week (Monday to Sunday) or month.
+    /// day (local calendar day), week (Monday to Sunday), half-month (1st–15th or 16th–end),
+    /// month or quarter.
     #[arg(long, value_enum, default_value = "day")]
     pub period: PeriodKind,
     /// A date inside the period (YYYY-MM-DD, in the configured time zone); default today.
@@ -219,9 +230,22 @@ pub fn period(kind: PeriodKind, date: Date, tz: &TimeZone, tz_name: &str) -> Res
             let monday = date.checked_sub(back.days())?;
             (monday, monday.checked_add(7.days())?)
         }
+        PeriodKind::HalfMonth => {
+            let sixteenth = date.first_of_month().checked_add(15.days())?;
+            if date < sixteenth {
+                (date.first_of_month(), sixteenth)
+            } else {
+                (sixteenth, date.last_of_month().tomorrow()?)
+            }
+        }
         PeriodKind::Month => {
             let first = date.first_of_month();
             (first, date.last_of_month().tomorrow()?)
+        }
+        PeriodKind::Quarter => {
+            let month = (date.month() - 1) / 3 * 3 + 1;
+            let first = jiff::civil::Date::new(date.year(), month, 1)?;
+            (first, first.checked_add(3.months())?)
         }
     };
     let start_ms = day_start_ms(first, tz)?;
@@ -555,6 +579,66 @@ pub fn run_cdr(cmd: CdrCommand) -> u8 {
                     1
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod period_tests {
+    use super::*;
+
+    fn bounds(kind: PeriodKind, date: &str) -> (String, String) {
+        let tz = TimeZone::get("Asia/Shanghai").unwrap();
+        let p = period(kind, date.parse().unwrap(), &tz, "Asia/Shanghai").unwrap();
+        (p.first_day, p.last_day)
+    }
+
+    #[test]
+    fn half_months_split_at_the_16th_and_quarters_at_every_third_month() {
+        let half = |d| bounds(PeriodKind::HalfMonth, d);
+        assert_eq!(
+            half("2026-03-01"),
+            ("2026-03-01".into(), "2026-03-15".into())
+        );
+        assert_eq!(
+            half("2026-03-15"),
+            ("2026-03-01".into(), "2026-03-15".into())
+        );
+        assert_eq!(
+            half("2026-03-16"),
+            ("2026-03-16".into(), "2026-03-31".into())
+        );
+        assert_eq!(
+            half("2026-02-28"),
+            ("2026-02-16".into(), "2026-02-28".into())
+        );
+        assert_eq!(
+            half("2028-02-29"),
+            ("2028-02-16".into(), "2028-02-29".into())
+        );
+        let quarter = |d| bounds(PeriodKind::Quarter, d);
+        assert_eq!(
+            quarter("2026-01-01"),
+            ("2026-01-01".into(), "2026-03-31".into())
+        );
+        assert_eq!(
+            quarter("2026-05-20"),
+            ("2026-04-01".into(), "2026-06-30".into())
+        );
+        assert_eq!(
+            quarter("2026-09-30"),
+            ("2026-07-01".into(), "2026-09-30".into())
+        );
+        assert_eq!(
+            quarter("2026-12-07"),
+            ("2026-10-01".into(), "2026-12-31".into())
+        );
+        for (s, k) in [
+            ("half-month", PeriodKind::HalfMonth),
+            ("quarter", PeriodKind::Quarter),
+        ] {
+            assert_eq!(PeriodKind::parse(s), Some(k));
+            assert_eq!(k.as_str(), s);
         }
     }
 }
