@@ -153,12 +153,7 @@ fn no_bye_before_the_ack_wait_ends_and_no_ack_is_recorded_as_such() {
     let seen = watch(&pbx, &invite.call_id, start, Duration::from_secs(20), |s| {
         bye_at(s).is_some()
     });
-    let rows = wait_for_calls(&env, Duration::from_secs(10), |r| {
-        r.len() == 1 && r[0].outcome.is_some()
-    });
-    let events = read_events(&env);
-    let log = daemon.log_tail(6000);
-    daemon.stop();
+    let (rows, events, log) = one_call_ended(&env, daemon, 6000);
     let story = format!(
         "--- at the PBX ---\n{}\n{}{}--- ctid ---\n{log}",
         describe(&seen),

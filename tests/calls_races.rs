@@ -115,12 +115,7 @@ fn a_reoffer_to_the_same_seat_leaves_no_invite_ringing() {
     };
     let trace = seat.messages();
     let run = seat.stop(Duration::from_secs(5));
-    let rows = wait_for_calls(&env, Duration::from_secs(10), |r| {
-        r.len() == 1 && r[0].outcome.is_some()
-    });
-    let events = read_events(&env);
-    let log = daemon.log_tail(8000);
-    daemon.stop();
+    let (rows, events, log) = one_call_ended(&env, daemon, 8000);
     let story = format!(
         "{}\n{}\n--- seat ---\n{}\n--- seat trace by call ---\n{:#?}\n--- ctid ---\n{log}",
         describe_calls(&rows),
@@ -345,12 +340,7 @@ fn cancel_crossing_the_seats_200(cancel_first: bool) {
     ack487.headers.clear();
     pbx.send(ack487.render().as_bytes());
 
-    let rows = wait_for_calls(&env, Duration::from_secs(10), |r| {
-        r.len() == 1 && r[0].outcome.is_some()
-    });
-    let events = read_events(&env);
-    let log = daemon.log_tail(6000);
-    daemon.stop();
+    let (rows, events, log) = one_call_ended(&env, daemon, 6000);
     let story = format!(
         "{}\n{}\n--- ctid ---\n{log}",
         describe_calls(&rows),
@@ -473,12 +463,7 @@ fn a_late_487_of_the_missed_offer_does_not_undo_the_answered_reoffer() {
     };
     seat.send(bye.response("200 OK", &tag, &[], None).as_bytes());
     let pbx = pbx.wait();
-    let rows = wait_for_calls(&env, Duration::from_secs(10), |r| {
-        r.len() == 1 && r[0].outcome.is_some()
-    });
-    let events = read_events(&env);
-    let log = daemon.log_tail(6000);
-    daemon.stop();
+    let (rows, events, log) = one_call_ended(&env, daemon, 6000);
     let story = format!(
         "{}\n{}\n--- caller ---\n{}\n--- ctid ---\n{log}",
         describe_calls(&rows),

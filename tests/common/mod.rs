@@ -2024,6 +2024,22 @@ pub fn wait_for_calls(
     }
 }
 
+/// The end of a one-call test: wait (10 s at most) for its calls row to be ended, then read the
+/// rows and events, keep the last `log_tail` bytes of ctid's log and stop ctid (exit 0).
+pub fn one_call_ended(
+    env: &TestEnv,
+    daemon: Daemon,
+    log_tail: usize,
+) -> (Vec<CallRow>, Vec<EventRow>, String) {
+    let rows = wait_for_calls(env, Duration::from_secs(10), |r| {
+        r.len() == 1 && r[0].outcome.is_some()
+    });
+    let events = read_events(env);
+    let log = daemon.log_tail(log_tail);
+    daemon.stop();
+    (rows, events, log)
+}
+
 /// `calls` rows, one per line, for assertion messages.
 pub fn describe_calls(rows: &[CallRow]) -> String {
     let mut s = String::new();
