@@ -4,7 +4,7 @@
 //! the phone, asked over its `ctrl_tcp` interface), and the call record, its RTP figures and
 //! its recording say so. Everything runs in a network namespace of its own.
 
-mod common;
+use ctid_testkit as common;
 
 use common::rtp::*;
 use common::*;

@@ -9,7 +9,7 @@
 //! proxy), in-dialog INFO and hold reach ctid, either side can hang up through the proxy, a
 //! CANCEL before answer works, and the call record says who hung up.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::fs::File;
