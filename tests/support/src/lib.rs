@@ -5,8 +5,10 @@
 //! and linked into every test binary, instead of once per binary as a `mod common;` would be.
 //! Each test binary names it `common` (`use ctid_testkit as common;`).
 
+pub mod baresip;
 pub mod browser;
 pub mod outbound;
+pub mod pki;
 pub mod raw;
 pub mod rtp;
 
