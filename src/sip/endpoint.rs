@@ -23,7 +23,7 @@ use super::transaction::{
     ServerInviteState, ServerNonInvite, Timers, TxAction,
 };
 use super::uri::Uri;
-use crate::config::PeerNet;
+use crate::sip::net::PeerNet;
 use admission::STATELESS_TAG;
 pub use admission::{AdmissionConfig, Refusal};
 use std::cmp::Reverse;
