@@ -21,23 +21,9 @@ use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// Interval lengths (minutes) accepted by [`LiveStats::new`]; anything else falls back to
-/// [`DEFAULT_INTERVAL_MINUTES`].
-pub const INTERVAL_MINUTES: [u32; 3] = [15, 30, 60];
-/// The interval length used when the configured one is not in [`INTERVAL_MINUTES`].
-pub const DEFAULT_INTERVAL_MINUTES: u32 = 15;
+pub use crate::config::{time_zone, DEFAULT_INTERVAL_MINUTES, INTERVAL_MINUTES};
 
 const DAY_MS: i64 = 86_400_000;
-
-/// The time zone named in the configuration: an IANA name ("Europe/Berlin", "UTC"), or ""
-/// / "system" for the machine's own zone.
-pub fn time_zone(name: &str) -> Result<TimeZone, jiff::Error> {
-    match name.trim() {
-        "" | "system" => Ok(TimeZone::system()),
-        "UTC" | "utc" => Ok(TimeZone::UTC),
-        other => TimeZone::get(other),
-    }
-}
 
 /// Service-level figures for one queue and one period. Percentages are in 0..=1, `None` when
 /// their denominator is 0 (never NaN).

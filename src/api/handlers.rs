@@ -7,7 +7,7 @@
 use std::future::Future;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de::DeserializeOwned;
@@ -15,10 +15,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::auth::{Authed, Caller, Role};
-use super::queries::{self, CallFilter};
-use super::{now_ms, parse_query, ApiError, ApiState, CONTROL_TIMEOUT};
+use super::queries;
+use super::{now_ms, ApiError, ApiState, CONTROL_TIMEOUT};
 use crate::call::control::{AgentView, Control, ControlError, Reply};
 use crate::store::{ApiOp, CallRecords};
+
+mod records;
+pub(super) use records::{call, calls, recording};
 
 /// Most characters of disposition notes.
 pub const MAX_NOTES: usize = 4000;
@@ -469,149 +472,6 @@ pub(super) async fn move_call(
         Ok(Empty {})
     })
     .await
-}
-
-// ---- call records ----
-
-/// Most calls in one page.
-pub const MAX_LIMIT: usize = 500;
-pub const DEFAULT_LIMIT: usize = 50;
-
-#[derive(Serialize)]
-struct CallPage {
-    calls: Vec<queries::CallRecord>,
-    next_cursor: Option<String>,
-}
-
-fn parse_filter(q: Option<&str>) -> Result<CallFilter, ApiError> {
-    let mut f = CallFilter {
-        limit: DEFAULT_LIMIT,
-        ..CallFilter::default()
-    };
-    let int = |k: &str, v: &str| {
-        v.parse::<i64>()
-            .map_err(|_| ApiError::invalid(format!("{k}: {v:?} is not an integer")))
-    };
-    for (k, v) in parse_query(q) {
-        match k.as_str() {
-            "from" => f.from = Some(int(&k, &v)?),
-            "to" => f.to = Some(int(&k, &v)?),
-            "queue" => f.queue = Some(v),
-            "agent" => f.agent = Some(v),
-            "outcome" => f.outcome = Some(v),
-            "caller" => f.caller = Some(v),
-            "limit" => {
-                f.limit = match v.parse::<usize>() {
-                    Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-                    _ => {
-                        return Err(ApiError::invalid(format!(
-                            "limit: 1 to {MAX_LIMIT}, not {v:?}"
-                        )))
-                    }
-                }
-            }
-            "cursor" => {
-                f.cursor = Some(
-                    queries::decode_cursor(&v)
-                        .ok_or_else(|| ApiError::invalid("cursor: not one this API gave"))?,
-                )
-            }
-            _ => return Err(ApiError::invalid(format!("unknown parameter {k:?}"))),
-        }
-    }
-    Ok(f)
-}
-
-pub(super) async fn calls(
-    State(st): State<ApiState>,
-    Authed(p): Authed,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
-    if p.role == Role::Wallboard {
-        return Err(ApiError::forbidden(
-            "role wallboard may not read call records",
-        ));
-    }
-    let mut f = parse_filter(q.as_deref())?;
-    if p.role == Role::Agent {
-        if f.agent.is_some() && f.agent != p.agent {
-            return Err(ApiError::forbidden("an agent may read only its own calls"));
-        }
-        f.agent = p.agent.clone();
-    }
-    let (calls, next_cursor) = queries::run(&st, move |r| queries::list_calls(r, &f)).await?;
-    Ok(Json(CallPage { calls, next_cursor }).into_response())
-}
-
-#[derive(Serialize)]
-struct CallDetail {
-    call: queries::CallRecord,
-    events: Vec<queries::CallEventRow>,
-}
-
-pub(super) async fn call(
-    State(st): State<ApiState>,
-    Authed(p): Authed,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    if p.role == Role::Wallboard {
-        return Err(ApiError::forbidden(
-            "role wallboard may not read call records",
-        ));
-    }
-    let id = call_id(&id)?;
-    let found = queries::run(&st, move |r| {
-        Ok(match r.call(id)? {
-            Some(call) => Some((call, r.call_events(id)?)),
-            None => None,
-        })
-    })
-    .await?;
-    let Some((call, events)) = found else {
-        return Err(ApiError::not_found(format!("unknown call {id}")));
-    };
-    if p.role == Role::Agent && (call.agent.is_none() || call.agent != p.agent) {
-        return Err(ApiError::forbidden("an agent may read only its own calls"));
-    }
-    Ok(Json(CallDetail { call, events }).into_response())
-}
-
-/// The call's recording as `audio/wav` (read off the executor; recordings are a few MB).
-pub(super) async fn recording(
-    State(st): State<ApiState>,
-    Authed(p): Authed,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    if p.role == Role::Wallboard {
-        return Err(ApiError::forbidden(
-            "role wallboard may not read call records",
-        ));
-    }
-    let id = call_id(&id)?;
-    let call = queries::run(&st, move |r| r.call(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("unknown call {id}")))?;
-    if p.role == Role::Agent && (call.agent.is_none() || call.agent != p.agent) {
-        return Err(ApiError::forbidden("an agent may read only its own calls"));
-    }
-    let Some(path) = call.recording_path else {
-        return Err(ApiError::not_found(format!("call {id} has no recording")));
-    };
-    let bytes = tokio::task::spawn_blocking(move || std::fs::read(&path))
-        .await
-        .map_err(|_| ApiError::internal("reading the recording failed"))?
-        .map_err(|e| ApiError::not_found(format!("recording of call {id}: {e}")))?;
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, "audio/wav".to_string()),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"call-{id}.wav\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
 }
 
 /// A call dispositioned `complaint`: the customer gets a follow-up contact on the complaint list,

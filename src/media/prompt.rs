@@ -504,6 +504,16 @@ pub const NUMBER_WORDS: &[&str] = &[
     "more-than",
 ];
 
+/// The files of the position prompt set, relative to `media.prompts_dir`.
+pub fn position_files() -> Vec<String> {
+    let mut files = vec![
+        "position-intro.wav".to_string(),
+        "position-outro.wav".into(),
+    ];
+    files.extend(NUMBER_WORDS.iter().map(|w| format!("numbers/{w}.wav")));
+    files
+}
+
 /// The prompt names that say `n` in English, for "You are number … in the queue":
 ///
 /// - 0..=19 and the tens 20, 30, …, 90: one word (`seven`, `forty`);

@@ -44,15 +44,7 @@ impl PositionPrompts {
     }
 }
 
-/// The files of the position prompt set, relative to `media.prompts_dir`.
-pub fn position_files() -> Vec<String> {
-    let mut files = vec![
-        "position-intro.wav".to_string(),
-        "position-outro.wav".into(),
-    ];
-    files.extend(NUMBER_WORDS.iter().map(|w| format!("numbers/{w}.wav")));
-    files
-}
+pub use super::prompt::position_files;
 
 /// Every queue's audio, by queue name, plus the position prompts.
 #[derive(Debug, Clone, Default)]

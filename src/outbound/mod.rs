@@ -33,6 +33,7 @@ pub mod lists;
 pub mod outcome;
 pub mod policy;
 pub mod queue_callbacks;
+mod settings;
 mod types;
 
 #[cfg(test)]

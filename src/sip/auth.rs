@@ -13,6 +13,9 @@
 //! the clock: it is sans-IO. Callers pass the current time in (milliseconds
 //! since the Unix epoch), look the password up themselves, and decide which
 //! header name (401 vs 407 flavour) carries the values built here.
+//!
+//! Files: the math, the server side's credentials and nonces here; the header-value lexer in
+//! `auth/params.rs`; the client side (challenges, `Authorization`) in `auth/client.rs`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,6 +24,11 @@ use std::time::Duration;
 use md5::{Digest, Md5};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+mod client;
+mod params;
+pub use client::{authorization, parse_challenge, pick_challenge, Challenge};
+use params::{parse_digest_params, quote};
 
 /// Errors from parsing authentication header values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -159,177 +167,6 @@ impl DigestInput<'_> {
             None => alg.h(&[&ha1, self.nonce, &ha2]),
         }
     }
-}
-
-// ---------------------------------------------------------------------------
-// Header value parsing
-// ---------------------------------------------------------------------------
-
-fn malformed(reason: impl Into<String>) -> AuthError {
-    AuthError::Malformed(reason.into())
-}
-
-/// RFC 7230 `tchar` (same set as the RFC 3261 `token` minus nothing relevant).
-fn is_tchar(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
-}
-
-/// Char-boundary-safe cursor over a header value.
-struct Lexer<'a> {
-    s: &'a str,
-    pos: usize,
-}
-
-impl<'a> Lexer<'a> {
-    fn new(s: &'a str) -> Self {
-        Lexer { s, pos: 0 }
-    }
-
-    fn rest(&self) -> &'a str {
-        self.s.get(self.pos..).unwrap_or("")
-    }
-
-    fn peek(&self) -> Option<char> {
-        self.rest().chars().next()
-    }
-
-    fn bump(&mut self) -> Option<char> {
-        let c = self.peek()?;
-        self.pos += c.len_utf8();
-        Some(c)
-    }
-
-    /// Skip linear white space; returns whether anything was skipped.
-    fn skip_lws(&mut self) -> bool {
-        let start = self.pos;
-        while matches!(self.peek(), Some(' ' | '\t' | '\r' | '\n')) {
-            self.bump();
-        }
-        self.pos != start
-    }
-
-    fn token(&mut self) -> &'a str {
-        let start = self.pos;
-        while self.peek().is_some_and(is_tchar) {
-            self.bump();
-        }
-        self.s.get(start..self.pos).unwrap_or("")
-    }
-
-    /// Body of a quoted-string; the opening quote has been consumed.
-    fn quoted_string(&mut self) -> Result<String, AuthError> {
-        let mut out = String::new();
-        loop {
-            match self.bump() {
-                None => return Err(malformed("unterminated quoted string")),
-                Some('"') => return Ok(out),
-                Some('\\') => match self.bump() {
-                    Some(c) => out.push(c),
-                    None => return Err(malformed("unterminated quoted string")),
-                },
-                Some(c) => out.push(c),
-            }
-        }
-    }
-}
-
-/// The auth-params of a `Digest` header value; names are stored lowercase.
-#[derive(Debug, Default)]
-struct Params(Vec<(String, String)>);
-
-impl Params {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn require(&self, name: &str) -> Result<&str, AuthError> {
-        self.get(name)
-            .ok_or_else(|| malformed(format!("missing mandatory parameter {name}")))
-    }
-}
-
-/// Parse `Digest name=value, name="quoted", ...`.
-fn parse_digest_params(value: &str) -> Result<Params, AuthError> {
-    let mut lx = Lexer::new(value);
-    lx.skip_lws();
-    let scheme = lx.token();
-    if scheme.is_empty() {
-        return Err(malformed("missing authentication scheme"));
-    }
-    if !scheme.eq_ignore_ascii_case("Digest") {
-        return Err(AuthError::NotDigest);
-    }
-    if !lx.skip_lws() && lx.peek().is_some() {
-        return Err(malformed("expected whitespace after scheme"));
-    }
-
-    let mut params = Params::default();
-    loop {
-        // `#rule` lists tolerate empty elements: skip stray commas.
-        loop {
-            lx.skip_lws();
-            if lx.peek() == Some(',') {
-                lx.bump();
-            } else {
-                break;
-            }
-        }
-        let Some(c) = lx.peek() else { break };
-        let name = lx.token().to_ascii_lowercase();
-        if name.is_empty() {
-            return Err(malformed(format!(
-                "unexpected {c:?} where a parameter name was expected"
-            )));
-        }
-        lx.skip_lws();
-        if lx.bump() != Some('=') {
-            return Err(malformed(format!("expected '=' after {name}")));
-        }
-        lx.skip_lws();
-        let val = if lx.peek() == Some('"') {
-            lx.bump();
-            lx.quoted_string()?
-        } else {
-            let tok = lx.token();
-            if tok.is_empty() {
-                return Err(malformed(format!("missing value for {name}")));
-            }
-            tok.to_owned()
-        };
-        if params.get(&name).is_some() {
-            return Err(malformed(format!("duplicate parameter {name}")));
-        }
-        params.0.push((name, val));
-        lx.skip_lws();
-        match lx.peek() {
-            None | Some(',') => {}
-            Some(c) => return Err(malformed(format!("expected ',' but found {c:?}"))),
-        }
-    }
-    Ok(params)
-}
-
-/// Quote a value for output. Backslash and double quote are escaped; CR and LF
-/// cannot be represented in a quoted-string and are dropped (no header
-/// injection through realms, usernames or echoed nonces).
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '\r' | '\n' => {}
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            _ => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 // ---------------------------------------------------------------------------
@@ -653,121 +490,6 @@ fn parse_nc(s: &str) -> Option<u32> {
         return None;
     }
     u32::from_str_radix(s, 16).ok()
-}
-
-// ---------------------------------------------------------------------------
-// Client side
-// ---------------------------------------------------------------------------
-
-/// A parsed `WWW-Authenticate` / `Proxy-Authenticate` value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
-    pub realm: String,
-    pub nonce: String,
-    pub algorithm: Algorithm,
-    /// Whether `qop` offered `auth`.
-    pub qop_auth: bool,
-    pub opaque: Option<String>,
-    pub stale: bool,
-}
-
-/// Parse one `WWW-Authenticate` / `Proxy-Authenticate` value. A missing
-/// `algorithm` means MD5; `qop_auth` is set when `auth` is among the offered
-/// qop values.
-///
-/// # Errors
-/// [`AuthError::NotDigest`] for another scheme, [`AuthError::Malformed`] for
-/// syntax errors or a missing `realm` / `nonce`, and
-/// [`AuthError::UnsupportedAlgorithm`] for anything but MD5 and SHA-256
-/// (including the `-sess` variants).
-pub fn parse_challenge(value: &str) -> Result<Challenge, AuthError> {
-    let p = parse_digest_params(value)?;
-    let algorithm = match p.get("algorithm") {
-        None => Algorithm::Md5,
-        Some(a) => {
-            Algorithm::from_token(a).ok_or_else(|| AuthError::UnsupportedAlgorithm(a.to_owned()))?
-        }
-    };
-    let qop_auth = p.get("qop").is_some_and(|list| {
-        list.split(',').any(|q| {
-            q.trim_matches([' ', '\t', '\r', '\n'])
-                .eq_ignore_ascii_case("auth")
-        })
-    });
-    Ok(Challenge {
-        realm: p.require("realm")?.to_owned(),
-        nonce: p.require("nonce")?.to_owned(),
-        algorithm,
-        qop_auth,
-        opaque: p.get("opaque").map(str::to_owned),
-        stale: p
-            .get("stale")
-            .is_some_and(|s| s.eq_ignore_ascii_case("true")),
-    })
-}
-
-/// Pick the best challenge among several header values: SHA-256 over MD5,
-/// earlier over later on a tie; unparsable or unsupported ones are skipped.
-pub fn pick_challenge<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Challenge> {
-    values
-        .into_iter()
-        .filter_map(|v| parse_challenge(v).ok())
-        .fold(None, |best: Option<Challenge>, ch| match best {
-            Some(b) if b.algorithm.strength() >= ch.algorithm.strength() => Some(b),
-            _ => Some(ch),
-        })
-}
-
-/// Build the `Authorization` / `Proxy-Authorization` value answering `ch`.
-///
-/// With `qop=auth` offered, `nc` is sent as 8 lowercase hex digits along with
-/// `cnonce`; otherwise the RFC 2617 compatibility form (no qop/nc/cnonce) is
-/// used. `opaque` is echoed when present.
-pub fn authorization(
-    ch: &Challenge,
-    method: &str,
-    uri: &str,
-    username: &str,
-    password: &str,
-    nc: u32,
-    cnonce: &str,
-) -> String {
-    let nc_str = format!("{nc:08x}");
-    let response = DigestInput {
-        algorithm: ch.algorithm,
-        username,
-        realm: &ch.realm,
-        password,
-        method,
-        uri,
-        nonce: &ch.nonce,
-        qop: ch.qop_auth.then_some(QopAuth {
-            qop: "auth",
-            nc: &nc_str,
-            cnonce,
-        }),
-    }
-    .response();
-
-    let mut v = format!(
-        "Digest username={}, realm={}, nonce={}, uri={}, response=\"{response}\", algorithm={}",
-        quote(username),
-        quote(&ch.realm),
-        quote(&ch.nonce),
-        quote(uri),
-        ch.algorithm,
-    );
-    if ch.qop_auth {
-        v.push_str(", cnonce=");
-        v.push_str(&quote(cnonce));
-        v.push_str(", qop=auth, nc=");
-        v.push_str(&nc_str);
-    }
-    if let Some(opaque) = &ch.opaque {
-        v.push_str(", opaque=");
-        v.push_str(&quote(opaque));
-    }
-    v
 }
 
 #[cfg(test)]

@@ -10,9 +10,12 @@ pub mod endpoint;
 pub mod framer;
 pub mod header;
 pub mod message;
+pub mod net;
 pub mod parse;
 pub mod registrar;
 pub mod route;
 pub mod throttle;
 pub mod transaction;
 pub mod uri;
+
+pub use net::PeerNet;

@@ -180,18 +180,18 @@ mod tests {
     #[test]
     fn names_and_unusable_uris_fall_back_to_the_learned_peer() {
         let learned = (Transport::Tcp, addr("10.0.0.1:43122"));
-        for uri in [
-            "sip:caller@pbx.example",
-            "tel:+15551234",
-            "sips:caller@10.0.0.1",
-            "garbage",
-        ] {
+        for uri in ["sip:caller@pbx.example", "tel:+15551234", "garbage"] {
             assert_eq!(
                 destination(&bye(uri, &[]), learned, |_| false),
                 learned,
                 "{uri}"
             );
         }
+        // A sips: target is reached over TLS, on 5061 by default.
+        assert_eq!(
+            destination(&bye("sips:caller@10.0.0.1", &[]), learned, |_| false),
+            (Transport::Tls, addr("10.0.0.1:5061"))
+        );
         let req = bye(CONTACT, &["<sip:proxy.example;lr>"]);
         assert_eq!(destination(&req, learned, |_| false), learned);
     }
