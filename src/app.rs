@@ -423,8 +423,13 @@ pub async fn run(
             .merge(crate::web::router(&cfg, api, api_router, live_calls));
         tasks.spawn(crate::admin::serve(admin, m, router, transports.clone()));
     }
-    let (call_settings, engine) = CallSettings::from_config(&cfg, bound.udp.clone(), advertise)
-        .map_err(|e| anyhow::anyhow!("queues: {e}"))?;
+    let (call_settings, engine) = CallSettings::from_config(
+        &cfg,
+        bound.udp.clone(),
+        advertise,
+        crate::clock::Now::read(),
+    )
+    .map_err(|e| anyhow::anyhow!("queues: {e}"))?;
     // Recordings cut short by a crash get a valid WAV header again (off the executor).
     let rec_dir = call_settings.media.recordings_dir().to_path_buf();
     tokio::task::spawn_blocking(move || {
@@ -459,6 +464,7 @@ pub async fn run(
         transports.child_token(),
         live,
         stats_tx,
+        crate::clock::Now::read(),
     );
     if let Some(settings) = outbound {
         calls = calls.with_outbound(settings);

@@ -3,14 +3,13 @@
 
 use super::answer::Ending;
 use super::legs::{self, AgentOffer, Peer};
-use super::{unix_ms, AgentLeg, CallManager};
+use super::{AgentLeg, CallManager};
 use crate::acd::{Action, AgentId, CallId, CancelReason, Input, Outcome};
 use crate::sip::build::new_tag;
 use crate::sip::message::Method;
 use crate::store::CallOp;
 use crate::transport::driver::Command;
 use std::net::SocketAddr;
-use std::time::Instant;
 
 /// The final status for a caller ctid never answered and ends without a configured cause.
 const REFUSAL_STATUS: u16 = 480;
@@ -57,13 +56,13 @@ impl CallManager {
 
     /// Ring `agent`'s seat for `call`.
     async fn offer(&mut self, id: CallId, agent: AgentId) {
-        let now = Instant::now();
+        let now = self.now.mono;
         let binding = self
             .contacts
             .get(&agent.0)
             .and_then(|l| {
                 l.iter()
-                    .filter(|b| b.expires_at_ms > unix_ms())
+                    .filter(|b| b.expires_at_ms > self.now.wall_ms)
                     .max_by_key(|b| b.updated_at_ms)
             })
             .cloned();
@@ -100,7 +99,7 @@ impl CallManager {
             law: call.caller.negotiated.law,
             dtmf: Some(super::AGENT_DTMF_PT),
             local_rtp,
-            session: unix_ms(),
+            session: self.now.wall_ms,
         };
         let invite = legs::invite_agent(
             binding,
@@ -184,7 +183,7 @@ impl CallManager {
         let Some((_, mut leg)) = call.offers.remove_agent(&agent) else {
             return;
         };
-        let now = Instant::now();
+        let now = self.now.mono;
         call.answered = Some(now);
         call.answer_wait = Some(wait);
         if let Some(ok) = call.answer.seat_answered() {
@@ -237,7 +236,7 @@ impl CallManager {
             wait_ms,
             false,
             in_target,
-            unix_ms(),
+            self.now.wall_ms,
         );
         let entry = self.board.entry(agent.clone()).or_default();
         entry.calls_answered += 1;
@@ -248,7 +247,7 @@ impl CallManager {
         });
         self.record(CallOp::Answered {
             id: id.0,
-            answered_at_ms: unix_ms(),
+            answered_at_ms: self.now.wall_ms,
             agent: agent.0.clone(),
             wait_ms,
             in_target,
@@ -302,7 +301,7 @@ impl CallManager {
             wait.as_millis() as u64,
             short == Some(true),
             false,
-            unix_ms(),
+            self.now.wall_ms,
         );
         self.publish(super::control::CallEvent::CallLeft {
             call: id.0,
@@ -353,11 +352,11 @@ impl CallManager {
         } else if call.connected.is_some() {
             self.finish(id, by, reason, code).await;
             self.engine
-                .handle(Instant::now(), Input::CallEnded { call: id });
+                .handle(self.now.mono, Input::CallEnded { call: id });
         } else {
             self.bye_caller(id, code).await;
             self.engine
-                .handle(Instant::now(), Input::CallAbandoned { call: id });
+                .handle(self.now.mono, Input::CallAbandoned { call: id });
         }
     }
 
@@ -380,7 +379,7 @@ impl CallManager {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let talk = call.answered.map(|a| a.elapsed());
+        let talk = call.answered.map(|a| self.now.since(a));
         let wait = call.answer_wait;
         let agent = call.connected.as_ref().map(|c| c.agent.clone());
         let queue = call.queue.clone();
@@ -405,7 +404,7 @@ impl CallManager {
         });
         if let Some(t) = talk {
             crate::metrics::call_handled(&queue, t.as_secs_f64());
-            let answered_at_ms = unix_ms().saturating_sub(t.as_millis() as u64);
+            let answered_at_ms = self.now.wall_ms.saturating_sub(t.as_millis() as u64);
             self.stats
                 .record_talk(&queue, t.as_millis() as u64, answered_at_ms);
         }
@@ -452,7 +451,7 @@ impl CallManager {
     ) {
         self.record(CallOp::Ended {
             id: id.0,
-            ended_at_ms: unix_ms(),
+            ended_at_ms: self.now.wall_ms,
             outcome,
             queue,
             wait_ms: wait.map(|w| w.as_millis() as u64),
@@ -504,7 +503,7 @@ impl CallManager {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let wait = call.entered.elapsed();
+        let wait = self.now.since(call.entered);
         let queue = call.queue.clone();
         let offers: Vec<AgentId> = call.offers.agents();
         for agent in offers {

@@ -2,9 +2,8 @@
 //! queue snapshots, moving waiting callers — and the live event feed for the API's stream.
 
 use super::control::{AgentView, CallEvent, Control, ControlError, QueueView, WaitingCaller};
-use super::{unix_ms, CallManager};
+use super::CallManager;
 use crate::acd::{AgentId, AgentState, CallId, Input, QueueId};
-use std::time::Instant;
 
 /// What the board shows per agent beyond the engine's state.
 #[derive(Debug, Clone, Default)]
@@ -61,7 +60,7 @@ impl CallManager {
 
     /// Answer one control command.
     pub(super) async fn control(&mut self, cmd: Control) {
-        let now = Instant::now();
+        let now = self.now.mono;
         match cmd {
             Control::Login {
                 agent,
@@ -238,7 +237,7 @@ impl CallManager {
     /// Keep the board in step with the engine's agent states.
     pub(super) fn board_state(&mut self, agent: &AgentId, state: &AgentState) {
         let e = self.board.entry(agent.clone()).or_default();
-        e.since_ms = unix_ms();
+        e.since_ms = self.now.wall_ms;
         if !matches!(state, AgentState::Ringing | AgentState::OnCall) {
             e.call = None;
         }

@@ -24,6 +24,7 @@ pub use media::MediaSettings;
 pub use outbound::OutboundSettings;
 
 use crate::acd::{AgentId, CallId, Engine, Input, Member, QueueId, QueueSettings, Strategy};
+use crate::clock::Now;
 use crate::config::{self, Config};
 use crate::media::sdp::{self, Negotiated};
 use crate::media::session::{Command as MediaCommand, Notice, SessionHandle, Side};
@@ -40,14 +41,19 @@ use crate::transport::driver::Command;
 use legs::Peer;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// One input of the call manager's loop.
+enum Input_ {
+    Shutdown,
+    Sip(Event),
+    Timer,
+    Gauges,
+    Control(control::Control),
+    Media(Notice),
+    Dialer(outbound::Msg),
 }
 
 /// Which side of a call a dialog belongs to.
@@ -132,11 +138,13 @@ pub struct CallSettings {
 }
 
 impl CallSettings {
-    /// The engine and the settings for `cfg`; `advertise` is `[sip] advertise` resolved.
+    /// The engine and the settings for `cfg`; `advertise` is `[sip] advertise` resolved; `now`
+    /// seeds the engine's random choices.
     pub fn from_config(
         cfg: &Config,
         local_sip: Vec<SocketAddr>,
         advertise: Option<Advertise>,
+        now: Now,
     ) -> Result<(CallSettings, Engine), String> {
         let mut numbers = HashMap::new();
         let mut sl_targets = HashMap::new();
@@ -181,7 +189,7 @@ impl CallSettings {
             queues.push(s);
         }
         let agents: Vec<AgentId> = cfg.agents.iter().map(|a| AgentId(a.id.clone())).collect();
-        let seed = unix_ms();
+        let seed = now.wall_ms;
         let engine = Engine::new(queues, agents.clone(), seed).map_err(|e| e.to_string())?;
         Ok((
             CallSettings {
@@ -255,6 +263,8 @@ pub struct CallManager {
     notices_rx: Option<mpsc::Receiver<Notice>>,
     /// The progressive dialer, when `[outbound]` is enabled.
     outbound: Option<outbound::Dialer>,
+    /// The time of the input being handled (read once per input by [`CallManager::run`]).
+    now: Now,
 }
 
 impl CallManager {
@@ -271,6 +281,7 @@ impl CallManager {
         cancel: CancellationToken,
         stats: LiveStats,
         stats_out: watch::Sender<Snapshot>,
+        now: Now,
     ) -> CallManager {
         let (notices, notices_rx) = mpsc::channel(8192);
         let mut m = CallManager {
@@ -299,14 +310,16 @@ impl CallManager {
             board: HashMap::new(),
             events_out: None,
             outbound: None,
+            now,
         };
-        let now_ms = unix_ms();
-        let now = Instant::now();
         for agent in m.agent_ids() {
-            m.agent_states.insert(agent, ("logged_out", now));
+            m.agent_states.insert(agent, ("logged_out", now.mono));
         }
-        for b in bindings.into_iter().filter(|b| b.expires_at_ms > now_ms) {
-            m.binding_changed(now, StoreOp::Upsert(b));
+        for b in bindings
+            .into_iter()
+            .filter(|b| b.expires_at_ms > now.wall_ms)
+        {
+            m.binding_changed(now.mono, StoreOp::Upsert(b));
         }
         m
     }
@@ -338,24 +351,35 @@ impl CallManager {
                 .engine
                 .poll_timeout()
                 .map(tokio::time::Instant::from_std)
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
-            tokio::select! {
-                _ = shutdown.cancelled() => {
+                .unwrap_or_else(|| {
+                    tokio::time::Instant::from_std(self.now.mono) + Duration::from_secs(3600)
+                });
+            let input = tokio::select! {
+                _ = shutdown.cancelled() => Input_::Shutdown,
+                ev = events.recv() => match ev {
+                    Some(ev) => Input_::Sip(ev),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => Input_::Timer,
+                _ = gauges.tick() => Input_::Gauges,
+                Some(cmd) = controls.recv() => Input_::Control(cmd),
+                Some(n) = notices.recv() => Input_::Media(n),
+                Some(m) = dialer.recv() => Input_::Dialer(m),
+            };
+            // The one clock read per input: everything it causes carries this time.
+            self.now = Now::read();
+            match input {
+                Input_::Shutdown => {
                     self.outbound_shutdown().await;
                     self.hang_up_all().await;
                     break;
                 }
-                ev = events.recv() => match ev {
-                    Some(ev) => self.handle_event(ev).await,
-                    None => break,
-                },
-                                _ = tokio::time::sleep_until(deadline) => {
-                    self.engine.handle_timeout(Instant::now());
-                }
-                                _ = gauges.tick() => self.export_gauges(),
-                Some(cmd) = controls.recv() => self.control(cmd).await,
-                Some(n) = notices.recv() => self.media_notice(n).await,
-                Some(m) = dialer.recv() => self.outbound_msg(m).await,
+                Input_::Sip(ev) => self.handle_event(ev).await,
+                Input_::Timer => self.engine.handle_timeout(self.now.mono),
+                Input_::Gauges => self.export_gauges(),
+                Input_::Control(cmd) => self.control(cmd).await,
+                Input_::Media(n) => self.media_notice(n).await,
+                Input_::Dialer(m) => self.outbound_msg(m).await,
             }
             self.apply_actions().await;
         }
@@ -367,7 +391,7 @@ impl CallManager {
     /// Queue and agent gauges, and agent time per state, for `/metrics` (once a second: cost
     /// O(queues + agents), independent of the number of calls).
     fn export_gauges(&mut self) {
-        let now = Instant::now();
+        let now = self.now.mono;
         let queues: Vec<String> = self.settings.sl_targets.keys().cloned().collect();
         for q in &queues {
             let id = QueueId(q.clone());
@@ -390,7 +414,7 @@ impl CallManager {
         }
         let totals: Vec<(&str, usize)> = totals.into_iter().collect();
         crate::metrics::set_agents(None, &totals);
-        let mut snapshot = self.stats.snapshot(unix_ms());
+        let mut snapshot = self.stats.snapshot(self.now.wall_ms);
         for q in &mut snapshot.queues {
             let id = QueueId(q.queue.clone());
             q.now.waiting = self.engine.waiting(&id);
@@ -414,7 +438,7 @@ impl CallManager {
 
     /// Account the time an agent spent in its previous state.
     fn agent_state_changed(&mut self, agent: AgentId, kind: &'static str) {
-        let now = Instant::now();
+        let now = self.now.mono;
         if let Some((old, since)) = self.agent_states.insert(agent, (kind, now)) {
             crate::metrics::agent_state_seconds(
                 old,
@@ -460,7 +484,7 @@ impl CallManager {
     ) {
         self.record(CallOp::Event {
             id: id.0,
-            at_ms: unix_ms(),
+            at_ms: self.now.wall_ms,
             kind,
             agent: agent.map(|a| a.0.clone()),
             detail,
@@ -515,7 +539,7 @@ impl CallManager {
             Event::AckTimeout { tx } => self.caller_ack_timeout(tx).await,
             Event::Response { tx, response } => self.agent_response(tx, response).await,
             Event::RequestFailed { tx, reason } => self.offer_request_failed(tx, reason).await,
-            Event::Store(op) => self.binding_changed(Instant::now(), op),
+            Event::Store(op) => self.binding_changed(self.now.mono, op),
         }
     }
 
@@ -576,7 +600,7 @@ impl CallManager {
         reason: &str,
     ) {
         tracing::info!(dialed, status, reason, "call refused");
-        let now = unix_ms();
+        let now = self.now.wall_ms;
         if let Some(q) = queue {
             crate::metrics::call_entered(q);
             crate::metrics::call_left(q, "rejected", 0.0, false);
@@ -710,7 +734,7 @@ impl CallManager {
         };
         let id = CallId(self.next_call);
         self.next_call += 1;
-        let session = unix_ms();
+        let session = self.now.wall_ms;
         let answer = legs::answer_caller(
             &invite,
             &local_tag,
@@ -728,7 +752,7 @@ impl CallManager {
         let (number, name) = legs::caller_identity(&invite);
         let (number_for_call, name_for_call) = (number.clone(), name.clone());
         let sip_call_id = invite.headers.get("Call-ID").unwrap_or("").to_string();
-        let now = Instant::now();
+        let now = self.now.mono;
         let priority = invite
             .headers
             .get(&self.settings.priority_header)
@@ -743,7 +767,7 @@ impl CallManager {
             caller_name: name,
             dialed_number: Some(dialed),
             queue: Some(queue.clone()),
-            entered_at_ms: unix_ms(),
+            entered_at_ms: self.now.wall_ms,
         })
         .await;
         self.event(id, "entered", None, Some(queue.clone())).await;
@@ -906,7 +930,8 @@ impl CallManager {
         let mut r = response_to(&req, 200, None);
         r.headers.push("Contact", format!("<{contact}>"));
         r.headers.push("Content-Type", "application/sdp");
-        r.body = sdp::build_offer(local_rtp, &[law], dtmf, 20, unix_ms(), version).into_bytes();
+        r.body =
+            sdp::build_offer(local_rtp, &[law], dtmf, 20, self.now.wall_ms, version).into_bytes();
         self.send(Command::Respond { tx, response: r }).await;
     }
 
@@ -1025,7 +1050,7 @@ impl CallManager {
         } else {
             "hold"
         };
-        let session = unix_ms();
+        let session = self.now.wall_ms;
         let resp = legs::answer_reinvite(&req, &contact, &offer, &n, local_rtp, session, version);
         self.send(Command::Respond { tx, response: resp }).await;
         let agent = match leg {
@@ -1037,7 +1062,7 @@ impl CallManager {
 
     /// One leg sent BYE (already answered).
     async fn leg_hung_up(&mut self, id: CallId, leg: LegRef, by: &'static str) {
-        let now = Instant::now();
+        let now = self.now.mono;
         let Some(call) = self.calls.get(&id) else {
             return;
         };

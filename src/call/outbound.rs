@@ -31,7 +31,7 @@
 
 use super::legs::{self, AgentOffer, Peer};
 use super::media::leg_media;
-use super::{unix_ms, CallManager, AGENT_DTMF_PT};
+use super::{CallManager, AGENT_DTMF_PT};
 use crate::acd::{AgentId, AgentState, CallId, Input, QueueId};
 use crate::config::{self, Config};
 use crate::media::sdp::{self, Negotiated};
@@ -151,10 +151,14 @@ pub(super) struct ListInfo {
 
 /// Work for the store thread.
 enum StoreReq {
-    Lists,
+    /// Read the lists (absorbing new queue callback requests first), as of `now_ms`.
+    Lists {
+        now_ms: u64,
+    },
     Next {
         agent: AgentId,
         lists: Vec<ListId>,
+        now_ms: u64,
     },
     Link {
         attempt: AttemptId,
@@ -253,7 +257,11 @@ pub(super) struct Dialer {
 }
 
 impl Dialer {
-    fn new(settings: OutboundSettings, cancel: tokio_util::sync::CancellationToken) -> Dialer {
+    fn new(
+        settings: OutboundSettings,
+        cancel: tokio_util::sync::CancellationToken,
+        now_ms: u64,
+    ) -> Dialer {
         let (msgs, rx) = mpsc::channel(1024);
         let (store, jobs) = std::sync::mpsc::channel();
         let db = settings.store.clone();
@@ -263,7 +271,7 @@ impl Dialer {
         let out = msgs.clone();
         let spawned = std::thread::Builder::new()
             .name("ctid-dialer-store".into())
-            .spawn(move || store_thread(db, callbacks, jobs, out));
+            .spawn(move || store_thread(now_ms, db, callbacks, jobs, out));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the dialer's store thread; nothing is dialed");
         }
@@ -313,12 +321,12 @@ impl Dialer {
         });
     }
 
-    fn result(&self, attempt: AttemptId, result: AttemptResult, code: Option<u16>) {
+    fn result(&self, attempt: AttemptId, result: AttemptResult, code: Option<u16>, at_ms: u64) {
         self.ask(StoreReq::Result {
             attempt,
             result,
             code,
-            at_ms: unix_ms(),
+            at_ms,
         });
     }
 }
@@ -328,13 +336,14 @@ impl Dialer {
 /// reading of the lists, new queue callback requests become contacts (`callbacks`: how; none
 /// when nothing is dialed).
 fn store_thread(
+    started_ms: u64,
     db: crate::store::Store,
     callbacks: Option<crate::outbound::QueueCallbackSettings>,
     jobs: std::sync::mpsc::Receiver<StoreReq>,
     out: mpsc::Sender<Msg>,
 ) {
-    let reconciled =
-        db.sql_write_blocking(|conn| crate::outbound::reconcile_after_restart(conn, unix_ms()));
+    let reconciled = db
+        .sql_write_blocking(move |conn| crate::outbound::reconcile_after_restart(conn, started_ms));
     match reconciled {
         Ok(r) => tracing::info!(report = ?r, "outbound attempts reconciled"),
         Err(e) => {
@@ -348,23 +357,26 @@ fn store_thread(
     let mut names: HashMap<ListId, String> = HashMap::new();
     while let Ok(job) = jobs.recv() {
         let reply = match job {
-            StoreReq::Lists => {
+            StoreReq::Lists { now_ms } => {
                 let callbacks = callbacks.clone();
                 let all = db.sql_write_blocking(move |conn| {
                     if let Some(settings) = &callbacks {
-                        absorbed(crate::outbound::absorb_requests(conn, settings, unix_ms()));
+                        absorbed(crate::outbound::absorb_requests(conn, settings, now_ms));
                     }
                     crate::outbound::list_lists(conn)
                 });
                 lists_reply(all, &mut names)
             }
-            StoreReq::Next { agent, lists } => {
+            StoreReq::Next {
+                agent,
+                lists,
+                now_ms,
+            } => {
                 let known = names.clone();
                 let who = agent.0.clone();
                 let asked = db.sql_write_blocking(move |conn| {
-                    let decision =
-                        crate::outbound::next_contact_among(conn, &lists, &who, unix_ms())
-                            .map_err(|e| e.to_string());
+                    let decision = crate::outbound::next_contact_among(conn, &lists, &who, now_ms)
+                        .map_err(|e| e.to_string());
                     let list_name = match &decision {
                         Ok(Decision::Dial { list, .. }) => known
                             .get(list)
@@ -530,7 +542,11 @@ impl CallManager {
         if settings.trunk.is_none() {
             tracing::warn!("[outbound] is enabled but no [trunk] is configured: nothing is dialed");
         }
-        self.outbound = Some(Dialer::new(settings, self.cancel.child_token()));
+        self.outbound = Some(Dialer::new(
+            settings,
+            self.cancel.child_token(),
+            self.now.wall_ms,
+        ));
         self
     }
 
@@ -595,7 +611,9 @@ impl CallManager {
             Msg::Tick => self.ob_tick(),
             Msg::Reconciled => {
                 d.ready = true;
-                d.ask(StoreReq::Lists);
+                d.ask(StoreReq::Lists {
+                    now_ms: self.now.wall_ms,
+                });
             }
             Msg::Lists(l) => d.lists = l,
             Msg::Next {
@@ -667,14 +685,16 @@ impl CallManager {
         }
         d.ticks += 1;
         if d.ticks % LISTS_EVERY == 0 {
-            d.ask(StoreReq::Lists);
+            d.ask(StoreReq::Lists {
+                now_ms: self.now.wall_ms,
+            });
         }
         self.previews_check();
         let Some(d) = self.outbound.as_mut() else {
             return;
         };
         let work = agents_lists(&d.lists, &d.settings.queue_members);
-        let now = Instant::now();
+        let now = self.now.mono;
         d.cooldown.retain(|_, until| *until > now);
         let mut start = Vec::new();
         for (agent, lists) in work {
@@ -718,7 +738,11 @@ impl CallManager {
                     reason: PAUSE_REASON.into(),
                 },
             );
-            d.ask(StoreReq::Next { agent, lists });
+            d.ask(StoreReq::Next {
+                agent,
+                lists,
+                now_ms: self.now.wall_ms,
+            });
         }
     }
 
@@ -729,7 +753,7 @@ impl CallManager {
         }
         if self.engine.agent_state(agent) == Some(&AgentState::Paused(PAUSE_REASON.into())) {
             self.engine.handle(
-                Instant::now(),
+                self.now.mono,
                 Input::AgentUnpause {
                     agent: agent.clone(),
                 },
@@ -747,7 +771,7 @@ impl CallManager {
 
     fn ob_cooldown(&mut self, agent: &AgentId, for_: Duration) {
         if let Some(d) = self.outbound.as_mut() {
-            d.cooldown.insert(agent.clone(), Instant::now() + for_);
+            d.cooldown.insert(agent.clone(), self.now.mono + for_);
         }
     }
 
@@ -779,7 +803,7 @@ impl CallManager {
             Ok(Decision::Nothing { why }) => {
                 tracing::debug!(agent = %agent, ?why, "nothing to dial for the agent");
                 self.ob_free(&agent);
-                self.ob_cooldown(&agent, nothing_cooldown(&why, unix_ms()));
+                self.ob_cooldown(&agent, nothing_cooldown(&why, self.now.wall_ms));
                 return;
             }
             Err(e) => {
@@ -807,7 +831,7 @@ impl CallManager {
         let give_back = |m: &mut CallManager, why: &str| {
             tracing::info!(agent = %agent, %attempt, why, "outbound attempt given back before dialing");
             if let Some(d) = &m.outbound {
-                d.result(attempt, AttemptResult::Skipped, None);
+                d.result(attempt, AttemptResult::Skipped, None, m.now.wall_ms);
             }
             m.ob_free(&agent);
             m.ob_cooldown(&agent, AGENT_FAILED_COOLDOWN);
@@ -821,7 +845,7 @@ impl CallManager {
             .get(&agent.0)
             .and_then(|l| {
                 l.iter()
-                    .filter(|b| b.expires_at_ms > unix_ms())
+                    .filter(|b| b.expires_at_ms > self.now.wall_ms)
                     .max_by_key(|b| b.updated_at_ms)
             })
             .cloned();
@@ -846,7 +870,7 @@ impl CallManager {
             law: 0,
             dtmf: Some(AGENT_DTMF_PT),
             local_rtp,
-            session: unix_ms(),
+            session: self.now.wall_ms,
         };
         let invite = legs::invite_agent(
             binding,
@@ -871,7 +895,7 @@ impl CallManager {
             caller_name: contact_name.clone(),
             dialed_number: Some(number.clone()),
             queue: None,
-            entered_at_ms: unix_ms(),
+            entered_at_ms: self.now.wall_ms,
         })
         .await;
         self.send(Command::SendAs {
@@ -971,7 +995,12 @@ impl CallManager {
                 if !c.ringing_recorded && matches!(resp.status, 180 | 183) {
                     c.ringing_recorded = true;
                     let attempt = c.attempt;
-                    d.result(attempt, AttemptResult::Ringing, Some(resp.status));
+                    d.result(
+                        attempt,
+                        AttemptResult::Ringing,
+                        Some(resp.status),
+                        self.now.wall_ms,
+                    );
                     self.event(id, "ringing", None, Some(resp.status.to_string()))
                         .await;
                 }
@@ -1143,7 +1172,7 @@ impl CallManager {
             &[law, other],
             Some(AGENT_DTMF_PT),
             20,
-            unix_ms(),
+            self.now.wall_ms,
             1,
         )
         .into_bytes();
@@ -1175,7 +1204,7 @@ impl CallManager {
         let timeout = d.settings.cfg.dial_timeout();
         d.after(timeout, Msg::DialTimeout(id));
         if let Some(c) = d.calls.get_mut(&id) {
-            c.dialed = Some(Instant::now());
+            c.dialed = Some(self.now.mono);
             c.customer = Some(OLeg {
                 tx,
                 invite,
@@ -1249,8 +1278,8 @@ impl CallManager {
             return;
         };
         c.phase = Phase::Talking;
-        c.answered = Some(Instant::now());
-        let wait_ms = c.dialed.map_or(0, |t| t.elapsed().as_millis() as u64);
+        c.answered = Some(self.now.mono);
+        let wait_ms = c.dialed.map_or(0, |t| self.now.since(t).as_millis() as u64);
         let (attempt, agent, list) = (c.attempt, c.agent.clone(), c.list.clone());
         if let Some(leg) = c.customer.as_mut() {
             leg.dialog = Some(dialog);
@@ -1262,12 +1291,17 @@ impl CallManager {
                 });
             }
         }
-        d.result(attempt, AttemptResult::Answered, Some(resp.status));
+        d.result(
+            attempt,
+            AttemptResult::Answered,
+            Some(resp.status),
+            self.now.wall_ms,
+        );
         crate::metrics::outbound_attempt(&list, "answered");
         tracing::info!(call = %id, agent = %agent, %attempt, "customer answered; bridged to the agent");
         self.record(CallOp::Answered {
             id: id.0,
-            answered_at_ms: unix_ms(),
+            answered_at_ms: self.now.wall_ms,
             agent: agent.0.clone(),
             wait_ms,
             in_target: false,
@@ -1325,7 +1359,7 @@ impl CallManager {
             return;
         };
         if let Some(d) = &self.outbound {
-            d.result(c.attempt, AttemptResult::Skipped, None);
+            d.result(c.attempt, AttemptResult::Skipped, None, self.now.wall_ms);
         }
         crate::metrics::outbound_attempt(&c.list, "skipped");
         self.event(id, "rejected", Some(&c.agent), code.map(|s| s.to_string()))
@@ -1352,7 +1386,7 @@ impl CallManager {
             // The customer was never called.
             self.send(Command::Cancel { tx: c.agent_leg.tx }).await;
             if let Some(d) = &self.outbound {
-                d.result(c.attempt, AttemptResult::Skipped, None);
+                d.result(c.attempt, AttemptResult::Skipped, None, self.now.wall_ms);
             }
             crate::metrics::outbound_attempt(&c.list, "skipped");
             self.ob_end_record(id, "interrupted", None, by, code).await;
@@ -1370,7 +1404,7 @@ impl CallManager {
             self.send_to(c.agent_leg.peer, bye).await;
         }
         if let Some(d) = &self.outbound {
-            d.result(c.attempt, result, code);
+            d.result(c.attempt, result, code, self.now.wall_ms);
         }
         crate::metrics::outbound_attempt(&c.list, result.as_str());
         self.event(
@@ -1409,10 +1443,10 @@ impl CallManager {
         if let Some(d) = &self.outbound {
             d.ask(StoreReq::Hangup {
                 attempt: c.attempt,
-                at_ms: unix_ms(),
+                at_ms: self.now.wall_ms,
             });
         }
-        let talk = c.answered.map(|a| a.elapsed());
+        let talk = c.answered.map(|a| self.now.since(a));
         tracing::info!(call = %id, by, "outbound call ended");
         self.event(id, "ended", Some(&c.agent), None).await;
         self.ob_end_record(id, "answered", talk, by, code).await;
@@ -1436,7 +1470,7 @@ impl CallManager {
     ) {
         self.record(CallOp::Ended {
             id: id.0,
-            ended_at_ms: unix_ms(),
+            ended_at_ms: self.now.wall_ms,
             outcome,
             queue: None,
             wait_ms: None,
