@@ -15,7 +15,8 @@ use std::net::SocketAddr;
 const REFUSAL_STATUS: u16 = 480;
 
 impl CallManager {
-    /// Carry out every pending engine action (they may produce more inputs, hence the loop).
+    /// Carry out every pending engine action (they may produce more inputs, hence the loop),
+    /// then hand on what the board produced.
     pub(super) async fn apply_actions(&mut self) {
         while let Some(action) = self.engine.poll_action() {
             match action {
@@ -52,20 +53,13 @@ impl CallManager {
                 }
             }
         }
+        self.flush_board().await;
     }
 
     /// Ring `agent`'s seat for `call`.
     async fn offer(&mut self, id: CallId, agent: AgentId) {
         let now = self.now.mono;
-        let binding = self
-            .contacts
-            .get(&agent.0)
-            .and_then(|l| {
-                l.iter()
-                    .filter(|b| b.expires_at_ms > self.now.wall_ms)
-                    .max_by_key(|b| b.updated_at_ms)
-            })
-            .cloned();
+        let binding = self.board.binding(&agent.0, self.now);
         let target = binding
             .as_ref()
             .and_then(|b| legs::binding_target(b).map(|t| (b, t)));
@@ -122,7 +116,7 @@ impl CallManager {
         })
         .await;
         tracing::info!(call = %id, agent = %agent, %remote, "offering the call to a seat");
-        self.board.entry(agent.clone()).or_default().call = Some(id.0);
+        self.board.handle_call(&agent, id.0);
         self.publish(super::control::CallEvent::CallOffered {
             call: id.0,
             agent: agent.0.clone(),
@@ -198,7 +192,7 @@ impl CallManager {
         tracing::info!(call = %id, agent = %agent, wait_ms = wait.as_millis() as u64, "call answered and bridged");
         call.connected = Some(leg);
         let uncounted = call.answer.uncounted();
-        self.board.entry(agent.clone()).or_default().call = Some(id.0);
+        self.board.handle_call(&agent, id.0);
         if !uncounted {
             self.count_answer(id).await;
         }
@@ -238,8 +232,7 @@ impl CallManager {
             in_target,
             self.now.wall_ms,
         );
-        let entry = self.board.entry(agent.clone()).or_default();
-        entry.calls_answered += 1;
+        self.board.handle_answered(&agent);
         self.publish(super::control::CallEvent::CallAnswered {
             call: id.0,
             agent: agent.0.clone(),

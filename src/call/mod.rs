@@ -14,6 +14,7 @@ mod answer;
 mod board;
 mod caller;
 pub mod control;
+mod controls;
 mod legs;
 mod media;
 mod offers;
@@ -244,7 +245,6 @@ pub struct CallManager {
     pending_ack: Option<(CallId, AgentId, Peer, Request)>,
     /// BYEs to callers whose ACK has not arrived yet (RFC 3261 §15), by their INVITE.
     owed_byes: HashMap<ServerTxId, caller::OwedBye>,
-    contacts: HashMap<String, Vec<Binding>>,
     next_call: u64,
     next_tu: u64,
     cancel: CancellationToken,
@@ -254,8 +254,8 @@ pub struct CallManager {
     stats: LiveStats,
     /// Where the latest figures are published (API, `ctid status`).
     stats_out: watch::Sender<Snapshot>,
-    /// Per-agent board data beyond the engine's state.
-    board: HashMap<AgentId, board::BoardEntry>,
+    /// The agent board, the registered phones it shows, agent sessions and the event feed.
+    board: board::Board,
     /// The API's live event stream, if any.
     events_out: Option<mpsc::Sender<control::CallEvent>>,
     /// Media sessions report here (DTMF, prompts played, media timeouts, recordings).
@@ -300,14 +300,13 @@ impl CallManager {
             sent_invites: HashMap::new(),
             pending_ack: None,
             owed_byes: HashMap::new(),
-            contacts: HashMap::new(),
             next_call: first_call_id.max(1),
             next_tu: 1,
             cancel,
             agent_states: HashMap::new(),
             stats,
             stats_out,
-            board: HashMap::new(),
+            board: board::Board::default(),
             events_out: None,
             outbound: None,
             now,
@@ -383,6 +382,7 @@ impl CallManager {
             }
             self.apply_actions().await;
         }
+        self.flush_board().await;
         self.cancel.cancel();
         // Dropping `self` closes the command queue: the SIP driver may finish once the BYEs
         // sent above are answered.
@@ -543,48 +543,30 @@ impl CallManager {
         }
     }
 
-    /// Follow registrations: an agent is logged in while its phone has a binding.
+    /// Follow registrations: an agent is logged in while its phone has a binding (the board
+    /// keeps the projection, see [`board`]).
     fn binding_changed(&mut self, now: Instant, op: StoreOp) {
-        let (agent, before) = match &op {
-            StoreOp::Upsert(b) => (
-                b.agent_id.clone(),
-                self.contacts.get(&b.agent_id).map_or(0, Vec::len),
-            ),
-            StoreOp::Delete { agent_id, .. } => (
-                agent_id.clone(),
-                self.contacts.get(agent_id).map_or(0, Vec::len),
-            ),
-        };
-        let list = self.contacts.entry(agent.clone()).or_default();
-        match op {
-            StoreOp::Upsert(b) => {
-                list.retain(|x| x.uri != b.uri);
-                list.push(b);
+        match self.board.handle_binding(op) {
+            board::Registration::FirstPhone(agent) => {
+                tracing::info!(agent, "agent logged in (phone registered)");
+                self.engine.handle(
+                    now,
+                    Input::AgentLogin {
+                        agent: AgentId(agent),
+                        queues: None,
+                    },
+                );
             }
-            StoreOp::Delete { uri, .. } => list.retain(|x| x.uri != uri),
-        }
-        let after = list.len();
-        let manual_logout = self
-            .board
-            .get(&AgentId(agent.clone()))
-            .is_some_and(|b| b.manual_logout);
-        if before == 0 && after > 0 && !manual_logout {
-            tracing::info!(agent, "agent logged in (phone registered)");
-            self.engine.handle(
-                now,
-                Input::AgentLogin {
-                    agent: AgentId(agent),
-                    queues: None,
-                },
-            );
-        } else if before > 0 && after == 0 {
-            tracing::info!(agent, "agent logged out (no registered phone)");
-            self.engine.handle(
-                now,
-                Input::AgentLogout {
-                    agent: AgentId(agent),
-                },
-            );
+            board::Registration::LastPhoneGone(agent) => {
+                tracing::info!(agent, "agent logged out (no registered phone)");
+                self.engine.handle(
+                    now,
+                    Input::AgentLogout {
+                        agent: AgentId(agent),
+                    },
+                );
+            }
+            board::Registration::Unchanged => {}
         }
     }
 

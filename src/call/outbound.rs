@@ -704,7 +704,7 @@ impl CallManager {
             if self.engine.agent_state(&agent) != Some(&AgentState::Available) {
                 continue;
             }
-            if self.contacts.get(&agent.0).is_none_or(Vec::is_empty) {
+            if !self.board.registered(&agent.0) {
                 continue;
             }
             let at_risk = d
@@ -840,15 +840,7 @@ impl CallManager {
             give_back(self, "agent no longer reserved");
             return None;
         }
-        let binding = self
-            .contacts
-            .get(&agent.0)
-            .and_then(|l| {
-                l.iter()
-                    .filter(|b| b.expires_at_ms > self.now.wall_ms)
-                    .max_by_key(|b| b.updated_at_ms)
-            })
-            .cloned();
+        let binding = self.board.binding(&agent.0, self.now);
         let Some((binding, (transport, remote))) = binding
             .as_ref()
             .and_then(|b| legs::binding_target(b).map(|t| (b, t)))
@@ -945,7 +937,7 @@ impl CallManager {
             },
         );
         d.after(AGENT_RING, Msg::AgentRingTimeout(id));
-        self.board.entry(agent).or_default().call = Some(id.0);
+        self.board.handle_call(&agent, id.0);
         Some(id)
     }
 
@@ -1308,7 +1300,7 @@ impl CallManager {
         })
         .await;
         self.event(id, "answered", Some(&agent), None).await;
-        self.board.entry(agent).or_default().calls_answered += 1;
+        self.board.handle_answered(&agent);
     }
 
     /// A request inside an outbound leg's dialog (BYE, re-INVITE, INFO…).
@@ -1501,11 +1493,7 @@ impl CallManager {
         for k in keys {
             self.send(Command::RemoveDialog(k)).await;
         }
-        if let Some(agent) = self.board.get_mut(&c.agent) {
-            if agent.call == Some(id.0) {
-                agent.call = None;
-            }
-        }
+        self.board.handle_call_gone(&c.agent, id.0);
         Some(c)
     }
 }
