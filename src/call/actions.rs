@@ -49,7 +49,8 @@ impl CallManager {
                 Action::AgentStateChanged { agent, state } => {
                     tracing::debug!(agent = %agent, state = state.kind(), "agent state");
                     self.board_state(&agent, &state);
-                    self.agent_state_changed(agent, state.kind());
+                    self.figures
+                        .handle_agent_state(agent, state.kind(), self.now);
                 }
             }
         }
@@ -212,26 +213,8 @@ impl CallManager {
         ) else {
             return;
         };
-        let in_target = wait
-            <= self
-                .settings
-                .sl_targets
-                .get(&call.queue)
-                .copied()
-                .unwrap_or_default();
-        crate::metrics::call_left(&call.queue, "answered", wait.as_secs_f64(), false);
-        if in_target {
-            crate::metrics::answered_in_target(&call.queue);
-        }
         let wait_ms = wait.as_millis() as u64;
-        self.stats.record_left(
-            &call.queue,
-            "answered",
-            wait_ms,
-            false,
-            in_target,
-            self.now.wall_ms,
-        );
+        let in_target = self.figures.handle_answered(&call.queue, wait, self.now);
         self.board.handle_answered(&agent);
         self.publish(super::control::CallEvent::CallAnswered {
             call: id.0,
@@ -285,17 +268,7 @@ impl CallManager {
         tracing::info!(call = %id, queue, outcome = name, wait_ms = wait.as_millis() as u64, "call left the queue");
         self.event(id, kind, None, cause.map(|c| format!("SIP {c}")))
             .await;
-        let short = (outcome == Outcome::Abandoned && !callback)
-            .then(|| wait <= self.settings.short_abandon);
-        crate::metrics::call_left(&queue, name, wait.as_secs_f64(), short == Some(true));
-        self.stats.record_left(
-            &queue,
-            name,
-            wait.as_millis() as u64,
-            short == Some(true),
-            false,
-            self.now.wall_ms,
-        );
+        let short = self.figures.handle_left(&queue, name, wait, self.now);
         self.publish(super::control::CallEvent::CallLeft {
             call: id.0,
             queue: queue.clone(),
@@ -396,10 +369,7 @@ impl CallManager {
             by: by.to_string(),
         });
         if let Some(t) = talk {
-            crate::metrics::call_handled(&queue, t.as_secs_f64());
-            let answered_at_ms = self.now.wall_ms.saturating_sub(t.as_millis() as u64);
-            self.stats
-                .record_talk(&queue, t.as_millis() as u64, answered_at_ms);
+            self.figures.handle_talk(&queue, t, self.now);
         }
         self.event(id, "ended", agent.as_ref(), reason.clone())
             .await;

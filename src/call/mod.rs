@@ -15,6 +15,7 @@ mod board;
 mod caller;
 pub mod control;
 mod controls;
+mod figures;
 mod legs;
 mod media;
 mod offers;
@@ -248,10 +249,8 @@ pub struct CallManager {
     next_call: u64,
     next_tu: u64,
     cancel: CancellationToken,
-    /// Each agent's state kind and when its time in it was last accounted (for metrics).
-    agent_states: HashMap<AgentId, (&'static str, Instant)>,
-    /// Today's and the current/last interval's figures per queue.
-    stats: LiveStats,
+    /// Today's and the current/last interval's figures per queue, agents' time per state.
+    figures: figures::LiveFigures,
     /// Where the latest figures are published (API, `ctid status`).
     stats_out: watch::Sender<Snapshot>,
     /// The agent board, the registered phones it shows, agent sessions and the event feed.
@@ -284,7 +283,15 @@ impl CallManager {
         now: Now,
     ) -> CallManager {
         let (notices, notices_rx) = mpsc::channel(8192);
+        let figures = figures::LiveFigures::new(
+            stats,
+            settings.sl_targets.clone(),
+            settings.short_abandon,
+            &settings.agents,
+            now,
+        );
         let mut m = CallManager {
+            figures,
             notices,
             notices_rx: Some(notices_rx),
             settings,
@@ -303,17 +310,12 @@ impl CallManager {
             next_call: first_call_id.max(1),
             next_tu: 1,
             cancel,
-            agent_states: HashMap::new(),
-            stats,
             stats_out,
             board: board::Board::default(),
             events_out: None,
             outbound: None,
             now,
         };
-        for agent in m.agent_ids() {
-            m.agent_states.insert(agent, ("logged_out", now.mono));
-        }
         for b in bindings
             .into_iter()
             .filter(|b| b.expires_at_ms > now.wall_ms)
@@ -388,63 +390,11 @@ impl CallManager {
         // sent above are answered.
     }
 
-    /// Queue and agent gauges, and agent time per state, for `/metrics` (once a second: cost
-    /// O(queues + agents), independent of the number of calls).
+    /// Publish the latest figures (API, `ctid status`) and the gauges of `/metrics`, once a
+    /// second.
     fn export_gauges(&mut self) {
-        let now = self.now.mono;
-        let queues: Vec<String> = self.settings.sl_targets.keys().cloned().collect();
-        for q in &queues {
-            let id = QueueId(q.clone());
-            let longest = self
-                .engine
-                .longest_wait(&id, now)
-                .map_or(0.0, |d| d.as_secs_f64());
-            crate::metrics::set_waiting(q, self.engine.waiting(&id), longest);
-            let counts = self.engine.agents_by_state(&id);
-            crate::metrics::set_agents(Some(q), &counts);
-        }
-        let mut totals: HashMap<&'static str, usize> = HashMap::new();
-        for (kind, since) in self.agent_states.values_mut() {
-            crate::metrics::agent_state_seconds(
-                kind,
-                now.saturating_duration_since(*since).as_secs_f64(),
-            );
-            *since = now;
-            *totals.entry(*kind).or_default() += 1;
-        }
-        let totals: Vec<(&str, usize)> = totals.into_iter().collect();
-        crate::metrics::set_agents(None, &totals);
-        let mut snapshot = self.stats.snapshot(self.now.wall_ms);
-        for q in &mut snapshot.queues {
-            let id = QueueId(q.queue.clone());
-            q.now.waiting = self.engine.waiting(&id);
-            q.now.longest_wait_secs = self
-                .engine
-                .longest_wait(&id, now)
-                .map_or(0.0, |d| d.as_secs_f64());
-            q.now.agents = self
-                .engine
-                .agents_by_state(&id)
-                .into_iter()
-                .map(|(k, n)| (k.to_string(), n))
-                .collect();
-        }
+        let snapshot = self.figures.poll_snapshot(&self.engine, self.now);
         self.stats_out.send_replace(snapshot);
-    }
-
-    fn agent_ids(&self) -> Vec<AgentId> {
-        self.settings.agents.clone()
-    }
-
-    /// Account the time an agent spent in its previous state.
-    fn agent_state_changed(&mut self, agent: AgentId, kind: &'static str) {
-        let now = self.now.mono;
-        if let Some((old, since)) = self.agent_states.insert(agent, (kind, now)) {
-            crate::metrics::agent_state_seconds(
-                old,
-                now.saturating_duration_since(since).as_secs_f64(),
-            );
-        }
     }
 
     /// Graceful stop: bridged calls are hung up on both legs (outcome stays `answered`),
@@ -584,10 +534,7 @@ impl CallManager {
         tracing::info!(dialed, status, reason, "call refused");
         let now = self.now.wall_ms;
         if let Some(q) = queue {
-            crate::metrics::call_entered(q);
-            crate::metrics::call_left(q, "rejected", 0.0, false);
-            // The live figures count it now, as the report and a restart's rebuild do.
-            self.stats.record_left(q, "rejected", 0, false, false, now);
+            self.figures.handle_refused(q, self.now);
         }
         self.reject(tx, invite, status, reason).await;
         let id = CallId(self.next_call);
@@ -783,7 +730,7 @@ impl CallManager {
                 answer: answer::CallerAnswer::held(answer),
             },
         );
-        crate::metrics::call_entered(&queue);
+        self.figures.handle_entered(&queue);
         self.publish(control::CallEvent::CallEntered {
             call: id.0,
             queue: queue.clone(),
