@@ -171,7 +171,7 @@ impl CallManager {
         let Some(p) = d.previews.remove(&agent) else {
             return;
         };
-        d.reserved.remove(&agent);
+        d.pacing.release(&agent);
         self.preview_give_back(&agent, &p, "timeout");
         if self.engine.agent_state(&agent) == Some(&AgentState::Paused(PAUSE_REASON.into())) {
             self.engine.handle(
@@ -203,7 +203,7 @@ impl CallManager {
             if let Some(p) = self.outbound.as_mut().and_then(|d| d.previews.remove(&a)) {
                 self.preview_give_back(&a, &p, "withdrawn");
                 if let Some(d) = self.outbound.as_mut() {
-                    d.reserved.remove(&a);
+                    d.pacing.release(&a);
                 }
             }
         }
