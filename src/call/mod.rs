@@ -1,33 +1,51 @@
-//! The inbound call path: a B2BUA that answers the PBX's call, queues it in the ACD engine,
-//! INVITEs the chosen seat, bridges both legs through the RTP relay, and records every step.
+//! The call layer: a B2BUA that answers the PBX's call, queues it in the ACD engine, INVITEs
+//! the chosen seat, bridges both legs through the media session, and records every step; the
+//! progressive dialer; the live figures; the agent board and the event feed.
 //!
-//! One task, the [`CallManager`], owns every call's signalling state, the ACD engine and the
-//! maps from SIP transactions and dialogs to calls — so an event is one hash lookup, never a scan,
-//! and no two tasks race over a call. RTP runs in one relay task per bridged call
-//! ([`crate::media`]); call records go to the store's writer thread. The manager never blocks:
-//! SIP goes out as commands to the SIP driver, records as store ops.
+//! One task, the [`CallManager`], is the driver: it owns the channels (SIP events and commands,
+//! media notices, API controls, store ops, the event stream), reads the clock once per input
+//! ([`crate::clock::Now`], kept in `self.now` while the input is handled) and feeds the parts,
+//! each owning one piece of state:
 //!
-//! Must not know: sockets (beyond handing them to the relay), SQL, SIP parsing.
+//! | part | owns | shape |
+//! |---|---|---|
+//! | `acd::Engine` | queues, agents' states, routing, ring/wrap-up/max-wait timers | pure machine (`handle`/`poll_action`/`poll_timeout`) |
+//! | [`board`] | the board per agent, the registered phones it shows, agent sessions, the event feed | pure machine (`handle_*`/`poll_*`) |
+//! | [`figures`] | today's and the intervals' figures, agents' time per state | pure machine (`handle_*`/`poll_snapshot`) |
+//! | `outbound::pacing` | which agents the dialer holds, cool-downs, store requests | pure machine (`handle_*`/`poll_request`) |
+//! | [`answer`], [`offers`] | the caller's INVITE answer; offers by transaction | pure machines |
+//! | the call map (`arrival`, `dialog`, `seat`, `caller`, `actions`, `media`) | every inbound call's legs and dialogs | methods of the driver, sending SIP and media commands as they go |
+//! | `outbound` (`dial`, `ending`, `preview`) | every outbound call's legs | methods of the driver |
+//!
+//! The maps from SIP transactions and dialogs to calls make an event one hash lookup, never a
+//! scan, and no two tasks race over a call. The manager never blocks on the network: SIP goes
+//! out as commands to the SIP driver, records as store ops.
+//!
+//! Must not know: sockets (beyond handing them to the media session), SQL, SIP parsing, the
+//! clock (read only in [`CallManager::run`]).
 
 mod actions;
 mod answer;
+mod arrival;
 mod board;
 mod caller;
 pub mod control;
 mod controls;
+mod dialog;
 mod figures;
 mod legs;
 mod media;
 mod offers;
 mod outbound;
 mod seat;
+mod settings;
 
 pub use media::MediaSettings;
 pub use outbound::OutboundSettings;
+pub use settings::CallSettings;
 
-use crate::acd::{AgentId, CallId, Engine, Input, Member, QueueId, QueueSettings, Strategy};
+use crate::acd::{AgentId, CallId, Engine, Input, QueueId};
 use crate::clock::Now;
-use crate::config::{self, Config};
 use crate::media::sdp::{self, Negotiated};
 use crate::media::session::{Command as MediaCommand, Notice, SessionHandle, Side};
 use crate::media::{LegSockets, PortPool};
@@ -118,105 +136,6 @@ struct Call {
     /// ctid's answer to the caller's INVITE: held until the engine let the call queue (or, early
     /// media, until a seat answers), sent, acknowledged (see [`answer`]).
     answer: answer::CallerAnswer,
-}
-
-/// Static settings of the call layer.
-pub struct CallSettings {
-    pub max_calls: usize,
-    pub priority_header: String,
-    pub short_abandon: Duration,
-    /// Dialed number → queue name.
-    pub numbers: HashMap<String, String>,
-    pub sl_targets: HashMap<String, Duration>,
-    /// Queues that answer callers with 183 (early media) until an agent answers.
-    pub early_media: std::collections::HashSet<String>,
-    /// ctid's SIP addresses (Contact of its legs), by address family, as advertised.
-    pub local_sip: Vec<SocketAddr>,
-    /// `[sip] advertise`, for the Contact of the caller's leg (received on a bound address).
-    pub advertise: Option<Advertise>,
-    pub agents: Vec<AgentId>,
-    pub agent_names: HashMap<AgentId, String>,
-    pub media: MediaSettings,
-}
-
-impl CallSettings {
-    /// The engine and the settings for `cfg`; `advertise` is `[sip] advertise` resolved; `now`
-    /// seeds the engine's random choices.
-    pub fn from_config(
-        cfg: &Config,
-        local_sip: Vec<SocketAddr>,
-        advertise: Option<Advertise>,
-        now: Now,
-    ) -> Result<(CallSettings, Engine), String> {
-        let mut numbers = HashMap::new();
-        let mut sl_targets = HashMap::new();
-        let mut early_media = std::collections::HashSet::new();
-        let mut queues = Vec::new();
-        for q in &cfg.queues {
-            for n in &q.numbers {
-                numbers.insert(n.clone(), q.name.clone());
-            }
-            sl_targets.insert(q.name.clone(), Duration::from_secs(q.sl_target_secs));
-            if q.early_media {
-                early_media.insert(q.name.clone());
-            }
-            let mut s = QueueSettings::new(q.name.clone());
-            s.strategy = match q.strategy.as_str() {
-                "round-robin" => Strategy::RoundRobin,
-                "ring-all" => Strategy::RingAll,
-                "fewest-calls" => Strategy::FewestCalls,
-                "random" => Strategy::Random,
-                "skills" => Strategy::SkillTiers,
-                _ => Strategy::LongestIdle,
-            };
-            s.members = q
-                .members
-                .iter()
-                .map(|m| Member {
-                    agent: AgentId(m.agent.clone()),
-                    tier: m.tier,
-                })
-                .collect();
-            s.weight = q.weight;
-            s.sl_target = Duration::from_secs(q.sl_target_secs);
-            s.ring_timeout = Duration::from_secs(q.ring_timeout_secs);
-            s.wrapup = Duration::from_secs(q.wrapup_secs);
-            s.max_waiting = q.max_waiting;
-            s.max_wait = q.max_wait_secs.map(Duration::from_secs);
-            s.join_empty = q.join_empty;
-            s.leave_empty = q.leave_empty;
-            s.overflow = q.overflow.as_deref().and_then(config::parse_overflow);
-            s.widen_after = Duration::from_secs(q.widen_after_secs);
-            s.max_missed = q.max_missed;
-            queues.push(s);
-        }
-        let agents: Vec<AgentId> = cfg.agents.iter().map(|a| AgentId(a.id.clone())).collect();
-        let seed = now.wall_ms;
-        let engine = Engine::new(queues, agents.clone(), seed).map_err(|e| e.to_string())?;
-        Ok((
-            CallSettings {
-                max_calls: cfg.calls.max_calls,
-                priority_header: cfg.calls.priority_header.clone(),
-                short_abandon: Duration::from_secs(cfg.calls.short_abandon_secs),
-                numbers,
-                sl_targets,
-                early_media,
-                local_sip: local_sip
-                    .into_iter()
-                    .map(|a| Advertise::apply(advertise.as_ref(), a))
-                    .collect(),
-                advertise,
-                agent_names: cfg
-                    .agents
-                    .iter()
-                    .map(|a| (AgentId(a.id.clone()), a.name.clone()))
-                    .collect(),
-                agents,
-                media: MediaSettings::from_config(cfg)?,
-            },
-            engine,
-        ))
-    }
 }
 
 /// Ids the call layer gives its requests: top bit set, so they never meet the endpoint's own.
@@ -518,475 +437,6 @@ impl CallManager {
             }
             board::Registration::Unchanged => {}
         }
-    }
-
-    /// Refuse a new call and record it (outcome `rejected`, with the SIP code and why).
-    #[allow(clippy::too_many_arguments)]
-    async fn refuse_call(
-        &mut self,
-        tx: ServerTxId,
-        invite: &Request,
-        dialed: &str,
-        queue: Option<&str>,
-        status: u16,
-        reason: &str,
-    ) {
-        tracing::info!(dialed, status, reason, "call refused");
-        let now = self.now.wall_ms;
-        if let Some(q) = queue {
-            self.figures.handle_refused(q, self.now);
-        }
-        self.reject(tx, invite, status, reason).await;
-        let id = CallId(self.next_call);
-        self.next_call += 1;
-        let (number, name) = legs::caller_identity(invite);
-        self.record(CallOp::Started {
-            id: id.0,
-            sip_call_id: invite.headers.get("Call-ID").unwrap_or("").to_string(),
-            direction: "inbound",
-            caller_number: number,
-            caller_name: name,
-            dialed_number: Some(dialed.to_string()),
-            queue: queue.map(str::to_string),
-            entered_at_ms: now,
-        })
-        .await;
-        self.event(id, "rejected", None, Some(format!("{status} {reason}")))
-            .await;
-        self.record(CallOp::Ended {
-            id: id.0,
-            ended_at_ms: now,
-            outcome: "rejected",
-            queue: queue.map(str::to_string),
-            wait_ms: Some(0),
-            talk_ms: None,
-            short_abandon: None,
-            hangup_by: Some("ctid"),
-            hangup_cause: Some(reason.to_string()),
-            sip_code: Some(status),
-        })
-        .await;
-    }
-
-    async fn reject(&self, tx: ServerTxId, request: &Request, status: u16, reason: &str) {
-        let mut r = response_to(request, status, None);
-        if !reason.is_empty() {
-            r.reason = reason.to_string();
-        }
-        self.send(Command::Respond { tx, response: r }).await;
-    }
-
-    async fn new_call(&mut self, tx: ServerTxId, invite: Request, flow: Flow) {
-        let dialed = crate::sip::uri::Uri::parse(&invite.uri)
-            .ok()
-            .and_then(|u| u.user_or_number())
-            .unwrap_or_default();
-        let Some(queue) = self.settings.numbers.get(&dialed).cloned() else {
-            return self
-                .refuse_call(
-                    tx,
-                    &invite,
-                    &dialed,
-                    None,
-                    404,
-                    "Not Found: no queue for this number",
-                )
-                .await;
-        };
-        if self.calls.len() >= self.settings.max_calls {
-            tracing::warn!(calls = self.calls.len(), "call limit reached");
-            return self
-                .refuse_call(
-                    tx,
-                    &invite,
-                    &dialed,
-                    Some(&queue),
-                    503,
-                    "Service Unavailable: call limit",
-                )
-                .await;
-        }
-        if invite.body.is_empty() {
-            return self
-                .refuse_call(
-                    tx,
-                    &invite,
-                    &dialed,
-                    Some(&queue),
-                    488,
-                    "Not Acceptable Here: SDP offer required",
-                )
-                .await;
-        }
-        let offer = match sdp::parse(&invite.body) {
-            Ok(o) => o,
-            Err(e) => {
-                let why = format!("Not Acceptable Here: {e}");
-                return self
-                    .refuse_call(tx, &invite, &dialed, Some(&queue), 488, &why)
-                    .await;
-            }
-        };
-        let negotiated = match sdp::negotiate_offer(&offer, &[0, 8], false) {
-            Ok(n) => n,
-            Err(e) => {
-                let why = format!("Not Acceptable Here: {e}");
-                return self
-                    .refuse_call(tx, &invite, &dialed, Some(&queue), 488, &why)
-                    .await;
-            }
-        };
-        let sockets = match self.pool.allocate().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "no RTP port for a new call");
-                return self
-                    .refuse_call(
-                        tx,
-                        &invite,
-                        &dialed,
-                        Some(&queue),
-                        503,
-                        "Service Unavailable: no media port",
-                    )
-                    .await;
-            }
-        };
-        let local_rtp = SocketAddr::new(self.pool.ip(), sockets.local_rtp.port());
-        let local_tag = new_tag();
-        let local = Advertise::apply(self.settings.advertise.as_ref(), flow.local);
-        let contact = legs::contact_uri(local, flow.transport);
-        let Ok(dialog) = Dialog::from_uas(&invite, &local_tag, &contact) else {
-            return self
-                .reject(tx, &invite, 400, "Bad Request: no usable Contact")
-                .await;
-        };
-        let id = CallId(self.next_call);
-        self.next_call += 1;
-        let session = self.now.wall_ms;
-        let answer = legs::answer_caller(
-            &invite,
-            &local_tag,
-            &contact,
-            &offer,
-            &negotiated,
-            local_rtp,
-            session,
-        );
-        self.send(Command::AddDialog(dialog.key.clone())).await;
-        let early = self.settings.early_media.contains(&queue);
-        self.by_server_tx.insert(tx, id);
-        self.by_dialog
-            .insert(dialog.key.clone(), (id, LegRef::Caller));
-        let (number, name) = legs::caller_identity(&invite);
-        let (number_for_call, name_for_call) = (number.clone(), name.clone());
-        let sip_call_id = invite.headers.get("Call-ID").unwrap_or("").to_string();
-        let now = self.now.mono;
-        let priority = invite
-            .headers
-            .get(&self.settings.priority_header)
-            .and_then(|p| p.trim().parse::<i32>().ok())
-            .unwrap_or(0);
-        tracing::info!(call = %id, queue, caller = ?number, priority, sip_call_id = %sip_call_id, "call entered the queue");
-        self.record(CallOp::Started {
-            id: id.0,
-            sip_call_id,
-            direction: "inbound",
-            caller_number: number,
-            caller_name: name,
-            dialed_number: Some(dialed),
-            queue: Some(queue.clone()),
-            entered_at_ms: self.now.wall_ms,
-        })
-        .await;
-        self.event(id, "entered", None, Some(queue.clone())).await;
-        self.calls.insert(
-            id,
-            Call {
-                queue: queue.clone(),
-                caller_number: number_for_call,
-                caller_name: name_for_call,
-                priority,
-                server_tx: tx,
-                entered: now,
-                caller: CallerLeg {
-                    dialog,
-                    peer: flow.into(),
-                    contact,
-                    negotiated,
-                    sockets: Some(sockets),
-                    local_rtp,
-                    sdp_version: 1,
-                },
-                offers: offers::Offers::default(),
-                connected: None,
-                answered: None,
-                answer_wait: None,
-                media: None,
-                phase: media::Phase::Live,
-                offer_pending: None,
-                end_cause: None,
-                caller_ended: false,
-                answer: answer::CallerAnswer::held(answer),
-            },
-        );
-        self.figures.handle_entered(&queue);
-        self.publish(control::CallEvent::CallEntered {
-            call: id.0,
-            queue: queue.clone(),
-            caller_number: self.calls.get(&id).and_then(|c| c.caller_number.clone()),
-        });
-        self.engine.handle(
-            now,
-            Input::CallArrived {
-                call: id,
-                queue: QueueId(queue),
-                priority,
-            },
-        );
-        // A call the engine refuses at once (join_empty = false, a full queue, overflow
-        // "hangup:…") is ended here with a final 4xx/5xx, before any 200, so a PBX can fail
-        // over; one that queues is answered (or, early media, gets 183) only now.
-        self.apply_actions().await;
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if let Some(response) = call.answer.queued(early) {
-            self.send(Command::Respond { tx, response }).await;
-            self.start_media(id);
-        }
-    }
-
-    async fn in_dialog(&mut self, tx: ServerTxId, req: Request) {
-        let key = caller::dialog_key(&req);
-        let Some((id, leg)) = self.by_dialog.get(&key).cloned() else {
-            return self.reject(tx, &req, 481, "").await;
-        };
-        let Some(call) = self.calls.get_mut(&id) else {
-            return self.reject(tx, &req, 481, "").await;
-        };
-        let dialog = match &leg {
-            LegRef::Caller => Some(&mut call.caller.dialog),
-            LegRef::Agent(a) => call
-                .connected
-                .as_mut()
-                .filter(|c| &c.agent == a)
-                .or_else(|| call.offers.of_agent_mut(a))
-                .and_then(|l| l.dialog.as_mut()),
-        };
-        let Some(dialog) = dialog else {
-            return self.reject(tx, &req, 481, "").await;
-        };
-        if let Err(code) = dialog.handle_request(&req) {
-            return self.reject(tx, &req, code, "").await;
-        }
-        match req.method {
-            Method::Bye => {
-                self.send(Command::Respond {
-                    tx,
-                    response: response_to(&req, 200, None),
-                })
-                .await;
-                let by = match leg {
-                    LegRef::Caller => "caller",
-                    LegRef::Agent(_) => "agent",
-                };
-                self.leg_hung_up(id, leg, by).await;
-            }
-            Method::Invite | Method::Update if !req.body.is_empty() => {
-                self.reoffer(tx, id, leg, req).await
-            }
-            Method::Invite => self.offer_in_200(tx, id, leg, req).await,
-            Method::Info => {
-                let key = crate::media::dtmf::parse_info(
-                    req.headers.get("Content-Type").unwrap_or(""),
-                    &req.body,
-                );
-                let status = if key.is_some() || req.body.is_empty() {
-                    200
-                } else {
-                    415
-                };
-                self.send(Command::Respond {
-                    tx,
-                    response: response_to(&req, status, None),
-                })
-                .await;
-                if let (Some(k), LegRef::Caller) = (key, &leg) {
-                    tracing::debug!(call = %id, key = %k, "DTMF by SIP INFO");
-                    self.key_pressed(id, k).await;
-                }
-            }
-            _ => {
-                self.send(Command::Respond {
-                    tx,
-                    response: response_to(&req, 200, None),
-                })
-                .await;
-            }
-        }
-    }
-
-    /// A re-INVITE without SDP (RFC 3261 §14.1, RFC 3264 §5): ctid offers its SDP for the leg in
-    /// the 200 (same port, the codec already in use) and takes the answer from the ACK.
-    async fn offer_in_200(&mut self, tx: ServerTxId, id: CallId, leg: LegRef, req: Request) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let (local_rtp, version, law, dtmf) = match &leg {
-            LegRef::Caller => {
-                call.caller.sdp_version += 1;
-                let n = &call.caller.negotiated;
-                (
-                    call.caller.local_rtp,
-                    call.caller.sdp_version,
-                    n.law,
-                    n.dtmf,
-                )
-            }
-            LegRef::Agent(a) => {
-                let Some(c) = call.connected.as_mut().filter(|c| &c.agent == a) else {
-                    return self.reject(tx, &req, 491, "").await;
-                };
-                c.sdp_version += 1;
-                let law = c.answer.as_ref().map_or(0, |n| n.law);
-                let dtmf = c.answer.as_ref().and_then(|n| n.dtmf);
-                (c.local_rtp, c.sdp_version, law, dtmf)
-            }
-        };
-        let contact = call.caller.contact.clone();
-        call.offer_pending = Some(leg);
-        let mut r = response_to(&req, 200, None);
-        r.headers.push("Contact", format!("<{contact}>"));
-        r.headers.push("Content-Type", "application/sdp");
-        r.body =
-            sdp::build_offer(local_rtp, &[law], dtmf, 20, self.now.wall_ms, version).into_bytes();
-        self.send(Command::Respond { tx, response: r }).await;
-    }
-
-    /// An ACK to a 2xx: when it answers the offer ctid made in that 2xx, the leg's media follows.
-    async fn ack_with_answer(&mut self, req: Request) {
-        if req.body.is_empty() {
-            return;
-        }
-        let key = caller::dialog_key(&req);
-        let Some((id, leg)) = self.by_dialog.get(&key).cloned() else {
-            return;
-        };
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if call.offer_pending.as_ref() != Some(&leg) {
-            return;
-        }
-        call.offer_pending = None;
-        // What ctid offered in its 200 (see `offer_in_200`): the leg's law and its DTMF type.
-        let (law, dtmf) = match &leg {
-            LegRef::Caller => (call.caller.negotiated.law, call.caller.negotiated.dtmf),
-            LegRef::Agent(_) => call
-                .connected
-                .as_ref()
-                .and_then(|c| c.answer.as_ref())
-                .map_or((0, None), |n| (n.law, n.dtmf)),
-        };
-        let offered: Vec<u8> = std::iter::once(law).chain(dtmf).collect();
-        let n = match sdp::parse(&req.body).and_then(|a| sdp::read_answer(&a, &offered)) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(call = %id, error = %e, "unusable SDP answer in an ACK; media unchanged");
-                return;
-            }
-        };
-        let side = match leg {
-            LegRef::Caller => {
-                call.caller.negotiated.remote = n.remote;
-                Side::A
-            }
-            LegRef::Agent(_) => Side::B,
-        };
-        let held = n.direction != sdp::Direction::SendRecv || n.remote.is_none();
-        if let Some(m) = &call.media {
-            m.send(MediaCommand::Remote {
-                side,
-                addr: n.remote,
-            });
-            m.send(MediaCommand::Hold { side, held });
-        }
-        let agent = match leg {
-            LegRef::Agent(a) => Some(a),
-            LegRef::Caller => None,
-        };
-        let kind = if held { "hold" } else { "resumed" };
-        self.event(id, kind, agent.as_ref(), Some("answer in ACK".into()))
-            .await;
-    }
-
-    /// A re-INVITE/UPDATE with SDP on a leg: hold, resume, or a new address. Answered with
-    /// ctid's SDP for that leg (same port); the relay follows a new address.
-    async fn reoffer(&mut self, tx: ServerTxId, id: CallId, leg: LegRef, req: Request) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let offer = match sdp::parse(&req.body) {
-            Ok(o) => o,
-            Err(e) => {
-                return self
-                    .reject(tx, &req, 488, &format!("Not Acceptable Here: {e}"))
-                    .await
-            }
-        };
-        let n = match sdp::negotiate_offer(&offer, &[call.caller.negotiated.codec], true) {
-            Ok(n) => n,
-            Err(e) => {
-                return self
-                    .reject(tx, &req, 488, &format!("Not Acceptable Here: {e}"))
-                    .await
-            }
-        };
-        let (local_rtp, contact, version, side) = match &leg {
-            LegRef::Caller => {
-                call.caller.sdp_version += 1;
-                // Before the bridge, the relay starts from this address.
-                call.caller.negotiated.remote = n.remote;
-                (
-                    call.caller.local_rtp,
-                    call.caller.contact.clone(),
-                    call.caller.sdp_version,
-                    Side::A,
-                )
-            }
-            LegRef::Agent(_) => {
-                let Some(c) = call.connected.as_mut() else {
-                    return self.reject(tx, &req, 491, "").await;
-                };
-                c.sdp_version += 1;
-                let contact = call.caller.contact.clone();
-                (c.local_rtp, contact, c.sdp_version, Side::B)
-            }
-        };
-        if let Some(m) = &call.media {
-            m.send(MediaCommand::Remote {
-                side,
-                addr: n.remote,
-            });
-            m.send(MediaCommand::Hold {
-                side,
-                held: n.direction != sdp::Direction::SendRecv || n.remote.is_none(),
-            });
-        }
-        let kind = if n.direction == sdp::Direction::SendRecv {
-            "resumed"
-        } else {
-            "hold"
-        };
-        let session = self.now.wall_ms;
-        let resp = legs::answer_reinvite(&req, &contact, &offer, &n, local_rtp, session, version);
-        self.send(Command::Respond { tx, response: resp }).await;
-        let agent = match leg {
-            LegRef::Agent(a) => Some(a),
-            LegRef::Caller => None,
-        };
-        self.event(id, kind, agent.as_ref(), None).await;
     }
 
     /// One leg sent BYE (already answered).
