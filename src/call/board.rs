@@ -399,4 +399,44 @@ mod tests {
             .binding("fay", now.later(Duration::from_millis(10)))
             .is_none());
     }
+
+    #[test]
+    fn a_ring_timeout_moves_the_call_to_the_next_seat() {
+        let mut b = Board::default();
+        let now = t0();
+        let (a1, a2) = (a("1001"), a("1002"));
+        for x in [&a1, &a2] {
+            b.handle_state(x, &AgentState::Available, now);
+        }
+        // Offered to 1001, which rings out; the engine re-offers to 1002.
+        b.handle_call(&a1, 9);
+        b.handle_state(&a1, &AgentState::Ringing, now);
+        let missed = now.later(Duration::from_secs(15));
+        b.handle_state(&a1, &AgentState::Paused("no_answer".into()), missed);
+        b.handle_call(&a2, 9);
+        b.handle_state(&a2, &AgentState::Ringing, missed);
+        b.handle_state(
+            &a2,
+            &AgentState::OnCall,
+            missed.later(Duration::from_secs(2)),
+        );
+        b.handle_answered(&a2);
+        assert_eq!(
+            b.entry(&a1).call,
+            None,
+            "the seat that rang out is off the call"
+        );
+        assert_eq!(b.entry(&a1).calls_answered, 0);
+        assert_eq!(b.entry(&a2).call, Some(9));
+        assert_eq!(b.entry(&a2).calls_answered, 1);
+        let ops = kinds(&drain_ops(&mut b));
+        assert_eq!(
+            ops,
+            [
+                "start login None",
+                "start login None",
+                "start pause Some(\"no_answer\")"
+            ]
+        );
+    }
 }

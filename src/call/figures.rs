@@ -263,4 +263,17 @@ mod tests {
         assert_eq!(s.queues[0].now.longest_wait_secs, 7.0);
         assert_eq!(s.queues[0].now.agents.get("logged_out"), Some(&1));
     }
+
+    #[test]
+    fn a_callback_request_is_not_an_abandon() {
+        let now = t0();
+        let (mut f, engine) = figures(now);
+        assert_eq!(
+            f.handle_left(QUEUE, "callback_requested", Duration::from_secs(2), now),
+            None
+        );
+        let s = f.poll_snapshot(&engine, now);
+        assert_eq!(today(&s).abandoned, 0);
+        assert_eq!(today(&s).short_abandons, 0);
+    }
 }
