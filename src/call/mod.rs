@@ -12,7 +12,7 @@
 //! | `acd::Engine` | queues, agents' states, routing, ring/wrap-up/max-wait timers | pure machine (`handle`/`poll_action`/`poll_timeout`) |
 //! | [`board`] | the board per agent, the registered phones it shows, agent sessions, the event feed | pure machine (`handle_*`/`poll_*`) |
 //! | [`figures`] | today's and the intervals' figures, agents' time per state | pure machine (`handle_*`/`poll_snapshot`) |
-//! | `outbound::pacing` | which agents the dialer holds, cool-downs, store requests | pure machine (`handle_*`/`poll_request`) |
+//! | `outbound::pacing`, `outbound::timers` | which agents the dialer holds, cool-downs, store requests; the dialer's deadlines | pure machines (`handle_*`/`poll_request`; `after`/`poll_timeout`/`poll_expired`) |
 //! | [`answer`], [`offers`] | the caller's INVITE answer; offers by transaction | pure machines |
 //! | the call map (`arrival`, `dialog`, `seat`, `caller`, `actions`, `media`) | every inbound call's legs and dialogs | methods of the driver, sending SIP and media commands as they go |
 //! | `outbound` (`dial`, `ending`, `preview`) | every outbound call's legs | methods of the driver |
@@ -267,9 +267,13 @@ impl CallManager {
         let mut gauges = tokio::time::interval(Duration::from_secs(1));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let dialer_due = self.outbound.as_ref().and_then(|d| d.poll_timeout());
             let deadline = self
                 .engine
                 .poll_timeout()
+                .into_iter()
+                .chain(dialer_due)
+                .min()
                 .map(tokio::time::Instant::from_std)
                 .unwrap_or_else(|| {
                     tokio::time::Instant::from_std(self.now.mono) + Duration::from_secs(3600)
@@ -295,7 +299,18 @@ impl CallManager {
                     break;
                 }
                 Input_::Sip(ev) => self.handle_event(ev).await,
-                Input_::Timer => self.engine.handle_timeout(self.now.mono),
+                Input_::Timer => {
+                    self.engine.handle_timeout(self.now.mono);
+                    // The dialer's timers due now, each as its own input, as they used to be.
+                    while let Some(m) = self
+                        .outbound
+                        .as_mut()
+                        .and_then(|d| d.poll_expired(self.now))
+                    {
+                        self.apply_actions().await;
+                        self.outbound_msg(m).await;
+                    }
+                }
                 Input_::Gauges => self.export_gauges(),
                 Input_::Control(cmd) => self.control(cmd).await,
                 Input_::Media(n) => self.media_notice(n).await,

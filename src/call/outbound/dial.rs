@@ -126,7 +126,7 @@ impl CallManager {
                 answered: None,
             },
         );
-        d.after(AGENT_RING, Msg::AgentRingTimeout(id));
+        d.after(self.now, AGENT_RING, Msg::AgentRingTimeout(id));
         self.board.handle_call(&agent, id.0);
         Some(id)
     }
@@ -308,7 +308,7 @@ impl CallManager {
         d.by_tx.insert(tx, (id, Leg::Customer));
         d.invites.insert(tx, (invite.clone(), peer));
         let timeout = d.settings.cfg.dial_timeout();
-        d.after(timeout, Msg::DialTimeout(id));
+        d.after(self.now, timeout, Msg::DialTimeout(id));
         if let Some(c) = d.calls.get_mut(&id) {
             c.dialed = Some(self.now.mono);
             c.customer = Some(OLeg {

@@ -12,7 +12,7 @@
 //!
 //! Store work is asked of a thread of the dialer's own, which hands each request to the store
 //! writer (`crate::store::Store::sql_write_blocking`: the one connection that writes, in order
-//! with the call records) and reports back through the dialer's channel, like its timers. At
+//! with the call records) and reports back through the dialer's channel. At
 //! start it runs
 //! [`crate::outbound::reconcile_after_restart`] before anything is dialed.
 //!
@@ -32,7 +32,8 @@
 //! follows the legs to their end and records the result; [`preview`] shows contacts before
 //! dialing; `store` is the store thread; `settings` what the configuration says. This file
 //! holds the dialer's state and its entry points from the call manager (events, store answers
-//! and timers, shutdown). The dialer's timers are still tokio tasks sending [`Msg`]s back.
+//! and timers, shutdown). The dialer's timers ([`timers`]) are deadlines the call manager sleeps
+//! until, with the engine's, not tasks.
 //!
 //! Must not know: SQL (beyond calling `crate::outbound`), sockets, SIP parsing.
 
@@ -40,6 +41,7 @@ use super::legs::{self, AgentOffer, Peer};
 use super::media::leg_media;
 use super::{CallManager, AGENT_DTMF_PT};
 use crate::acd::{AgentId, AgentState, CallId, Input, QueueId};
+use crate::clock::Now;
 use crate::media::sdp::{self, Negotiated};
 use crate::media::session::{start_session, Command as Media, SessionHandle};
 use crate::media::LegSockets;
@@ -63,6 +65,7 @@ mod pacing;
 mod preview;
 mod settings;
 mod store;
+mod timers;
 
 pub use settings::OutboundSettings;
 
@@ -181,10 +184,12 @@ struct OCall {
 pub(super) struct Dialer {
     settings: OutboundSettings,
     store: std::sync::mpsc::Sender<StoreReq>,
-    msgs: mpsc::Sender<Msg>,
+    /// The store thread's answers.
     pub(super) rx: Option<mpsc::Receiver<Msg>>,
     /// Which agents are reserved when, and what the store is asked (no I/O: see [`pacing`]).
     pacing: pacing::Pacing,
+    /// The dialer's timers, as deadlines the call manager sleeps until.
+    timers: timers::DialerTimers,
     calls: HashMap<CallId, OCall>,
     by_tx: HashMap<ClientTxId, (CallId, Leg)>,
     by_dialog: HashMap<DialogKey, (CallId, Leg)>,
@@ -195,44 +200,29 @@ pub(super) struct Dialer {
 }
 
 impl Dialer {
-    fn new(
-        settings: OutboundSettings,
-        cancel: tokio_util::sync::CancellationToken,
-        now_ms: u64,
-    ) -> Dialer {
+    fn new(settings: OutboundSettings, now: Now) -> Dialer {
+        let now_ms = now.wall_ms;
         let (msgs, rx) = mpsc::channel(1024);
         let (store, jobs) = std::sync::mpsc::channel();
         let db = settings.store.clone();
         // Callback requests become contacts only when something can dial them.
         let callbacks =
             (settings.cfg.enabled && settings.trunk.is_some()).then(|| settings.callbacks.clone());
-        let out = msgs.clone();
+        let out = msgs;
         let spawned = std::thread::Builder::new()
             .name("ctid-dialer-store".into())
             .spawn(move || store_thread(now_ms, db, callbacks, jobs, out));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the dialer's store thread; nothing is dialed");
         }
-        let ticks = msgs.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(TICK);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = every.tick() => {}
-                }
-                if ticks.try_send(Msg::Tick).is_err() && ticks.is_closed() {
-                    return;
-                }
-            }
-        });
+        let mut timers = timers::DialerTimers::default();
+        timers.after(now.mono, TICK, Msg::Tick);
         Dialer {
             settings,
             store,
-            msgs,
             rx: Some(rx),
             pacing: pacing::Pacing::default(),
+            timers,
             calls: HashMap::new(),
             by_tx: HashMap::new(),
             by_dialog: HashMap::new(),
@@ -254,12 +244,19 @@ impl Dialer {
         }
     }
 
-    fn after(&self, delay: Duration, msg: Msg) {
-        let out = self.msgs.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _ = out.send(msg).await;
-        });
+    /// `msg` comes back as an input once `delay` has passed (see [`timers`]).
+    fn after(&mut self, now: Now, delay: Duration, msg: Msg) {
+        self.timers.after(now.mono, delay, msg);
+    }
+
+    /// The earliest deadline of the dialer's timers.
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.poll_timeout()
+    }
+
+    /// The next of the dialer's timers due at `now`.
+    pub(super) fn poll_expired(&mut self, now: Now) -> Option<Msg> {
+        self.timers.poll_expired(now.mono)
     }
 
     fn result(&self, attempt: AttemptId, result: AttemptResult, code: Option<u16>, at_ms: u64) {
@@ -288,11 +285,7 @@ impl CallManager {
         if settings.trunk.is_none() {
             tracing::warn!("[outbound] is enabled but no [trunk] is configured: nothing is dialed");
         }
-        self.outbound = Some(Dialer::new(
-            settings,
-            self.cancel.child_token(),
-            self.now.wall_ms,
-        ));
+        self.outbound = Some(Dialer::new(settings, self.now));
         self
     }
 
@@ -354,7 +347,10 @@ impl CallManager {
             return;
         };
         match m {
-            Msg::Tick => self.ob_tick(),
+            Msg::Tick => {
+                d.after(self.now, TICK, Msg::Tick);
+                self.ob_tick()
+            }
             Msg::Reconciled => {
                 d.pacing.handle_reconciled(self.now);
                 d.flush();
@@ -489,8 +485,8 @@ impl CallManager {
 
     /// Free the agent after `delay` (wrap-up), or now.
     fn ob_release(&mut self, agent: &AgentId, delay: Duration) {
-        match &self.outbound {
-            Some(d) if !delay.is_zero() => d.after(delay, Msg::WrapupDone(agent.clone())),
+        match &mut self.outbound {
+            Some(d) if !delay.is_zero() => d.after(self.now, delay, Msg::WrapupDone(agent.clone())),
             _ => self.ob_free(agent),
         }
     }

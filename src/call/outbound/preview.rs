@@ -64,7 +64,11 @@ impl CallManager {
         let shown_at_ms = self.now.wall_ms;
         let expires_at_ms = shown_at_ms + timeout.as_millis() as u64;
         tracing::info!(agent = %agent, %attempt, list = %list_name, "outbound: contact shown to the agent (preview)");
-        d.after(timeout, Msg::PreviewTimeout(agent.clone(), attempt));
+        d.after(
+            self.now,
+            timeout,
+            Msg::PreviewTimeout(agent.clone(), attempt),
+        );
         self.publish(CallEvent::PreviewOffered {
             agent: agent.0.clone(),
             attempt: attempt.0,
