@@ -16,7 +16,9 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 mod edge;
+mod tls;
 pub use edge::{AuthThrottle, Overload};
+pub use tls::Tls;
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +104,8 @@ pub enum LogFormat {
 pub struct Sip {
     pub listen_udp: Vec<SocketAddr>,
     pub listen_tcp: Vec<SocketAddr>,
+    /// SIP over TLS listeners (RFC 3261 §26; usually port 5061); certificate in `[sip.tls]`.
+    pub listen_tls: Vec<SocketAddr>,
     /// Digest realm for REGISTER challenges.
     pub realm: String,
     /// Host name ctid puts in its own URIs when no listen address fits.
@@ -122,6 +126,7 @@ pub struct Sip {
     pub advertise: Option<HostPort>,
     pub limits: SipLimits,
     pub overload: Overload,
+    pub tls: Tls,
 }
 
 impl Default for Sip {
@@ -129,6 +134,7 @@ impl Default for Sip {
         Sip {
             listen_udp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
             listen_tcp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+            listen_tls: vec![],
             realm: "ctid".into(),
             domain: "ctid.invalid".into(),
             user_agent: concat!("ctid/", env!("CARGO_PKG_VERSION")).into(),
@@ -140,6 +146,7 @@ impl Default for Sip {
             advertise: None,
             limits: SipLimits::default(),
             overload: Overload::default(),
+            tls: Tls::default(),
         }
     }
 }
@@ -922,6 +929,7 @@ impl Config {
             }
         }
         read_secret_files(&mut cfg, base, text, &lines, &mut problems);
+        cfg.sip.tls.resolve(base);
         validate(&cfg, text, &lines, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
@@ -1276,6 +1284,7 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
         );
     }
     edge::validate(cfg, &mut add);
+    tls::validate(cfg, &mut add);
     validate_prompts(cfg, &mut add);
     if let Err(e) = crate::stats::time_zone(&cfg.reports.time_zone) {
         add(

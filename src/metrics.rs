@@ -115,6 +115,7 @@ const SIP_RESPONSES_SENT: &str = "ctid_sip_responses_sent_total";
 const SIP_TRANSACTIONS: &str = "ctid_sip_transactions_total";
 const SIP_TCP_REJECTED: &str = "ctid_sip_tcp_rejected_total";
 const SIP_TCP_TIMEOUTS: &str = "ctid_sip_tcp_timeouts_total";
+const SIP_TLS_HANDSHAKE_FAILURES: &str = "ctid_sip_tls_handshake_failures_total";
 const STORE_WRITE_ERRORS: &str = "ctid_store_write_errors_total";
 const STORE_QUEUE_DEPTH: &str = "ctid_store_queue_depth";
 const STORE_WRITE: &str = "ctid_store_write_seconds";
@@ -254,6 +255,7 @@ pub fn register_all(queues: &[QueueInfo]) {
         SIP_STRAY_RESPONSES,
         SIP_TCP_REJECTED,
         SIP_TCP_TIMEOUTS,
+        SIP_TLS_HANDSHAKE_FAILURES,
         STORE_WRITE_ERRORS,
         MEDIA_PACKETS_RELAYED,
         MEDIA_OWN_FRAMES,
@@ -361,6 +363,10 @@ fn describe_all() {
         "SIP TCP connections rejected (connection limit or address not allowed)."
     );
     describe_counter!(SIP_TCP_TIMEOUTS, "SIP TCP connections closed for idleness.");
+    describe_counter!(
+        SIP_TLS_HANDSHAKE_FAILURES,
+        "SIP over TLS connections whose handshake failed or timed out (accepted or dialled)."
+    );
     describe_counter!(
         SIP_RESPONSES_SENT,
         "SIP responses ctid sent, by class (1xx…6xx)."

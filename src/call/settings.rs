@@ -8,6 +8,7 @@ use crate::acd::{AgentId, Engine, Member, QueueSettings, Strategy};
 use crate::clock::Now;
 use crate::config::{self, Config};
 use crate::sip::advertise::Advertise;
+use crate::sip::endpoint::Transport;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -24,6 +25,9 @@ pub struct CallSettings {
     pub early_media: std::collections::HashSet<String>,
     /// ctid's SIP addresses (Contact of its legs), by address family, as advertised.
     pub local_sip: Vec<SocketAddr>,
+    /// ctid's SIP-over-TLS listeners (Contact of legs over TLS), the advertised host applied
+    /// but their own port kept.
+    pub local_tls: Vec<SocketAddr>,
     /// `[sip] advertise`, for the Contact of the caller's leg (received on a bound address).
     pub advertise: Option<Advertise>,
     pub agents: Vec<AgentId>,
@@ -32,6 +36,18 @@ pub struct CallSettings {
 }
 
 impl CallSettings {
+    /// ctid's address for a leg to `remote` over `transport` (its Contact and From host):
+    /// a TLS listener for TLS, else the SIP address of `remote`'s address family.
+    pub fn local_for(&self, transport: Transport, remote: SocketAddr) -> SocketAddr {
+        let family = |a: &&SocketAddr| a.is_ipv4() == remote.is_ipv4();
+        let tls = match transport {
+            Transport::Tls => self.local_tls.iter().find(family).copied(),
+            _ => None,
+        };
+        tls.or_else(|| self.local_sip.iter().find(family).copied())
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))
+    }
+
     /// The engine and the settings for `cfg`; `advertise` is `[sip] advertise` resolved; `now`
     /// seeds the engine's random choices.
     pub fn from_config(
@@ -97,6 +113,7 @@ impl CallSettings {
                     .into_iter()
                     .map(|a| Advertise::apply(advertise.as_ref(), a))
                     .collect(),
+                local_tls: Vec::new(),
                 advertise,
                 agent_names: cfg
                     .agents
