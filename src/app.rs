@@ -96,6 +96,12 @@ fn endpoint_config(
                 agent_id: a.id.clone(),
                 username: a.username.clone(),
                 password: a.password.clone(),
+                ha1: (a.ha1_md5.is_some() || a.ha1_sha256.is_some()).then(|| {
+                    crate::sip::registrar::Ha1 {
+                        md5: a.ha1_md5.clone(),
+                        sha256: a.ha1_sha256.clone(),
+                    }
+                }),
                 algorithms: a.algorithms.as_ref().map(|list| {
                     list.iter()
                         .filter_map(|t| Algorithm::from_token(t))

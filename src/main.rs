@@ -32,6 +32,15 @@ enum Cmd {
     },
     /// Check a config file: exit 0 if it is valid, 64 listing every problem.
     CheckConfig { file: PathBuf },
+    /// Print the HA1 digests of an agent's SIP password (read from stdin) for `[[agents]]
+    /// ha1_md5` / `ha1_sha256`, so the config need not hold the password.
+    Ha1 {
+        /// The agent's SIP username.
+        username: String,
+        /// The digest realm (`[sip] realm`; HA1s are valid for this realm only).
+        #[arg(long, default_value = "ctid")]
+        realm: String,
+    },
     /// Queue and agent report for a day, week, half month, month or quarter, read from the database.
     Report(ctid::report::ReportArgs),
     /// Call detail records (`ctid cdr export`; columns in docs/cdr.md).
@@ -56,6 +65,25 @@ fn main() -> ExitCode {
         Cmd::Client(cmd) => ExitCode::from(ctid::cli::run(cmd)),
         Cmd::Report(args) => ExitCode::from(ctid::report::run_report(args)),
         Cmd::Cdr { command } => ExitCode::from(ctid::report::run_cdr(command)),
+        Cmd::Ha1 { username, realm } => {
+            let mut password = String::new();
+            if std::io::stdin().read_line(&mut password).is_err() || password.trim_end().is_empty()
+            {
+                eprintln!("ctid ha1: give the password on stdin (one line)");
+                return ExitCode::from(EX_USAGE);
+            }
+            let password = password.trim_end_matches(['\r', '\n']);
+            use ctid::sip::auth::{ha1, Algorithm};
+            println!(
+                "ha1_md5 = \"{}\"",
+                ha1(Algorithm::Md5, &username, &realm, password)
+            );
+            println!(
+                "ha1_sha256 = \"{}\"",
+                ha1(Algorithm::Sha256, &username, &realm, password)
+            );
+            ExitCode::SUCCESS
+        }
         Cmd::CheckConfig { file } => match Config::load(&file) {
             Ok(_) => {
                 println!("{}: ok", file.display());

@@ -520,3 +520,74 @@ fn ipv6_register_and_options() {
     );
     daemon.stop();
 }
+
+/// An agent configured with HA1 digests only (printed by `ctid ha1`, the password nowhere in
+/// the config): SIPp registers with the password over MD5, a raw client over SHA-256, and a
+/// wrong password is challenged again.
+#[test]
+fn an_agent_with_only_ha1_digests_registers_with_md5_and_sha256() {
+    let mut ha1 = std::process::Command::new(CTID.as_str())
+        .args(["ha1", "2001", "--realm", "ctid"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ctid ha1");
+    {
+        use std::io::Write;
+        let mut stdin = ha1.stdin.take().unwrap();
+        stdin.write_all(b"hash-only-2001\n").unwrap();
+    }
+    let out = ha1.wait_with_output().unwrap();
+    assert!(out.status.success(), "ctid ha1: {out:?}");
+    let lines = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        lines.contains("ha1_md5 = \"") && lines.contains("ha1_sha256 = \""),
+        "{lines}"
+    );
+    let env = TestEnv::new(&Settings {
+        extra_toml: format!(
+            "\n[[agents]]\nid = \"2001\"\nname = \"Hash Only\"\nusername = \"2001\"\nalgorithms = [\"MD5\", \"SHA-256\"]\n{lines}"
+        ),
+        ..Settings::default()
+    });
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    assert!(
+        !config.contains("hash-only-2001"),
+        "the password must not be in the config"
+    );
+    let daemon = env.start();
+    let run = sipp(
+        env.path(),
+        daemon.addr,
+        "register_md5.xml",
+        &[
+            "-t",
+            "u1",
+            "-m",
+            "1",
+            "-s",
+            "2001",
+            "-au",
+            "2001",
+            "-ap",
+            "hash-only-2001",
+        ],
+    );
+    assert!(
+        run.ok() && run.successful == Some(1),
+        "SIPp REGISTER (MD5) against an HA1-only agent\n{}\n--- ctid log ---\n{}",
+        run.report,
+        daemon.log_tail(6_000)
+    );
+    let sha = Reg::new(daemon.addr, "2001", "hash-only-2001", Alg::Sha256);
+    let r = sha.register(&sha.request());
+    assert_eq!(r.status, 200, "SHA-256 with the password:\n{}", r.raw);
+    let wrong = Reg::new(daemon.addr, "2001", "not-the-password", Alg::Md5);
+    let r = wrong.register(&wrong.request());
+    assert_eq!(
+        r.status, 401,
+        "a wrong password is challenged again:\n{}",
+        r.raw
+    );
+    daemon.stop();
+}

@@ -52,6 +52,15 @@ pub struct Agent {
     /// on every reload, so the secret needs no place in the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
+    /// Instead of the password: its HA1 digest for MD5, `MD5(username:realm:password)` in hex
+    /// (`ctid ha1` prints it), as Asterisk's `md5_cred` and kamailio's `ha1` column hold it.
+    /// The password then appears nowhere; it still authenticates for this realm, so keep it
+    /// as secret as the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha1_md5: Option<String>,
+    /// The same for SHA-256 (RFC 8760), 64 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha1_sha256: Option<String>,
     /// Digest algorithms offered to this agent's phone, most preferred first; absent: the
     /// registrar's `algorithms`. E.g. `["SHA-256"]` for a phone that speaks RFC 8760.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,11 +113,56 @@ pub(super) fn validate(cfg: &Config, add: &mut impl FnMut(&str, String)) {
                 format!("username {:?} is empty or used twice", a.username),
             );
         }
-        if a.password.is_empty() && a.password_file.is_none() {
+        let has_ha1 = a.ha1_md5.is_some() || a.ha1_sha256.is_some();
+        let has_password = !a.password.is_empty() || a.password_file.is_some();
+        if !has_password && !has_ha1 {
             add(
                 &format!("{key}.password"),
-                "must not be empty (or give password_file)".into(),
+                "must not be empty (or give password_file, or ha1_md5 / ha1_sha256)".into(),
             );
+        }
+        if has_password && has_ha1 {
+            add(
+                &format!("{key}.ha1_md5"),
+                "give the password or its HA1 digests, not both".into(),
+            );
+        }
+        for (field, value, len) in [
+            ("ha1_md5", &a.ha1_md5, 32),
+            ("ha1_sha256", &a.ha1_sha256, 64),
+        ] {
+            if let Some(v) = value {
+                if v.len() != len || !v.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    add(
+                        &format!("{key}.{field}"),
+                        format!(
+                            "must be {len} hex digits (`ctid ha1 {} <realm>` prints it)",
+                            a.username
+                        ),
+                    );
+                }
+            }
+        }
+        if has_ha1 && !has_password {
+            let offered = a.algorithms.as_ref().unwrap_or(&r.algorithms);
+            for alg in offered {
+                let missing = match alg.to_ascii_uppercase().as_str() {
+                    "MD5" => a.ha1_md5.is_none(),
+                    "SHA-256" => a.ha1_sha256.is_none(),
+                    _ => false,
+                };
+                if missing {
+                    let field = if alg.eq_ignore_ascii_case("MD5") {
+                        "ha1_md5"
+                    } else {
+                        "ha1_sha256"
+                    };
+                    add(
+                        &format!("{key}.{field}"),
+                        format!("the phone is offered {alg} but the agent has no {field}"),
+                    );
+                }
+            }
         }
     }
 }

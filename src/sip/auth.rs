@@ -143,6 +143,44 @@ struct QopAuth<'a> {
     cnonce: &'a str,
 }
 
+/// What the server knows of an account's secret: the password, or only the HA1 digests
+/// `H(username:realm:password)` per algorithm (RFC 7616 §3.4.2), so that the config need not
+/// hold the password itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secret<'a> {
+    Password(&'a str),
+    /// Lowercase-hex HA1 for MD5 and for SHA-256; an algorithm without one cannot be used.
+    Ha1 {
+        md5: Option<&'a str>,
+        sha256: Option<&'a str>,
+    },
+}
+
+impl<'a> From<&'a str> for Secret<'a> {
+    fn from(password: &'a str) -> Self {
+        Secret::Password(password)
+    }
+}
+
+impl Secret<'_> {
+    /// HA1 for `alg` (`None`: no secret for that algorithm).
+    fn ha1(&self, alg: Algorithm, username: &str, realm: &str) -> Option<String> {
+        match *self {
+            Secret::Password(p) => Some(alg.h(&[username, realm, p])),
+            Secret::Ha1 { md5, sha256 } => match alg {
+                Algorithm::Md5 => md5,
+                Algorithm::Sha256 => sha256,
+            }
+            .map(str::to_ascii_lowercase),
+        }
+    }
+}
+
+/// HA1 of `username`, `realm` and `password` for `alg` (what `[[agents]] ha1_*` holds).
+pub fn ha1(alg: Algorithm, username: &str, realm: &str, password: &str) -> String {
+    alg.h(&[username, realm, password])
+}
+
 /// Everything the RFC 7616 §3.4.1 response depends on.
 struct DigestInput<'a> {
     algorithm: Algorithm,
@@ -159,8 +197,16 @@ struct DigestInput<'a> {
 impl DigestInput<'_> {
     /// The lowercase-hex `response` value.
     fn response(&self) -> String {
+        let ha1 = self
+            .algorithm
+            .h(&[self.username, self.realm, self.password]);
+        self.response_from(&ha1)
+    }
+
+    /// The `response` value from a known HA1 (`password` unused).
+    fn response_from(&self, ha1: &str) -> String {
         let alg = self.algorithm;
-        let ha1 = alg.h(&[self.username, self.realm, self.password]);
+        let ha1 = ha1.to_string();
         let ha2 = alg.h(&[self.method, self.uri]);
         match &self.qop {
             Some(q) => alg.h(&[&ha1, self.nonce, q.nc, q.cnonce, q.qop, &ha2]),
@@ -372,19 +418,20 @@ impl NonceManager {
     }
 
     /// Verify `creds` for a request with `method`, given the user's
-    /// `password`, the expected `realm` and the algorithms we accept.
+    /// secret (a password, or HA1 digests), the expected `realm` and the algorithms we accept.
     ///
     /// The `uri` of the credentials is used in HA2; comparing it with the
     /// Request-URI is the caller's business.
-    pub fn verify(
+    pub fn verify<'s>(
         &mut self,
         creds: &Credentials,
         method: &str,
-        password: &str,
+        secret: impl Into<Secret<'s>>,
         realm: &str,
         allowed: &[Algorithm],
         now_unix_ms: u64,
     ) -> Verdict {
+        let secret = secret.into();
         if creds.realm != realm {
             return Verdict::Rejected("realm mismatch");
         }
@@ -420,11 +467,14 @@ impl NonceManager {
             return Verdict::Rejected("unknown nonce");
         };
 
+        let Some(ha1) = secret.ha1(algorithm, &creds.username, realm) else {
+            return Verdict::Rejected("no secret for this algorithm");
+        };
         let expected = DigestInput {
             algorithm,
             username: &creds.username,
             realm,
-            password,
+            password: "",
             method,
             uri: &creds.uri,
             nonce: &creds.nonce,
@@ -434,7 +484,7 @@ impl NonceManager {
                 cnonce,
             }),
         }
-        .response();
+        .response_from(&ha1);
         let received = creds.response.to_ascii_lowercase();
         if !bool::from(expected.as_bytes().ct_eq(received.as_bytes())) {
             return Verdict::Rejected("wrong response");
@@ -748,6 +798,55 @@ mod tests {
         let mut creds = answer(&mut mgr, Algorithm::Sha256, "secret", 1, NOW);
         creds.response = creds.response.to_ascii_uppercase();
         assert_eq!(verify(&mut mgr, &creds, NOW), Verdict::Ok);
+    }
+
+    #[test]
+    fn ha1_digests_stand_in_for_the_password() {
+        let both = [Algorithm::Md5, Algorithm::Sha256];
+        for alg in both {
+            let mut mgr = manager();
+            let creds = answer(&mut mgr, alg, "secret", 1, NOW);
+            let md5 = ha1(Algorithm::Md5, &creds.username, REALM, "secret").to_uppercase();
+            let sha = ha1(Algorithm::Sha256, &creds.username, REALM, "secret");
+            let secret = Secret::Ha1 {
+                md5: Some(&md5),
+                sha256: Some(&sha),
+            };
+            assert_eq!(
+                mgr.verify(&creds, "REGISTER", secret, REALM, &both, NOW),
+                Verdict::Ok
+            );
+            // Only the other algorithm's HA1: this answer cannot be checked.
+            let mut mgr = manager();
+            let creds = answer(&mut mgr, alg, "secret", 1, NOW);
+            let only_other = match alg {
+                Algorithm::Md5 => Secret::Ha1 {
+                    md5: None,
+                    sha256: Some(&sha),
+                },
+                Algorithm::Sha256 => Secret::Ha1 {
+                    md5: Some(&md5),
+                    sha256: None,
+                },
+            };
+            assert_eq!(
+                mgr.verify(&creds, "REGISTER", only_other, REALM, &both, NOW),
+                Verdict::Rejected("no secret for this algorithm")
+            );
+            // The HA1 of another password is a wrong response.
+            let mut mgr = manager();
+            let creds = answer(&mut mgr, alg, "secret", 1, NOW);
+            let wrong_md5 = ha1(Algorithm::Md5, &creds.username, REALM, "guess");
+            let wrong_sha = ha1(Algorithm::Sha256, &creds.username, REALM, "guess");
+            let wrong = Secret::Ha1 {
+                md5: Some(&wrong_md5),
+                sha256: Some(&wrong_sha),
+            };
+            assert!(matches!(
+                mgr.verify(&creds, "REGISTER", wrong, REALM, &both, NOW),
+                Verdict::Rejected(_)
+            ));
+        }
     }
 
     #[test]

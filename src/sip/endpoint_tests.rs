@@ -32,6 +32,7 @@ fn endpoint(t0: Instant) -> Endpoint {
             agent_id: "a1".into(),
             username: "1001".into(),
             password: "pw".into(),
+            ha1: None,
             algorithms: None,
         }],
         nonce_secret: [1; 32],

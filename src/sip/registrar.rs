@@ -22,8 +22,31 @@ pub struct Account {
     pub agent_id: String,
     pub username: String,
     pub password: String,
+    /// HA1 digests instead of the password (`[[agents]] ha1_md5` / `ha1_sha256`): when set,
+    /// `password` is unused and an algorithm without its HA1 cannot authenticate.
+    pub ha1: Option<Ha1>,
     /// Digest algorithms offered to this account's phone; `None`: the registrar's.
     pub algorithms: Option<Vec<Algorithm>>,
+}
+
+/// An account's HA1 digests (lowercase hex), per algorithm.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ha1 {
+    pub md5: Option<String>,
+    pub sha256: Option<String>,
+}
+
+impl Account {
+    /// What the digest check compares against.
+    pub fn secret(&self) -> auth::Secret<'_> {
+        match &self.ha1 {
+            Some(h) => auth::Secret::Ha1 {
+                md5: h.md5.as_deref(),
+                sha256: h.sha256.as_deref(),
+            },
+            None => auth::Secret::Password(&self.password),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -222,7 +245,7 @@ impl Registrar {
         let failure = match self.nonces.verify(
             &creds,
             "REGISTER",
-            &account.password,
+            account.secret(),
             &self.cfg.realm,
             account.algorithms.as_ref().unwrap_or(&self.cfg.algorithms),
             now_ms,
@@ -471,6 +494,7 @@ mod tests {
                 agent_id: "a1".into(),
                 username: "1001".into(),
                 password: "pw".into(),
+                ha1: None,
                 algorithms: None,
             }],
             [7; 32],
@@ -733,6 +757,7 @@ mod tests {
             agent_id: id.into(),
             username: id.into(),
             password: "pw".into(),
+            ha1: None,
             algorithms,
         };
         let mut reg = Registrar::new(
