@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Bound {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
+    pub tls: Vec<SocketAddr>,
     pub admin: Option<SocketAddr>,
 }
 
@@ -358,6 +359,37 @@ pub async fn run(
         ));
     }
 
+    let tls = if cfg.sip.listen_tls.is_empty()
+        && cfg.sip.tls.cert_file.is_none()
+        && cfg.sip.tls.ca_file.is_none()
+    {
+        None
+    } else {
+        Some(crate::transport::tls::TlsContext::load(&cfg.sip.tls).context("[sip.tls]")?)
+    };
+    for addr in &cfg.sip.listen_tls {
+        let Some(ctx) = tls.clone() else { break };
+        let listener = tcp_listener(*addr, l.tcp_listen_backlog)
+            .with_context(|| format!("cannot listen on tls {addr}"))?;
+        bound.tls.push(listener.local_addr()?);
+        tasks.spawn(crate::transport::tls::listen(
+            listener,
+            ctx,
+            tcp_settings,
+            limiter.clone(),
+            inbound_tx.clone(),
+            transports.clone(),
+        ));
+    }
+
+    if let Some(ctx) = tls.clone() {
+        tasks.spawn(crate::transport::tls::reload_on_hangup(
+            ctx,
+            cfg.sip.tls.clone(),
+            transports.clone(),
+        ));
+    }
+
     let trunk_target = crate::trunk::TrunkTarget::default();
     if let Some(trunk) = &cfg.trunk {
         if let Err(e) = trunk_target.refresh(&resolver, &trunk.uri).await {
@@ -423,8 +455,16 @@ pub async fn run(
             .merge(crate::web::router(&cfg, api, api_router, live_calls));
         tasks.spawn(crate::admin::serve(admin, m, router, transports.clone()));
     }
-    let (call_settings, engine) = CallSettings::from_config(&cfg, bound.udp.clone(), advertise)
+    let (mut call_settings, engine) = CallSettings::from_config(&cfg, bound.udp.clone(), advertise)
         .map_err(|e| anyhow::anyhow!("queues: {e}"))?;
+    call_settings.local_tls = bound
+        .tls
+        .iter()
+        .map(|a| match advertise {
+            Some(adv) if adv.ip.is_ipv4() == a.is_ipv4() => SocketAddr::new(adv.ip, a.port()),
+            _ => *a,
+        })
+        .collect();
     // Recordings cut short by a crash get a valid WAV header again (off the executor).
     let rec_dir = call_settings.media.recordings_dir().to_path_buf();
     tokio::task::spawn_blocking(move || {
@@ -490,6 +530,8 @@ pub async fn run(
         endpoint,
         udp: udp_sockets,
         tcp_settings,
+        tls: tls.clone(),
+        tls_local: bound.tls.clone(),
         inbound_tx,
         inbound,
         commands: cmd_rx,
@@ -504,7 +546,7 @@ pub async fn run(
             max_media_cpu_percent: cfg.sip.overload.max_media_cpu_percent,
         },
     };
-    tracing::info!(udp = ?bound.udp, tcp = ?bound.tcp, admin = ?bound.admin, "ctid ready");
+    tracing::info!(udp = ?bound.udp, tcp = ?bound.tcp, tls = ?bound.tls, admin = ?bound.admin, "ctid ready");
     if let Some(r) = ready {
         let _ = r.send(bound);
     }

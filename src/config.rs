@@ -30,6 +30,7 @@ mod queues;
 mod registrar;
 mod reports;
 mod sip;
+mod tls;
 
 pub use crate::sip::PeerNet;
 pub use api::{token_digest, token_digest_from_hex, Admin, Api, ApiToken, API_ROLES};
@@ -44,6 +45,7 @@ pub use queues::{parse_overflow, Queue, QueueMember, STRATEGIES};
 pub use registrar::{Agent, Registrar};
 pub use reports::{time_zone, Reports, DEFAULT_INTERVAL_MINUTES, INTERVAL_MINUTES};
 pub use sip::{HostPort, PeerSpec, Sip, SipLimits};
+pub use tls::Tls;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -143,6 +145,7 @@ impl Config {
             }
         }
         read_secret_files(&mut cfg, base, text, &lines, &mut problems);
+        cfg.sip.tls.resolve(base);
         validate(&cfg, text, &lines, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
@@ -227,6 +230,7 @@ fn validate(cfg: &Config, text: &str, lines: &LineIndex, problems: &mut Vec<Prob
     outbound::validate(cfg, &mut add);
     media::validate(&cfg.media, &mut add);
     edge::validate(cfg, &mut add);
+    tls::validate(cfg, &mut add);
     media::validate_prompts(cfg, &mut add);
     reports::validate(cfg, &mut add);
     calls::validate(cfg, &mut add);

@@ -117,6 +117,7 @@ const SIP_RESPONSES_SENT: &str = "ctid_sip_responses_sent_total";
 const SIP_TRANSACTIONS: &str = "ctid_sip_transactions_total";
 const SIP_TCP_REJECTED: &str = "ctid_sip_tcp_rejected_total";
 const SIP_TCP_TIMEOUTS: &str = "ctid_sip_tcp_timeouts_total";
+const SIP_TLS_HANDSHAKE_FAILURES: &str = "ctid_sip_tls_handshake_failures_total";
 const STORE_WRITE_ERRORS: &str = "ctid_store_write_errors_total";
 const STORE_QUEUE_DEPTH: &str = "ctid_store_queue_depth";
 const STORE_WRITE: &str = "ctid_store_write_seconds";
@@ -256,6 +257,7 @@ pub fn register_all(queues: &[QueueInfo]) {
         SIP_STRAY_RESPONSES,
         SIP_TCP_REJECTED,
         SIP_TCP_TIMEOUTS,
+        SIP_TLS_HANDSHAKE_FAILURES,
         STORE_WRITE_ERRORS,
         MEDIA_PACKETS_RELAYED,
         MEDIA_OWN_FRAMES,
@@ -551,8 +553,8 @@ mod tests {
         }
         // 35 before the callback lists; +3 complaint gauges (no list is registered here: the
         // six per-list families appear with the first list, see callback_list_series); +5 of
-        // the SIP edge (metrics/edge.rs).
-        assert_eq!(families, 44, "{text}");
+        // the SIP edge (metrics/edge.rs); +1 TLS handshake failures.
+        assert_eq!(families, 45, "{text}");
         for reason in [
             "auth_throttled",
             "untrusted",
@@ -756,7 +758,7 @@ mod tests {
             assert!(line(&text, &format!("# HELP {name} ")).is_some(), "{name}");
             families += 1;
         }
-        assert_eq!(families, 44 + 6, "{text}");
+        assert_eq!(families, 45 + 6, "{text}");
         let v = |s: &str| value(&text, s);
         assert_eq!(
             v(r#"ctid_callback_attempts_total{list="follow-up",result="busy"}"#),

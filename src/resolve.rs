@@ -34,27 +34,34 @@ pub enum Plan {
     },
 }
 
-/// The lookup plan for `uri` (a `sip:` URI; `sips:` is refused, ctid has no TLS).
+/// The lookup plan for `uri` (a `sip:` or `sips:` URI; `sips:` and `;transport=tls` mean TLS,
+/// port 5061 unless given).
 pub fn plan(uri: &str) -> Result<Plan, String> {
     let Ok(Uri::Sip(u)) = Uri::parse(uri) else {
         return Err(format!("{uri:?} is not a sip: URI"));
     };
-    if u.secure {
-        return Err(format!(
-            "{uri:?}: sips: needs TLS, which ctid does not speak"
-        ));
-    }
-    let transport = match u.params.value("transport") {
-        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
-        Some(t) if t.eq_ignore_ascii_case("udp") => Transport::Udp,
-        Some(t) => return Err(format!("{uri:?}: transport {t} is not supported")),
-        None => Transport::Udp,
+    let named = match u.params.value("transport") {
+        Some(t) => Some(
+            Transport::from_param(t)
+                .ok_or_else(|| format!("{uri:?}: transport {t} is not supported"))?,
+        ),
+        None => None,
+    };
+    let transport = match (u.secure, named) {
+        (true, Some(Transport::Udp)) => return Err(format!("{uri:?}: a sips: URI cannot use UDP")),
+        (true, _) => Transport::Tls,
+        (false, t) => t.unwrap_or(Transport::Udp),
+    };
+    let default_port = if transport == Transport::Tls {
+        5061
+    } else {
+        5060
     };
     let host = u.params.value("maddr").unwrap_or(&u.host).to_string();
     if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
         return Ok(Plan::Literal(
             transport,
-            SocketAddr::new(ip, u.port.unwrap_or(5060)),
+            SocketAddr::new(ip, u.port.unwrap_or(default_port)),
         ));
     }
     Ok(match u.port {
@@ -131,10 +138,11 @@ impl Resolver {
             }
             Plan::Srv { host, transport } => {
                 let proto = match transport {
-                    Transport::Udp => "udp",
-                    Transport::Tcp => "tcp",
+                    Transport::Udp => "_sip._udp",
+                    Transport::Tcp => "_sip._tcp",
+                    Transport::Tls => "_sips._tcp",
                 };
-                let name = format!("_sip._{proto}.{}.", host.trim_end_matches('.'));
+                let name = format!("{proto}.{}.", host.trim_end_matches('.'));
                 if let Ok(srv) = self.0.srv_lookup(name.as_str()).await {
                     let records = srv
                         .iter()
@@ -148,7 +156,12 @@ impl Resolver {
                 }
                 // No SRV record: the host's A/AAAA on the default port (RFC 3263 §4.2).
                 let ip = self.ips(&host).await?[0];
-                Ok((transport, SocketAddr::new(ip, 5060)))
+                let port = if transport == Transport::Tls {
+                    5061
+                } else {
+                    5060
+                };
+                Ok((transport, SocketAddr::new(ip, port)))
             }
         }
     }
@@ -196,8 +209,22 @@ mod tests {
                 "10.0.0.1:5060".parse().unwrap()
             ))
         );
+        assert_eq!(
+            plan("sips:10.0.0.1"),
+            Ok(Plan::Literal(
+                Transport::Tls,
+                "10.0.0.1:5061".parse().unwrap()
+            ))
+        );
+        assert_eq!(
+            plan("sip:10.0.0.1:5071;transport=TLS"),
+            Ok(Plan::Literal(
+                Transport::Tls,
+                "10.0.0.1:5071".parse().unwrap()
+            ))
+        );
         for bad in [
-            "sips:pbx.example.com",
+            "sips:pbx.example.com;transport=udp",
             "tel:+1555",
             "sip:pbx;transport=sctp",
             "x",

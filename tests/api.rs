@@ -2,7 +2,7 @@
 //! asked during a call starts when the call ends — with a real daemon, a SIPp seat and a SIPp
 //! PBX. Also the plain refusals: no token, unknown pause reason, unknown agent.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::time::{Duration, Instant};

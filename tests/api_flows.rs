@@ -5,7 +5,7 @@
 //! exactly what it missed, and the refusals (403, 401, 400 on malformed JSON, 404) answer with
 //! a JSON error.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use serde_json::Value;

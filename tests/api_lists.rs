@@ -8,7 +8,7 @@
 //! follow-up) is done here through `ctid::outbound` on the daemon's database, as a second
 //! connection — exactly what the dialer's own connection is.
 
-mod common;
+use ctid_testkit as common;
 
 use common::api_call as call;
 use common::*;

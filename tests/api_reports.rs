@@ -3,7 +3,7 @@
 //! computed here from the call records and with `ctid report` run on the same database (same
 //! period, every format). Also who may read what, bad parameters, and an empty period.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use serde_json::Value;
@@ -61,7 +61,7 @@ fn report(env: &TestEnv, path: &str, token: &str) -> Value {
 
 /// `ctid report <args> --config <env's>`: stdout.
 fn cli(config: &Path, args: &[&str]) -> String {
-    let out = Command::new(CTID)
+    let out = Command::new(CTID.as_str())
         .arg("report")
         .args(args)
         .arg("--config")

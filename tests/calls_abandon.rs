@@ -1,6 +1,6 @@
 //! Callers who give up, and numbers no queue serves.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! not confirmed yet (183 only, or a 200 still unacknowledged). Driven by a raw PBX, so every
 //! retransmission and its time is seen.
 
-mod common;
+use ctid_testkit as common;
 
 use common::raw::*;
 use common::*;

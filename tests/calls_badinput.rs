@@ -9,7 +9,7 @@
 //! (An agent phone that answers 200 twice, and hold versus the media timeout, are in
 //! `calls_media.rs`, which drives a seat byte by byte.)
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::time::{Duration, Instant};

@@ -10,7 +10,7 @@
 //! so a burst (a slow machine, SIPp catching up on its rate) only makes callers wait a little
 //! longer; it cannot turn into abandoned calls.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@
 //! before the kill (its BYE answered 200 by ctid) is in the database as answered, with its
 //! whole history.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::collections::BTreeMap;

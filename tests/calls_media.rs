@@ -7,7 +7,7 @@
 //! answers ctid's INVITE itself, so the test checks each RTP direction on its own (every packet
 //! byte-identical, from the right ctid port) and the PBX's hold/resume re-INVITEs.
 
-mod common;
+use ctid_testkit as common;
 
 use common::raw::*;
 use common::*;

@@ -2,7 +2,7 @@
 //! the next seat, auto-pause after `max_missed` misses, queue timeout), and a busy seat (486)
 //! that passes the call on to the next seat at once.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! offer re-offered to the same seat (the 487 of the cancelled INVITE arrives while the new one
 //! rings), and a caller who hangs up just as the seat answers (CANCEL crossing the seat's 200).
 
-mod common;
+use ctid_testkit as common;
 
 use common::raw::*;
 use common::*;

@@ -6,7 +6,7 @@
 //! until the wrap-up time has passed — or until a supervisor ends the wrap-up
 //! (`POST /api/v1/agents/{id}/wrapup/end`), which releases the waiting call at once.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::time::{Duration, Instant};

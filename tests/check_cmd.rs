@@ -1,13 +1,13 @@
 //! `ctid check`, the morning check: passes on a healthy daemon, and fails naming the line when
 //! no seat is staffed or the trunk is down.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::process::{Command, Output};
 
 fn check(env: &TestEnv) -> (Option<i32>, String) {
-    let out: Output = Command::new(CTID)
+    let out: Output = Command::new(CTID.as_str())
         .arg("check")
         .arg("--config")
         .arg(&env.config)

@@ -1,7 +1,7 @@
 //! `ctid check-config FILE`: exit 0 for a good file; exit 64 listing every problem with its
 //! line number for a bad one.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::process::Command;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn shipped_config_is_valid() {
-    let out = Command::new(CTID)
+    let out = Command::new(CTID.as_str())
         .args(["check-config", "config/ctid.toml"])
         .current_dir(MANIFEST_DIR)
         .output()
@@ -26,7 +26,7 @@ fn shipped_config_is_valid() {
 #[test]
 fn generated_test_config_is_valid() {
     let env = TestEnv::new(&Settings::default());
-    let out = Command::new(CTID)
+    let out = Command::new(CTID.as_str())
         .arg("check-config")
         .arg(&env.config)
         .output()
@@ -61,7 +61,7 @@ fn broken_config_lists_every_problem_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.toml");
     std::fs::write(&path, BROKEN).unwrap();
-    let out = Command::new(CTID)
+    let out = Command::new(CTID.as_str())
         .arg("check-config")
         .arg(&path)
         .output()
@@ -96,7 +96,7 @@ fn run_refuses_a_broken_config() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.toml");
     std::fs::write(&path, BROKEN).unwrap();
-    let mut child = Command::new(CTID)
+    let mut child = Command::new(CTID.as_str())
         .arg("run")
         .arg("--config")
         .arg(&path)

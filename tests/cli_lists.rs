@@ -4,7 +4,7 @@
 //! none), contacts, the do-not-call list, and the errors a lead meets (unknown list, stopped
 //! list, no token).
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::path::Path;
@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 /// `ctid ARGS --api … --token …`, no color.
 fn ctid(env: &TestEnv, token: Option<&str>, args: &[&str]) -> Output {
-    let mut c = Command::new(CTID);
+    let mut c = Command::new(CTID.as_str());
     c.args(args)
         .arg("--api")
         .arg(format!("http://127.0.0.1:{}", env.admin_port))

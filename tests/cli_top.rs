@@ -4,7 +4,7 @@
 //!
 //! Needs `tmux`: scripts/test-all must install it (`command -v tmux || missing+=(tmux)`).
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::process::{Command, Output};
@@ -84,8 +84,9 @@ fn top_shows_queues_and_agents_and_quits_on_ctrl_c() {
     };
     // The shell records top's exit status; its trap keeps a Ctrl-C from ending the shell
     // before it has done so (ctid top gets the default action back, and its own handler).
+    let ctid = CTID.as_str();
     let cmd = format!(
-        "trap true INT; {CTID} top --api http://127.0.0.1:{} --token {WALLBOARD_TOKEN} --interval 1; echo $? > {}",
+        "trap true INT; {ctid} top --api http://127.0.0.1:{} --token {WALLBOARD_TOKEN} --interval 1; echo $? > {}",
         env.admin_port,
         exit_file.display()
     );

@@ -2,7 +2,7 @@
 //! a broken file is refused while the running config stays; one daemon per data directory; a
 //! misspelt `--log-level` is refused instead of silencing every log line.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::process::Command;
@@ -84,7 +84,7 @@ fn a_second_daemon_on_the_same_data_directory_is_refused() {
         );
     let second_cfg = env.path().join("second.toml");
     std::fs::write(&second_cfg, text).unwrap();
-    let out = Command::new(CTID)
+    let out = Command::new(CTID.as_str())
         .arg("run")
         .arg("--config")
         .arg(&second_cfg)
@@ -113,7 +113,7 @@ fn a_second_daemon_on_the_same_data_directory_is_refused() {
 #[test]
 fn a_misspelt_log_level_is_refused() {
     let env = TestEnv::new(&Settings::default());
-    let out = Command::new(CTID)
+    let out = Command::new(CTID.as_str())
         .arg("run")
         .arg("--config")
         .arg(&env.config)

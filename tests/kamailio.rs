@@ -9,8 +9,9 @@
 //! proxy), in-dialog INFO and hold reach ctid, either side can hang up through the proxy, a
 //! CANCEL before answer works, and the call record says who hung up.
 
-mod common;
+use ctid_testkit as common;
 
+use common::pki::{write_pki, Pki};
 use common::*;
 use std::fs::File;
 use std::net::SocketAddr;
@@ -31,20 +32,45 @@ impl Kamailio {
     /// Start kamailio on a free port of 127.0.0.1 with its dispatcher set 1 = `ctid`, and wait
     /// until the dispatcher marked ctid up (ctid answered an OPTIONS ping).
     fn start(dir: &Path, ctid: SocketAddr) -> Kamailio {
+        Kamailio::spawn(dir, &format!("sip:{ctid}"), None)
+    }
+
+    /// [`Kamailio::start`] reaching ctid's TLS listener `ctid_tls` over TLS, checking ctid's
+    /// certificate against `pki.ca` and serving `pki`'s certificate on its own TLS listener.
+    fn start_tls(dir: &Path, ctid_tls: SocketAddr, pki: &Pki) -> Kamailio {
+        Kamailio::spawn(dir, &format!("sip:{ctid_tls};transport=tls"), Some(pki))
+    }
+
+    fn spawn(dir: &Path, ctid_uri: &str, tls: Option<&Pki>) -> Kamailio {
         let port = free_port();
+        let tls_port = free_port();
         let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kamailio/proxy.cfg");
         let cfg = std::fs::read_to_string(&template)
             .unwrap_or_else(|e| panic!("{}: {e}", template.display()))
             .replace("@KAMAILIO_PORT@", &port.to_string())
+            .replace("@KAMAILIO_TLS_PORT@", &tls_port.to_string())
             .replace("@DIR@", &dir.display().to_string());
         let cfg_path = dir.join("kamailio.cfg");
         std::fs::write(&cfg_path, cfg).unwrap();
         // Set 1, ctid, flags 1|8: inactive and probing until it answers a ping.
-        std::fs::write(dir.join("dispatcher.list"), format!("1 sip:{ctid} 9\n")).unwrap();
+        std::fs::write(dir.join("dispatcher.list"), format!("1 {ctid_uri} 9\n")).unwrap();
+        let mut args = vec!["-DD", "-E"];
+        if let Some(pki) = tls {
+            // Its server side for connections ctid makes to it; its client side checks ctid.
+            let tls_cfg = format!(
+                "[server:default]\nmethod = TLSv1.2+\ncertificate = {}\nprivate_key = {}\nverify_certificate = no\nrequire_certificate = no\n\n[client:default]\nmethod = TLSv1.2+\nverify_certificate = yes\nrequire_certificate = yes\nca_list = {}\n",
+                pki.cert.display(),
+                pki.key.display(),
+                pki.ca.display()
+            );
+            std::fs::write(dir.join("tls.cfg"), tls_cfg).unwrap();
+            args.extend(["-A", "WITH_TLS"]);
+        }
+        args.push("-f");
         let log_path = dir.join("kamailio.log");
         let log = File::create(&log_path).unwrap();
         let child = Command::new(KAMAILIO)
-            .args(["-DD", "-E", "-f"])
+            .args(&args)
             .arg(&cfg_path)
             .current_dir(dir)
             .stdin(Stdio::null())
@@ -312,6 +338,72 @@ fn a_caller_behind_kamailio_cancels_before_an_agent_answers() {
             "the ringing seat was not cancelled:\n{}",
             seat.report
         );
+        daemon.stop();
+    });
+}
+
+/// The same two hang-ups with kamailio reaching ctid over TLS (kamailio checks ctid's
+/// certificate against the test CA): the caller's INVITE, ACK and INFO reach ctid over TLS,
+/// and when the agent hangs up ctid's BYE goes back to kamailio over TLS by the route set.
+#[test]
+fn kamailio_reaches_ctid_over_tls_and_ctids_bye_goes_back_over_tls() {
+    let ns = Netns::create("kam-tls");
+    ns.run(|| {
+        let certs = tempfile::tempdir().unwrap();
+        let pki = write_pki(certs.path(), "", "ctid test CA", &["127.0.0.1"]);
+        let tls_port = free_port();
+        let mut s = settings("");
+        s.sip_toml = format!(
+            "t1_ms = 250\nlisten_tls = [\"127.0.0.1:{tls_port}\"]\n\n[sip.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nca_file = \"{}\"\n",
+            pki.cert.display(),
+            pki.key.display(),
+            pki.ca.display()
+        );
+        let env = TestEnv::new(&s);
+        let daemon = env.start();
+        let ctid_tls = SocketAddr::from(([127, 0, 0, 1], tls_port));
+        let kam = Kamailio::start_tls(env.path(), ctid_tls, &pki);
+        let seat = start_seat(
+            env.path(),
+            daemon.addr,
+            "1001",
+            "secret1001",
+            "seat_answer_hangup.xml",
+            60,
+        );
+        let caller = sipp(
+            env.path(),
+            kam.addr,
+            "pbx_wait_for_bye.xml",
+            &["-t", "u1", "-m", "1", "-s", "4000"],
+        );
+        let seat = seat.stop(Duration::from_secs(5));
+        let kam_log = || tail(&kam.lines("KAM-").join("\n"), 8_000);
+        let story = || format!("--- kamailio ---\n{}\n--- ctid ---\n{}", kam_log(), daemon.log_tail(8_000));
+        assert!(
+            caller.ok() && caller.successful == Some(1),
+            "the caller behind kamailio (TLS to ctid) never got ctid's BYE:\n{}\n{}",
+            caller.report,
+            story()
+        );
+        no_stock_failures(&kam);
+        assert!(
+            kam.lines("KAM-REPLY 200 INVITE cseq=1 ")
+                .iter()
+                .any(|l| l.contains(&format!("from {ctid_tls} proto=tls"))),
+            "ctid's 200 OK should come to kamailio over TLS from its TLS listener:\n{}",
+            story()
+        );
+        let byes = kam.lines("KAM-LOOSE-ROUTE BYE from 127.0.0.1:");
+        assert!(
+            byes.len() == 1 && byes[0].contains("proto=tls"),
+            "ctid's BYE to the caller should reach kamailio once, over TLS, by the route set:\n{}",
+            story()
+        );
+        assert_eq!(seat.successful, Some(1), "{}", seat.report);
+        let call = the_call(&env);
+        assert_eq!(call.outcome.as_deref(), Some("answered"), "{call:?}");
+        assert_eq!(call.hangup_by.as_deref(), Some("agent"), "{call:?}");
         daemon.stop();
     });
 }

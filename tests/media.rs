@@ -7,7 +7,7 @@
 //! crossings per 20 ms frame): greeting 1000 Hz, hold music 250 Hz, announcement 2000 Hz; the
 //! position words are the shipped speech prompts.
 
-mod common;
+use ctid_testkit as common;
 
 use common::rtp::*;
 use common::*;

@@ -11,7 +11,7 @@
 //! and apart in the list report (`queue_callbacks`);
 //! a request whose number cannot be dialed is `failed` with the reason and never dialed.
 
-mod common;
+use ctid_testkit as common;
 
 use common::{
     db_rows, describe_events, events_of, free_port, http_get, queue_settings, read_events,

@@ -13,7 +13,7 @@
 //! rings CANCELs the customer (`failed`); after `kill -9` mid-call the attempt is reconciled
 //! (`failed`, `interrupted`) and never dialed again as the same attempt.
 
-mod common;
+use ctid_testkit as common;
 
 use common::outbound::{
     answered_and_ended, attempts, contacts, create_list, env_with_trunk, list_spec, now_ms,
@@ -72,48 +72,46 @@ impl Dialer {
     }
 }
 
-impl Ends {
-    /// Wait (at most `wait_secs`) until the list's attempts satisfy `done`, give ctid
-    /// `settle_ms` more, read what it stored and stop both SIPps.
-    fn finish(
-        self,
-        dialer: &Dialer,
-        wait_secs: u64,
-        done: impl Fn(&[AttemptRow]) -> bool,
-        settle_ms: u64,
-    ) -> Run {
-        let (env, list) = (&dialer.env, dialer.list);
-        let waited = wait_attempts(env, list, Duration::from_secs(wait_secs), done);
-        std::thread::sleep(Duration::from_millis(settle_ms));
-        let rows = attempts(env, list);
-        let calls = outbound_calls(env);
-        let events = read_events(env);
-        let cs = contacts(env, list);
-        let (_, metrics) = common::http_get(env, "/metrics");
-        let seat_trace = self.seat.messages();
-        let trunk_trace = self.trunk.messages();
-        let seat = self.seat.stop(Duration::from_secs(2));
-        let trunk = self.trunk.stop(Duration::from_secs(2));
-        let story = format!(
+/// Wait (at most `wait_secs`) until the list's attempts satisfy `done`, give ctid
+/// `settle_ms` more, read what it stored and stop both SIPps.
+fn finish_run(
+    ends: Ends,
+    dialer: &Dialer,
+    wait_secs: u64,
+    done: impl Fn(&[AttemptRow]) -> bool,
+    settle_ms: u64,
+) -> Run {
+    let (env, list) = (&dialer.env, dialer.list);
+    let waited = wait_attempts(env, list, Duration::from_secs(wait_secs), done);
+    std::thread::sleep(Duration::from_millis(settle_ms));
+    let rows = attempts(env, list);
+    let calls = outbound_calls(env);
+    let events = read_events(env);
+    let cs = contacts(env, list);
+    let (_, metrics) = common::http_get(env, "/metrics");
+    let seat_trace = ends.seat.messages();
+    let trunk_trace = ends.trunk.messages();
+    let seat = ends.seat.stop(Duration::from_secs(2));
+    let trunk = ends.trunk.stop(Duration::from_secs(2));
+    let story = format!(
             "attempts: {rows:#?}\ncontacts: {cs:?}\ncalls:\n{}\nevents:\n{}\n--- seat ---\n{}\n--- trunk ---\n{}",
             describe_calls(&calls),
             describe_events(&events),
             seat.report,
             trunk.report
         );
-        Run {
-            waited,
-            rows,
-            contacts: cs,
-            calls,
-            events,
-            metrics,
-            seat_trace,
-            trunk_trace,
-            seat,
-            trunk,
-            story,
-        }
+    Run {
+        waited,
+        rows,
+        contacts: cs,
+        calls,
+        events,
+        metrics,
+        seat_trace,
+        trunk_trace,
+        seat,
+        trunk,
+        story,
     }
 }
 
@@ -188,7 +186,7 @@ fn progressive_dials_agent_first_then_customer_and_stops_at_quota() {
     let ends = d.ends("trunk_customer_answer.xml", "10", "seat_outbound.xml", 60);
     let two_answered = |r: &[AttemptRow]| answered_and_ended(r) >= 2;
     // Quota 2: nothing more is dialed, even with a third contact due and the agent free.
-    let run = ends.finish(&d, 30, two_answered, 3_000);
+    let run = finish_run(ends, &d, 30, two_answered, 3_000);
     let story = &run.story;
 
     let answered: Vec<&AttemptRow> = run
@@ -327,7 +325,7 @@ fn busy_customer_is_stored_busy_and_retried_after_the_delay() {
     let d = Dialer::start(5, "busy-list", None, retry(60, 600, 600), &[DAN]);
     let ends = d.ends("trunk_customer_busy.xml", "5", "seat_outbound.xml", 60);
     // The retry is not before its delay: nothing more in the next seconds.
-    let run = ends.finish(&d, 30, any_ended, 3_000);
+    let run = finish_run(ends, &d, 30, any_ended, 3_000);
     let story = &run.story;
     assert_one_unanswered_attempt_retried(&run, "busy", 60);
     assert_eq!(run.rows.len(), 1, "no retry before the busy delay\n{story}");
@@ -350,7 +348,7 @@ fn busy_customer_is_stored_busy_and_retried_after_the_delay() {
 fn unanswered_customer_is_cancelled_after_the_dial_timeout() {
     let d = Dialer::start(5, "no-answer-list", None, retry(600, 120, 600), &[EVE]);
     let ends = d.ends("trunk_customer_noanswer.xml", "5", "seat_outbound.xml", 60);
-    let run = ends.finish(&d, 30, any_ended, 1_500);
+    let run = finish_run(ends, &d, 30, any_ended, 1_500);
     let story = &run.story;
     assert_one_unanswered_attempt_retried(&run, "no_answer", 120);
     // Rung for about the dial timeout (5 s) after the agent answered.
@@ -435,7 +433,7 @@ fn agent_hanging_up_before_the_customer_answers_cancels_the_customer() {
         "seat_outbound_hangup.xml",
         60,
     );
-    let run = ends.finish(&d, 20, any_ended, 1_000);
+    let run = finish_run(ends, &d, 20, any_ended, 1_000);
     let story = &run.story;
     assert_eq!(run.waited.len(), 1, "{story}");
     assert_eq!(run.waited[0].result.as_deref(), Some("failed"), "{story}");

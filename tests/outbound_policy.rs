@@ -17,7 +17,7 @@
 //! day's quota still exact; an agent in a queue and a list gets the waiting inbound caller
 //! before the next customer, and outbound dialing resumes after that call.
 
-mod common;
+use ctid_testkit as common;
 
 use common::outbound::{
     answered_and_ended, attempts, contact_states, contacts, create_list, env_with_trunk, list_spec,

@@ -11,7 +11,7 @@
 //! an agent token cannot act on another agent's preview; a preview nobody acts on goes back
 //! after `preview_timeout_secs` and the agent is paused `no_answer`.
 
-mod common;
+use ctid_testkit as common;
 
 use common::outbound::{now_ms, outbound_calls};
 use common::*;

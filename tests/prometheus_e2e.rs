@@ -17,7 +17,7 @@
 //! Needs `prometheus` and `promtool` (Debian package `prometheus`) on `PATH`, or their paths in
 //! `$PROMETHEUS` / `$PROMTOOL`, and `sipp` (Debian package `sip-tester`).
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::collections::BTreeMap;

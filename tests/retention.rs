@@ -10,7 +10,7 @@
 //! call entered 40 days ago that never ended (ctid was killed during it), and two calls on the
 //! boundary: entered 30 days and 1 minute ago (purged) and 30 days less 1 minute ago (kept).
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use rusqlite::params;

@@ -8,7 +8,7 @@
 //! (see [`rounds`] for why). After each message ctid must still answer an OPTIONS with 200.
 //! The whole table (message, transport, statuses, verdict) is printed, and shown on failure.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::fmt::Write as _;

@@ -6,7 +6,7 @@
 //! Second sources are other loopback addresses (127.0.0.2 …): run as everywhere else, or inside a
 //! network namespace with `lo` up.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::net::{IpAddr, Ipv4Addr};

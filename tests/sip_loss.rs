@@ -2,7 +2,7 @@
 //! transaction still completes, through SIPp's retransmissions and ctid's transaction layer
 //! answering a retransmitted request with its last response.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 

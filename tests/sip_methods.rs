@@ -1,7 +1,7 @@
 //! Requests ctid does not serve: unknown methods (501), MESSAGE (405), malformed requests (400
 //! with a reason phrase naming the problem). Every answer goes to the packet's source port.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! OPTIONS: anyone may ask ctid what it supports, over UDP and TCP.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::time::Duration;

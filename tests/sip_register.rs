@@ -1,11 +1,11 @@
 //! REGISTER: digest authentication (MD5 with SIPp, SHA-256 with a raw client), replay
 //! protection, binding removal, Min-Expires, and bindings that survive a restart.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 
-/// The shared raw registrar client (tests/common).
+/// The shared raw registrar client (ctid-testkit, tests/support).
 type Reg = RegClient;
 
 /// (uri, expires) of every Contact in a response.

@@ -2,7 +2,7 @@
 //! connection (phones and PBXs do, after an idle timeout or a restart) must still get ctid's
 //! BYE, on a new connection to the address in its Contact, not on the old ephemeral port.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::io::{ErrorKind, Read, Write};

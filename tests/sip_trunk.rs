@@ -2,7 +2,7 @@
 //! UAS, `tests/sipp/trunk_uas_auth.xml`), and ctid must answer the 401 with the configured
 //! credentials (digest MD5, qop=auth, checked by SIPp's `verifyauth`).
 
-mod common;
+use ctid_testkit as common;
 
 use common::{free_port, sipp_at, udp_port_bound, Settings, TestEnv};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! Out-of-dialog INVITEs: only trusted peers (the PBX) may send them. An untrusted source gets
 //! 403; a trusted peer calling a number ctid does not know gets 100 Trying, then 404.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::time::{Duration, Instant};

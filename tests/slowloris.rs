@@ -2,7 +2,7 @@
 //! (2 s here). Stalled and trickling connections neither block other clients nor stay open;
 //! absurd Content-Length values are refused.
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::io::{ErrorKind, Read, Write};

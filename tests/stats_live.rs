@@ -2,7 +2,7 @@
 //! per-queue figures, and a restart in the middle of the day changes none of them (they are
 //! rebuilt from the call records).
 
-mod common;
+use ctid_testkit as common;
 
 use common::*;
 use std::time::{Duration, Instant};

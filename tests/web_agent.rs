@@ -7,9 +7,8 @@
 //! browser would never send: a state change without the CSRF token is refused (403), the
 //! security headers are there, and the session ends on sign-out.
 
-#[path = "common/browser.rs"]
-mod browser;
-mod common;
+use ctid_testkit as common;
+use ctid_testkit::browser;
 
 use browser::{http, sign_in, Browser};
 use common::*;

@@ -6,9 +6,8 @@
 //! A wallboard session sees the waiting count but no caller's number, on the page and through
 //! the pages' API path.
 
-#[path = "common/browser.rs"]
-mod browser;
-mod common;
+use ctid_testkit as common;
+use ctid_testkit::browser;
 
 use browser::{http, sign_in, Browser};
 use common::*;

@@ -4,9 +4,8 @@
 //! runs; Skip shows the next contact; Call now rings the agent and dials the customer, stored as
 //! an answered outbound call of that agent. The wrap-up form then takes the outcome of that call.
 
-#[path = "common/browser.rs"]
-mod browser;
-mod common;
+use ctid_testkit as common;
+use ctid_testkit::browser;
 
 use browser::Browser;
 use common::outbound::outbound_calls;

@@ -430,6 +430,12 @@ pub(super) async fn disposition(
             )
             .await
             .map_err(|_| ApiError::unavailable("the store is not running"))?;
+        // "Saved" means a read now sees it (the wrap-up form, then the call's page).
+        st.inner
+            .store
+            .flushed()
+            .await
+            .map_err(|_| ApiError::unavailable("the store is not running"))?;
         if complaint {
             complaint_follow_up(&st, &record).await?;
         }

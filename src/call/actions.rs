@@ -87,13 +87,7 @@ impl CallManager {
                 return;
             }
         };
-        let local_sip = self
-            .settings
-            .local_sip
-            .iter()
-            .find(|a| a.is_ipv4() == remote.is_ipv4())
-            .copied()
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)));
+        let local_sip = self.settings.local_for(transport, remote);
         let local_rtp = SocketAddr::new(self.pool.ip(), sockets.local_rtp.port());
         let (number, name) = (call.caller_number.clone(), call.caller_name.clone());
         let offer = AgentOffer {

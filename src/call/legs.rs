@@ -12,11 +12,10 @@ use std::net::SocketAddr;
 
 /// `sip:ctid@<addr>` — ctid's Contact on a leg.
 pub fn contact_uri(local: SocketAddr, transport: Transport) -> String {
-    let t = match transport {
-        Transport::Udp => "",
-        Transport::Tcp => ";transport=tcp",
-    };
-    format!("sip:ctid@{local}{t}")
+    match transport.uri_param() {
+        Some(t) => format!("sip:ctid@{local};transport={t}"),
+        None => format!("sip:ctid@{local}"),
+    }
 }
 
 /// The caller's number and display name from the From header.
@@ -70,11 +69,7 @@ pub fn answer_reinvite(
 /// Where a seat is reached: the binding's source (`udp:1.2.3.4:5060`).
 pub fn binding_target(b: &Binding) -> Option<(Transport, SocketAddr)> {
     let (t, addr) = b.source.split_once(':')?;
-    let transport = match t {
-        "udp" => Transport::Udp,
-        "tcp" => Transport::Tcp,
-        _ => return None,
-    };
+    let transport = Transport::from_param(t)?;
     Some((transport, addr.parse().ok()?))
 }
 

@@ -31,7 +31,7 @@ use crate::media::{LegSockets, PortPool};
 use crate::sip::advertise::Advertise;
 use crate::sip::build::{new_tag, response_to};
 use crate::sip::dialog::Dialog;
-use crate::sip::endpoint::{ClientTxId, DialogKey, Event, Flow, ServerTxId};
+use crate::sip::endpoint::{ClientTxId, DialogKey, Event, Flow, ServerTxId, Transport};
 use crate::sip::message::{Method, Request};
 use crate::sip::registrar::{Binding, StoreOp};
 use crate::stats::{LiveStats, Snapshot};
@@ -124,6 +124,9 @@ pub struct CallSettings {
     pub early_media: std::collections::HashSet<String>,
     /// ctid's SIP addresses (Contact of its legs), by address family, as advertised.
     pub local_sip: Vec<SocketAddr>,
+    /// ctid's SIP-over-TLS listeners (Contact of legs over TLS), the advertised host applied
+    /// but their own port kept.
+    pub local_tls: Vec<SocketAddr>,
     /// `[sip] advertise`, for the Contact of the caller's leg (received on a bound address).
     pub advertise: Option<Advertise>,
     pub agents: Vec<AgentId>,
@@ -132,6 +135,18 @@ pub struct CallSettings {
 }
 
 impl CallSettings {
+    /// ctid's address for a leg to `remote` over `transport` (its Contact and From host):
+    /// a TLS listener for TLS, else the SIP address of `remote`'s address family.
+    pub fn local_for(&self, transport: Transport, remote: SocketAddr) -> SocketAddr {
+        let family = |a: &&SocketAddr| a.is_ipv4() == remote.is_ipv4();
+        let tls = match transport {
+            Transport::Tls => self.local_tls.iter().find(family).copied(),
+            _ => None,
+        };
+        tls.or_else(|| self.local_sip.iter().find(family).copied())
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))
+    }
+
     /// The engine and the settings for `cfg`; `advertise` is `[sip] advertise` resolved.
     pub fn from_config(
         cfg: &Config,
@@ -195,6 +210,7 @@ impl CallSettings {
                     .into_iter()
                     .map(|a| Advertise::apply(advertise.as_ref(), a))
                     .collect(),
+                local_tls: Vec::new(),
                 advertise,
                 agent_names: cfg
                     .agents

@@ -840,7 +840,7 @@ impl CallManager {
                 return None;
             }
         };
-        let local_sip = self.local_sip_for(remote);
+        let local_sip = self.settings.local_for(transport, remote);
         let local_rtp = SocketAddr::new(self.pool.ip(), sockets.local_rtp.port());
         let offer = AgentOffer {
             law: 0,
@@ -923,15 +923,6 @@ impl CallManager {
         d.after(AGENT_RING, Msg::AgentRingTimeout(id));
         self.board.entry(agent).or_default().call = Some(id.0);
         Some(id)
-    }
-
-    fn local_sip_for(&self, remote: SocketAddr) -> SocketAddr {
-        self.settings
-            .local_sip
-            .iter()
-            .find(|a| a.is_ipv4() == remote.is_ipv4())
-            .copied()
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))
     }
 
     /// The number the customer sees: the trunk's username, else `ctid`.
@@ -1109,7 +1100,7 @@ impl CallManager {
                     .await;
             }
         };
-        let local_sip = self.local_sip_for(remote);
+        let local_sip = self.settings.local_for(transport, remote);
         let local_rtp = SocketAddr::new(self.pool.ip(), sockets.local_rtp.port());
         let caller_id = self.ob_caller_id();
         let Some(c) = self.outbound.as_ref().and_then(|d| d.calls.get(&id)) else {

@@ -5,7 +5,7 @@
 //!
 //! Must not know: sockets, SIP processing.
 
-use super::Overload;
+use super::{Overload, Tls};
 use crate::sip::PeerNet;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -16,6 +16,8 @@ use std::net::SocketAddr;
 pub struct Sip {
     pub listen_udp: Vec<SocketAddr>,
     pub listen_tcp: Vec<SocketAddr>,
+    /// SIP over TLS listeners (RFC 3261 §26; usually port 5061); certificate in `[sip.tls]`.
+    pub listen_tls: Vec<SocketAddr>,
     /// Digest realm for REGISTER challenges.
     pub realm: String,
     /// Host name ctid puts in its own URIs when no listen address fits.
@@ -36,6 +38,7 @@ pub struct Sip {
     pub advertise: Option<HostPort>,
     pub limits: SipLimits,
     pub overload: Overload,
+    pub tls: Tls,
 }
 
 impl Default for Sip {
@@ -43,6 +46,7 @@ impl Default for Sip {
         Sip {
             listen_udp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
             listen_tcp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+            listen_tls: vec![],
             realm: "ctid".into(),
             domain: "ctid.invalid".into(),
             user_agent: concat!("ctid/", env!("CARGO_PKG_VERSION")).into(),
@@ -54,6 +58,7 @@ impl Default for Sip {
             advertise: None,
             limits: SipLimits::default(),
             overload: Overload::default(),
+            tls: Tls::default(),
         }
     }
 }

@@ -77,6 +77,10 @@ pub(super) fn describe_all() {
     );
     describe_counter!(SIP_TCP_TIMEOUTS, "SIP TCP connections closed for idleness.");
     describe_counter!(
+        SIP_TLS_HANDSHAKE_FAILURES,
+        "SIP over TLS connections whose handshake failed or timed out (accepted or dialled)."
+    );
+    describe_counter!(
         SIP_RESPONSES_SENT,
         "SIP responses ctid sent, by class (1xx…6xx)."
     );

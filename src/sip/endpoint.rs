@@ -50,6 +50,8 @@ pub const ACCEPT: &str = "application/sdp";
 pub enum Transport {
     Udp,
     Tcp,
+    /// TLS over TCP (RFC 3261 §26.2; Via `SIP/2.0/TLS`).
+    Tls,
 }
 
 impl Transport {
@@ -57,11 +59,29 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 
+    /// A stream transport (TCP or TLS): no retransmissions, a connection per peer.
     pub fn reliable(self) -> bool {
-        self == Transport::Tcp
+        self != Transport::Udp
+    }
+
+    /// The `;transport=` value of a URI on this transport (`None` for UDP, the default).
+    pub fn uri_param(self) -> Option<&'static str> {
+        match self {
+            Transport::Udp => None,
+            Transport::Tcp => Some("tcp"),
+            Transport::Tls => Some("tls"),
+        }
+    }
+
+    /// The transport a `;transport=` parameter names (`tls` also for `sips:` URIs).
+    pub fn from_param(v: &str) -> Option<Transport> {
+        [Transport::Udp, Transport::Tcp, Transport::Tls]
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(v))
     }
 }
 

@@ -13,23 +13,30 @@ use super::message::Request;
 use super::uri::Uri;
 use std::net::SocketAddr;
 
-/// The address of a SIP URI, with the transport its `;transport=` names (if any). `None` for
-/// a non-SIP URI, a host name, or a `sips:` URI (ctid has no TLS).
+/// The address of a SIP URI, with the transport its `;transport=` names (if any; TLS for a
+/// `sips:` URI, RFC 3261 §19.1.2, port 5061 by default). `None` for a non-SIP URI or a host
+/// name.
 pub fn uri_hop(uri: &str) -> Option<(Option<Transport>, SocketAddr)> {
     let Ok(Uri::Sip(u)) = Uri::parse(uri) else {
         return None;
     };
-    if u.secure {
-        return None;
-    }
     let host = u.params.value("maddr").unwrap_or(&u.host);
     let ip = host.trim_matches(['[', ']']).parse().ok()?;
-    let transport = match u.params.value("transport") {
-        Some(t) if t.eq_ignore_ascii_case("tcp") => Some(Transport::Tcp),
-        Some(t) if t.eq_ignore_ascii_case("udp") => Some(Transport::Udp),
-        _ => None,
+    let named = u.params.value("transport").and_then(Transport::from_param);
+    let transport = if u.secure {
+        Some(Transport::Tls)
+    } else {
+        named
     };
-    Some((transport, SocketAddr::new(ip, u.port.unwrap_or(5060))))
+    let default_port = if transport == Some(Transport::Tls) {
+        5061
+    } else {
+        5060
+    };
+    Some((
+        transport,
+        SocketAddr::new(ip, u.port.unwrap_or(default_port)),
+    ))
 }
 
 /// The next hop a request names itself (§8.1.2): its top Route when that is a loose router
@@ -71,7 +78,7 @@ pub fn destination(
     open: impl Fn(SocketAddr) -> bool,
 ) -> (Transport, SocketAddr) {
     let (transport, remote) = learned;
-    if transport == Transport::Tcp && open(remote) {
+    if transport.reliable() && open(remote) {
         return learned;
     }
     let has_route = req.headers.get("Route").is_some();
@@ -173,18 +180,18 @@ mod tests {
     #[test]
     fn names_and_unusable_uris_fall_back_to_the_learned_peer() {
         let learned = (Transport::Tcp, addr("10.0.0.1:43122"));
-        for uri in [
-            "sip:caller@pbx.example",
-            "tel:+15551234",
-            "sips:caller@10.0.0.1",
-            "garbage",
-        ] {
+        for uri in ["sip:caller@pbx.example", "tel:+15551234", "garbage"] {
             assert_eq!(
                 destination(&bye(uri, &[]), learned, |_| false),
                 learned,
                 "{uri}"
             );
         }
+        // A sips: URI is usable since SIP over TLS: it goes over TLS, by default to 5061.
+        assert_eq!(
+            destination(&bye("sips:caller@10.0.0.1", &[]), learned, |_| false),
+            (Transport::Tls, addr("10.0.0.1:5061"))
+        );
         let req = bye(CONTACT, &["<sip:proxy.example;lr>"]);
         assert_eq!(destination(&req, learned, |_| false), learned);
     }

@@ -46,6 +46,12 @@ impl Store {
         &self.writer
     }
 
+    /// Wait until every write queued before this call is committed (a barrier in the writer's
+    /// queue): for an API answer that must only say "saved" once a read would see it.
+    pub async fn flushed(&self) -> std::result::Result<(), StoreError> {
+        self.sql_write(|_| Ok::<(), StoreError>(())).await
+    }
+
     /// Run `f` on a pooled reader, on a blocking thread.
     pub async fn read<T, E>(
         &self,

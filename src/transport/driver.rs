@@ -66,6 +66,10 @@ pub struct SipDriver {
     pub endpoint: Endpoint,
     pub udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
     pub tcp_settings: TcpSettings,
+    /// TLS: the configurations for connections ctid dials, and the TLS listeners' addresses
+    /// (ctid's address in Via and Contact of requests it sends over TLS).
+    pub tls: Option<Arc<super::tls::TlsContext>>,
+    pub tls_local: Vec<SocketAddr>,
     pub inbound_tx: mpsc::Sender<Inbound>,
     pub inbound: mpsc::Receiver<Inbound>,
     pub commands: mpsc::Receiver<Command>,
@@ -294,13 +298,15 @@ impl SipDriver {
     }
 
     /// The flow for a request ctid sends: from the first UDP socket of the right address family
-    /// (its address goes into Via and Contact).
+    /// (its address goes into Via and Contact); over TLS from the first TLS listener's.
     fn flow_to(&self, transport: Transport, remote: SocketAddr) -> Flow {
-        let local = self
-            .udp
-            .iter()
-            .find(|(a, _)| a.is_ipv4() == remote.is_ipv4())
-            .map(|(a, _)| *a)
+        let family = |a: &&SocketAddr| a.is_ipv4() == remote.is_ipv4();
+        let tls = match transport {
+            Transport::Tls => self.tls_local.iter().find(family).copied(),
+            _ => None,
+        };
+        let local = tls
+            .or_else(|| self.udp.iter().map(|(a, _)| a).find(family).copied())
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
         Flow {
             transport,
@@ -364,7 +370,7 @@ impl SipDriver {
                     }
                 }
             }
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
                 let conn = if t.flow.conn != 0 {
                     Some(t.flow.conn)
                 } else {
@@ -383,13 +389,31 @@ impl SipDriver {
                 let remote = t.flow.remote;
                 let first = !conns.pending.contains_key(&remote);
                 conns.pending.entry(remote).or_default().push(t.bytes);
-                if first {
-                    tokio::spawn(tcp::connect(
-                        remote,
-                        self.tcp_settings,
-                        self.inbound_tx.clone(),
-                        self.transports.clone(),
-                    ));
+                if !first {
+                    return;
+                }
+                let (settings, inbound, cancel) = (
+                    self.tcp_settings,
+                    self.inbound_tx.clone(),
+                    self.transports.clone(),
+                );
+                match (t.flow.transport, &self.tls) {
+                    (Transport::Tls, Some(ctx)) => {
+                        tokio::spawn(super::tls::connect(
+                            remote,
+                            ctx.clone(),
+                            settings,
+                            inbound,
+                            cancel,
+                        ));
+                    }
+                    (Transport::Tls, None) => {
+                        tracing::warn!(%remote, "a request for a TLS destination, but ctid has no [sip.tls]; dropped");
+                        conns.pending.remove(&remote);
+                    }
+                    _ => {
+                        tokio::spawn(tcp::connect(remote, settings, inbound, cancel));
+                    }
                 }
             }
         }

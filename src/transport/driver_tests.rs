@@ -68,6 +68,8 @@ async fn a_full_call_layer_queue_holds_events_in_order_and_refuses_new_calls() {
     let driver = SipDriver {
         endpoint: endpoint(),
         udp: vec![(sock.local_addr().unwrap(), sock)],
+        tls: None,
+        tls_local: vec![],
         tcp_settings: TcpSettings {
             limits: Limits::default(),
             idle_timeout: Duration::from_secs(30),

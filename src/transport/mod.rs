@@ -1,6 +1,6 @@
 //! Tokio transports (RFC 3261 §18) and the task that drives the sans-IO SIP endpoint.
 //!
-//! Owns: UDP sockets, TCP listeners and connections (framing, admission per source with a
+//! Owns: UDP sockets, TCP and TLS listeners and connections (framing, admission per source with a
 //! reserve for trusted peers, slow-loris and idle timeouts), and [`driver::SipDriver`], the one task that owns the
 //! [`crate::sip::endpoint::Endpoint`]. Messages are parsed in the socket tasks, so parsing runs on
 //! every core; the endpoint only sees parsed messages.
@@ -11,6 +11,7 @@ pub mod driver;
 pub mod limits;
 pub mod load;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 use crate::sip::endpoint::Flow;

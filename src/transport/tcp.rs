@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -65,7 +65,9 @@ pub async fn listen(
         let cancel = cancel.clone();
         let trusted = guard.trusted();
         tokio::spawn(async move {
-            serve(stream, settings, trusted, false, inbound, cancel).await;
+            if let Some(peer) = Peer::of(&stream, trusted, false) {
+                serve(stream, peer, settings, inbound, cancel).await;
+            }
             drop(guard);
         });
     }
@@ -80,27 +82,62 @@ pub async fn connect(
 ) {
     match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(remote)).await {
         // ctid dialled it: proven from the start.
-        Ok(Ok(stream)) => serve(stream, settings, false, true, inbound, cancel).await,
+        Ok(Ok(stream)) => {
+            if let Some(peer) = Peer::of(&stream, false, true) {
+                serve(stream, peer, settings, inbound, cancel).await
+            }
+        }
         _ => {
             let _ = inbound.send(Inbound::ConnectFailed { remote }).await;
         }
     }
 }
 
-async fn serve(
-    stream: TcpStream,
+/// Who is at the other end of a connection, and what ctid knows of it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Peer {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub transport: Transport,
+    /// From a trusted peer's address (the reserve, the short path to `proven`).
+    pub trusted: bool,
+    /// Proven from the start (ctid dialled it).
+    pub proven: bool,
+}
+
+impl Peer {
+    fn of(stream: &TcpStream, trusted: bool, proven: bool) -> Option<Peer> {
+        let _ = stream.set_nodelay(true);
+        Some(Peer {
+            local: stream.local_addr().ok()?,
+            remote: stream.peer_addr().ok()?,
+            transport: Transport::Tcp,
+            trusted,
+            proven,
+        })
+    }
+}
+
+/// Serve one connection (TCP, or TLS after its handshake) until it closes, times out or the
+/// transports are cancelled.
+pub(super) async fn serve<S>(
+    stream: S,
+    peer: Peer,
     settings: TcpSettings,
-    trusted: bool,
-    proven: bool,
     inbound: mpsc::Sender<Inbound>,
     cancel: CancellationToken,
-) {
-    let (Ok(local), Ok(remote)) = (stream.local_addr(), stream.peer_addr()) else {
-        return;
-    };
-    let _ = stream.set_nodelay(true);
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let Peer {
+        local,
+        remote,
+        transport,
+        trusted,
+        proven,
+    } = peer;
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let (writer, mut queue) = mpsc::channel::<Bytes>(256);
     let proven = Arc::new(AtomicBool::new(proven));
     let opened = Inbound::ConnOpened {
@@ -123,7 +160,7 @@ async fn serve(
         let _ = wr.shutdown().await;
     });
     let flow = Flow {
-        transport: Transport::Tcp,
+        transport,
         local,
         remote,
         conn,

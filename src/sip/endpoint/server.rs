@@ -134,7 +134,7 @@ impl Endpoint {
                     RegisterOutcome::Throttled => {
                         self.stats.refused[Refusal::AuthThrottled.index()] += 1
                     }
-                    RegisterOutcome::Registered if flow.transport == Transport::Tcp => {
+                    RegisterOutcome::Registered if flow.transport.reliable() => {
                         self.proven.push_back(flow.conn)
                     }
                     _ => {}

@@ -1,10 +1,14 @@
 //! Shared helpers for ctid's end-to-end tests: a daemon per test (own ports, own temp dir),
 //! raw SIP over UDP/TCP, digest authentication, SIPp runs, and network namespaces.
 //!
-//! Every test binary uses a different subset of these helpers.
-#![allow(dead_code)]
+//! A crate of its own (`ctid-testkit`, a dev-dependency of ctid) so that it is compiled once
+//! and linked into every test binary, instead of once per binary as a `mod common;` would be.
+//! Each test binary names it `common` (`use ctid_testkit as common;`).
 
+pub mod baresip;
+pub mod browser;
 pub mod outbound;
+pub mod pki;
 pub mod raw;
 pub mod rtp;
 
@@ -16,13 +20,32 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The daemon binary under test.
-pub const CTID: &str = env!("CARGO_BIN_EXE_ctid");
-/// The crate root (for `tests/sipp/*.xml`, `tests/conformance/`, `config/`).
-pub const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+/// The daemon binary under test: `$CTID_BIN` when set, else the `ctid` that cargo built beside
+/// the running test binary (`target/<profile>/deps/<test>` → `target/<profile>/ctid`; cargo
+/// builds the package's binaries before its integration tests). `CARGO_BIN_EXE_ctid` is only
+/// given to the integration tests themselves, not to a library they use.
+pub static CTID: LazyLock<String> = LazyLock::new(|| {
+    if let Ok(bin) = std::env::var("CTID_BIN") {
+        return bin;
+    }
+    let exe = std::env::current_exe().expect("the path of the running test binary");
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("a test binary under target/<profile>/deps");
+    let bin = profile.join(format!("ctid{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "no ctid binary at {} (run the tests with cargo, or set CTID_BIN)",
+        bin.display()
+    );
+    bin.to_string_lossy().into_owned()
+});
+/// The ctid crate's root (for `tests/sipp/*.xml`, `tests/conformance/`, `config/`).
+pub const MANIFEST_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 /// How long a daemon may take to answer its first OPTIONS.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -246,10 +269,10 @@ impl TestEnv {
         let mut cmd = match ns {
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", &ns.name, CTID]);
+                c.args(["netns", "exec", &ns.name, CTID.as_str()]);
                 c
             }
-            None => Command::new(CTID),
+            None => Command::new(CTID.as_str()),
         };
         cmd.arg("run")
             .arg("--config")
@@ -263,7 +286,7 @@ impl TestEnv {
             .stderr(log);
         let child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {CTID}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", *CTID));
         let mut d = Daemon {
             child,
             addr: self.addr(),

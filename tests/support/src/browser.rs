@@ -4,9 +4,6 @@
 //! plus a raw HTTP client that keeps a session cookie, for what a browser would not send (a
 //! state change without the CSRF token).
 //!
-//! Included by the web tests only (`#[path = "common/browser.rs"] mod browser;`), so the other
-//! test binaries do not build it.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -16,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 
-use crate::common::{free_port, TestEnv};
+use crate::{free_port, TestEnv};
 
 /// How long a page may take to show something (a loaded 2-core machine: generous).
 pub const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
