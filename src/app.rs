@@ -455,8 +455,13 @@ pub async fn run(
             .merge(crate::web::router(&cfg, api, api_router, live_calls));
         tasks.spawn(crate::admin::serve(admin, m, router, transports.clone()));
     }
-    let (mut call_settings, engine) = CallSettings::from_config(&cfg, bound.udp.clone(), advertise)
-        .map_err(|e| anyhow::anyhow!("queues: {e}"))?;
+    let (mut call_settings, engine) = CallSettings::from_config(
+        &cfg,
+        bound.udp.clone(),
+        advertise,
+        crate::clock::Now::read(),
+    )
+    .map_err(|e| anyhow::anyhow!("queues: {e}"))?;
     call_settings.local_tls = bound
         .tls
         .iter()
@@ -499,6 +504,7 @@ pub async fn run(
         transports.child_token(),
         live,
         stats_tx,
+        crate::clock::Now::read(),
     );
     if let Some(settings) = outbound {
         calls = calls.with_outbound(settings);

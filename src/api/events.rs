@@ -11,7 +11,7 @@
 //! connection breaks, `retry:` makes an `EventSource` reconnect at once with its
 //! `Last-Event-ID`, and the replay buffer gives it what it missed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,7 +23,6 @@ use tokio::sync::watch;
 use super::auth::Authed;
 use super::{parse_query, ApiError, ApiState};
 use crate::call::control::CallEvent;
-use crate::store::ApiOp;
 
 /// Silence longer than this gets a keepalive comment.
 pub const HOLD: Duration = Duration::from_secs(25);
@@ -48,8 +47,6 @@ struct Ring {
     /// Oldest first; ids are consecutive.
     frames: VecDeque<(u64, Arc<str>)>,
     last_id: u64,
-    /// Last known state per agent, to derive login/pause sessions.
-    agent_states: HashMap<String, (String, Option<String>)>,
 }
 
 /// What a client at a given id is owed.
@@ -66,29 +63,16 @@ impl Hub {
                 cap: cap.max(1),
                 frames: VecDeque::new(),
                 last_id: 0,
-                agent_states: HashMap::new(),
             }),
             latest: watch::channel(0).0,
         }
     }
 
-    /// Number `ev`, keep it, wake waiting clients. Returns the agent-session rows it implies.
-    pub(super) fn publish(&self, ev: CallEvent, now_ms: u64) -> Vec<ApiOp> {
-        let (id, sessions) = {
+    /// Number `ev`, keep it, wake waiting clients. (Agent sessions are not derived from here:
+    /// the call layer, which owns agent state, writes them; see `call::board`.)
+    pub(super) fn publish(&self, ev: CallEvent) {
+        let id = {
             let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-            let sessions = match &ev {
-                CallEvent::AgentState {
-                    agent,
-                    state,
-                    reason,
-                } => {
-                    let prev = ring
-                        .agent_states
-                        .insert(agent.clone(), (state.clone(), reason.clone()));
-                    session_ops(agent, prev, state, reason, now_ms)
-                }
-                _ => vec![],
-            };
             ring.last_id += 1;
             let id = ring.last_id;
             let frame: Arc<str> = render(id, &ev).into();
@@ -96,10 +80,9 @@ impl Hub {
             while ring.frames.len() > ring.cap {
                 ring.frames.pop_front();
             }
-            (id, sessions)
+            id
         };
         self.latest.send_replace(id);
-        sessions
     }
 
     fn latest(&self) -> u64 {
@@ -140,44 +123,6 @@ fn render(id: u64, ev: &CallEvent) -> String {
         .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
         .unwrap_or_else(|| "event".into());
     format!("id: {id}\nevent: {kind}\ndata: {data}\n\n")
-}
-
-/// Login and pause sessions opened/closed by an agent's move from `prev` to `state`.
-fn session_ops(
-    agent: &str,
-    prev: Option<(String, Option<String>)>,
-    state: &str,
-    reason: &Option<String>,
-    now_ms: u64,
-) -> Vec<ApiOp> {
-    let (prev_state, prev_reason) = prev.unwrap_or_else(|| ("logged_out".into(), None));
-    let mut ops = vec![];
-    let end = |kind| ApiOp::SessionEnd {
-        agent: agent.into(),
-        kind,
-        ended_at_ms: now_ms,
-    };
-    let start = |kind, reason: Option<String>| ApiOp::SessionStart {
-        agent: agent.into(),
-        kind,
-        reason,
-        started_at_ms: now_ms,
-    };
-    let was_paused = prev_state == "paused";
-    let is_paused = state == "paused";
-    if was_paused && (!is_paused || prev_reason != *reason) {
-        ops.push(end("pause"));
-    }
-    if prev_state != "logged_out" && state == "logged_out" {
-        ops.push(end("login"));
-    }
-    if prev_state == "logged_out" && state != "logged_out" {
-        ops.push(start("login", None));
-    }
-    if is_paused && (!was_paused || prev_reason != *reason) {
-        ops.push(start("pause", reason.clone()));
-    }
-    ops
 }
 
 /// `GET /api/v1/events`.
@@ -340,27 +285,16 @@ fn resync(latest: u64) -> String {
 mod tests {
     use super::*;
 
-    fn state(agent: &str, state: &str, reason: Option<&str>) -> CallEvent {
-        CallEvent::AgentState {
-            agent: agent.into(),
-            state: state.into(),
-            reason: reason.map(String::from),
-        }
-    }
-
     #[test]
     fn the_ring_replays_and_resyncs() {
         let hub = Hub::new(3);
         assert_eq!(hub.owed(0, 10), Owed::Frames(vec![], 0));
         assert_eq!(hub.owed(5, 10), Owed::Resync(0));
         for i in 0..5 {
-            hub.publish(
-                CallEvent::CallEnded {
-                    call: i,
-                    by: "caller".into(),
-                },
-                1,
-            );
+            hub.publish(CallEvent::CallEnded {
+                call: i,
+                by: "caller".into(),
+            });
         }
         // Ring holds 3, 4, 5.
         assert_eq!(hub.owed(1, 10), Owed::Resync(5));
@@ -378,42 +312,5 @@ mod tests {
         assert_eq!((f.len(), last), (1, 4));
         assert_eq!(hub.owed(5, 10), Owed::Frames(vec![], 5));
         assert_eq!(hub.owed(6, 10), Owed::Resync(5));
-    }
-
-    #[test]
-    fn agent_states_open_and_close_sessions() {
-        let hub = Hub::new(10);
-        let kinds = |ops: Vec<ApiOp>| -> Vec<String> {
-            ops.into_iter()
-                .map(|o| match o {
-                    ApiOp::SessionStart { kind, reason, .. } => {
-                        format!(
-                            "+{kind}{}",
-                            reason.map(|r| format!(":{r}")).unwrap_or_default()
-                        )
-                    }
-                    ApiOp::SessionEnd { kind, .. } => format!("-{kind}"),
-                    _ => "?".into(),
-                })
-                .collect()
-        };
-        assert_eq!(
-            kinds(hub.publish(state("a", "available", None), 1)),
-            ["+login"]
-        );
-        assert!(hub.publish(state("a", "on_call", None), 2).is_empty());
-        assert_eq!(
-            kinds(hub.publish(state("a", "paused", Some("lunch")), 3)),
-            ["+pause:lunch"]
-        );
-        assert_eq!(
-            kinds(hub.publish(state("a", "paused", Some("break")), 4)),
-            ["-pause", "+pause:break"]
-        );
-        assert_eq!(
-            kinds(hub.publish(state("a", "logged_out", None), 5)),
-            ["-pause", "-login"]
-        );
-        assert!(hub.publish(state("b", "logged_out", None), 6).is_empty());
     }
 }

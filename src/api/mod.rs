@@ -372,17 +372,9 @@ impl ApiState {
 
     /// Publish a call-layer event to SSE clients: assigns the next sequence number and keeps
     /// the event in the bounded replay buffer. Never blocks on clients (a short mutex only).
-    ///
-    /// `AgentState` events also open and close the agent's `login`/`pause` rows in
-    /// `agent_sessions` (written through the store writer, dropped with a warning if its queue is
-    /// full).
+    /// (Agent sessions are written by the call layer, which owns agent state.)
     pub fn publish(&self, ev: CallEvent) {
-        let sessions = self.inner.hub.publish(ev, now_ms());
-        for op in sessions {
-            if let Err(e) = self.inner.store.sender().try_send(op.into()) {
-                tracing::warn!(error = %e, "agent session row not written");
-            }
-        }
+        self.inner.hub.publish(ev);
     }
 
     fn agent_exists(&self, id: &str) -> bool {

@@ -3,20 +3,20 @@
 
 use super::answer::Ending;
 use super::legs::{self, AgentOffer, Peer};
-use super::{unix_ms, AgentLeg, CallManager};
+use super::{AgentLeg, CallManager};
 use crate::acd::{Action, AgentId, CallId, CancelReason, Input, Outcome};
 use crate::sip::build::new_tag;
 use crate::sip::message::Method;
 use crate::store::CallOp;
 use crate::transport::driver::Command;
 use std::net::SocketAddr;
-use std::time::Instant;
 
 /// The final status for a caller ctid never answered and ends without a configured cause.
 const REFUSAL_STATUS: u16 = 480;
 
 impl CallManager {
-    /// Carry out every pending engine action (they may produce more inputs, hence the loop).
+    /// Carry out every pending engine action (they may produce more inputs, hence the loop),
+    /// then hand on what the board produced.
     pub(super) async fn apply_actions(&mut self) {
         while let Some(action) = self.engine.poll_action() {
             match action {
@@ -49,24 +49,18 @@ impl CallManager {
                 Action::AgentStateChanged { agent, state } => {
                     tracing::debug!(agent = %agent, state = state.kind(), "agent state");
                     self.board_state(&agent, &state);
-                    self.agent_state_changed(agent, state.kind());
+                    self.figures
+                        .handle_agent_state(agent, state.kind(), self.now);
                 }
             }
         }
+        self.flush_board().await;
     }
 
     /// Ring `agent`'s seat for `call`.
     async fn offer(&mut self, id: CallId, agent: AgentId) {
-        let now = Instant::now();
-        let binding = self
-            .contacts
-            .get(&agent.0)
-            .and_then(|l| {
-                l.iter()
-                    .filter(|b| b.expires_at_ms > unix_ms())
-                    .max_by_key(|b| b.updated_at_ms)
-            })
-            .cloned();
+        let now = self.now.mono;
+        let binding = self.board.binding(&agent.0, self.now);
         let target = binding
             .as_ref()
             .and_then(|b| legs::binding_target(b).map(|t| (b, t)));
@@ -94,7 +88,7 @@ impl CallManager {
             law: call.caller.negotiated.law,
             dtmf: Some(super::AGENT_DTMF_PT),
             local_rtp,
-            session: unix_ms(),
+            session: self.now.wall_ms,
         };
         let invite = legs::invite_agent(
             binding,
@@ -117,7 +111,7 @@ impl CallManager {
         })
         .await;
         tracing::info!(call = %id, agent = %agent, %remote, "offering the call to a seat");
-        self.board.entry(agent.clone()).or_default().call = Some(id.0);
+        self.board.handle_call(&agent, id.0);
         self.publish(super::control::CallEvent::CallOffered {
             call: id.0,
             agent: agent.0.clone(),
@@ -178,7 +172,7 @@ impl CallManager {
         let Some((_, mut leg)) = call.offers.remove_agent(&agent) else {
             return;
         };
-        let now = Instant::now();
+        let now = self.now.mono;
         call.answered = Some(now);
         call.answer_wait = Some(wait);
         if let Some(ok) = call.answer.seat_answered() {
@@ -193,7 +187,7 @@ impl CallManager {
         tracing::info!(call = %id, agent = %agent, wait_ms = wait.as_millis() as u64, "call answered and bridged");
         call.connected = Some(leg);
         let uncounted = call.answer.uncounted();
-        self.board.entry(agent.clone()).or_default().call = Some(id.0);
+        self.board.handle_call(&agent, id.0);
         if !uncounted {
             self.count_answer(id).await;
         }
@@ -213,28 +207,9 @@ impl CallManager {
         ) else {
             return;
         };
-        let in_target = wait
-            <= self
-                .settings
-                .sl_targets
-                .get(&call.queue)
-                .copied()
-                .unwrap_or_default();
-        crate::metrics::call_left(&call.queue, "answered", wait.as_secs_f64(), false);
-        if in_target {
-            crate::metrics::answered_in_target(&call.queue);
-        }
         let wait_ms = wait.as_millis() as u64;
-        self.stats.record_left(
-            &call.queue,
-            "answered",
-            wait_ms,
-            false,
-            in_target,
-            unix_ms(),
-        );
-        let entry = self.board.entry(agent.clone()).or_default();
-        entry.calls_answered += 1;
+        let in_target = self.figures.handle_answered(&call.queue, wait, self.now);
+        self.board.handle_answered(&agent);
         self.publish(super::control::CallEvent::CallAnswered {
             call: id.0,
             agent: agent.0.clone(),
@@ -242,7 +217,7 @@ impl CallManager {
         });
         self.record(CallOp::Answered {
             id: id.0,
-            answered_at_ms: unix_ms(),
+            answered_at_ms: self.now.wall_ms,
             agent: agent.0.clone(),
             wait_ms,
             in_target,
@@ -287,17 +262,7 @@ impl CallManager {
         tracing::info!(call = %id, queue, outcome = name, wait_ms = wait.as_millis() as u64, "call left the queue");
         self.event(id, kind, None, cause.map(|c| format!("SIP {c}")))
             .await;
-        let short = (outcome == Outcome::Abandoned && !callback)
-            .then(|| wait <= self.settings.short_abandon);
-        crate::metrics::call_left(&queue, name, wait.as_secs_f64(), short == Some(true));
-        self.stats.record_left(
-            &queue,
-            name,
-            wait.as_millis() as u64,
-            short == Some(true),
-            false,
-            unix_ms(),
-        );
+        let short = self.figures.handle_left(&queue, name, wait, self.now);
         self.publish(super::control::CallEvent::CallLeft {
             call: id.0,
             queue: queue.clone(),
@@ -347,11 +312,11 @@ impl CallManager {
         } else if call.connected.is_some() {
             self.finish(id, by, reason, code).await;
             self.engine
-                .handle(Instant::now(), Input::CallEnded { call: id });
+                .handle(self.now.mono, Input::CallEnded { call: id });
         } else {
             self.bye_caller(id, code).await;
             self.engine
-                .handle(Instant::now(), Input::CallAbandoned { call: id });
+                .handle(self.now.mono, Input::CallAbandoned { call: id });
         }
     }
 
@@ -374,7 +339,7 @@ impl CallManager {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let talk = call.answered.map(|a| a.elapsed());
+        let talk = call.answered.map(|a| self.now.since(a));
         let wait = call.answer_wait;
         let agent = call.connected.as_ref().map(|c| c.agent.clone());
         let queue = call.queue.clone();
@@ -398,10 +363,7 @@ impl CallManager {
             by: by.to_string(),
         });
         if let Some(t) = talk {
-            crate::metrics::call_handled(&queue, t.as_secs_f64());
-            let answered_at_ms = unix_ms().saturating_sub(t.as_millis() as u64);
-            self.stats
-                .record_talk(&queue, t.as_millis() as u64, answered_at_ms);
+            self.figures.handle_talk(&queue, t, self.now);
         }
         self.event(id, "ended", agent.as_ref(), reason.clone())
             .await;
@@ -446,7 +408,7 @@ impl CallManager {
     ) {
         self.record(CallOp::Ended {
             id: id.0,
-            ended_at_ms: unix_ms(),
+            ended_at_ms: self.now.wall_ms,
             outcome,
             queue,
             wait_ms: wait.map(|w| w.as_millis() as u64),
@@ -498,7 +460,7 @@ impl CallManager {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let wait = call.entered.elapsed();
+        let wait = self.now.since(call.entered);
         let queue = call.queue.clone();
         let offers: Vec<AgentId> = call.offers.agents();
         for agent in offers {

@@ -11,7 +11,6 @@ use crate::acd::{Input, Outcome};
 use crate::media::session::{Command as MediaCommand, Side};
 use crate::sip::endpoint::{DialogKey, ServerTxId};
 use crate::sip::message::{Method, Request};
-use std::time::Instant;
 
 /// `hangup_cause` of a call ended because the caller never acknowledged ctid's 2xx.
 pub(super) const NO_ACK: &str = "no_ack";
@@ -87,12 +86,12 @@ impl CallManager {
             // Waiting or ringing: the engine cancels the offers and reports the call as left.
             return self
                 .engine
-                .handle(Instant::now(), Input::CallAbandoned { call: id });
+                .handle(self.now.mono, Input::CallAbandoned { call: id });
         }
         // The seat's 200 crossed the CANCEL: ctid connected the seat (and ACKed it), but its 2xx
         // to the caller came after the 487. The caller is gone; hang up on the seat.
         tracing::info!(call = %id, "caller hung up as the agent answered: hanging up on the agent");
-        let wait = call.entered.elapsed();
+        let wait = self.now.since(call.entered);
         let queue = call.queue.clone();
         let agent_bye = call
             .connected
@@ -102,7 +101,7 @@ impl CallManager {
             self.send_to(peer, bye).await;
         }
         self.engine
-            .handle(Instant::now(), Input::CallEnded { call: id });
+            .handle(self.now.mono, Input::CallEnded { call: id });
         self.left(id, queue, Outcome::Abandoned, wait, None).await;
     }
 

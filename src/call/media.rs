@@ -4,7 +4,7 @@
 //! be called back" while queued; the satisfaction survey after the agent hangs up; the media
 //! timeout.
 
-use super::{unix_ms, Call, CallManager};
+use super::{Call, CallManager};
 use crate::acd::{CallId, Input};
 use crate::config::Config;
 use crate::media::g711::Codec;
@@ -19,7 +19,7 @@ use crate::media::LegSockets;
 use crate::store::CallOp;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TAG_GREETING: u32 = 1;
 const TAG_ANNOUNCE: u32 = 2;
@@ -184,7 +184,12 @@ impl CallManager {
             return;
         };
         let recorder = if qm.record {
-            let day = jiff::Zoned::now().strftime("%Y-%m-%d").to_string();
+            // The local day of this input's wall time (the machine's zone, as before).
+            let day = jiff::Timestamp::from_millisecond(self.now.wall_ms as i64)
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+                .to_zoned(jiff::tz::TimeZone::system())
+                .strftime("%Y-%m-%d")
+                .to_string();
             let path = self
                 .settings
                 .media
@@ -376,8 +381,8 @@ impl CallManager {
             return;
         };
         call.end_cause = Some("callback_requested");
-        let waited = call.entered.elapsed();
-        let entered_at_ms = unix_ms().saturating_sub(waited.as_millis() as u64);
+        let waited = self.now.since(call.entered);
+        let entered_at_ms = self.now.wall_ms.saturating_sub(waited.as_millis() as u64);
         let op = CallOp::CallbackRequested {
             id: id.0,
             queue: call.queue.clone(),
@@ -385,12 +390,12 @@ impl CallManager {
             caller_name: call.caller_name.clone(),
             entered_at_ms,
             position,
-            requested_at_ms: unix_ms(),
+            requested_at_ms: self.now.wall_ms,
         };
         tracing::info!(call = %id, ?position, "caller asked to be called back");
         self.record(op).await;
         self.engine
-            .handle(Instant::now(), Input::CallAbandoned { call: id });
+            .handle(self.now.mono, Input::CallAbandoned { call: id });
     }
 
     /// After `left` recorded a callback request: confirm to the caller, then hang up.

@@ -1,37 +1,58 @@
-//! The inbound call path: a B2BUA that answers the PBX's call, queues it in the ACD engine,
-//! INVITEs the chosen seat, bridges both legs through the RTP relay, and records every step.
+//! The call layer: a B2BUA that answers the PBX's call, queues it in the ACD engine, INVITEs
+//! the chosen seat, bridges both legs through the media session, and records every step; the
+//! progressive dialer; the live figures; the agent board and the event feed.
 //!
-//! One task, the [`CallManager`], owns every call's signalling state, the ACD engine and the
-//! maps from SIP transactions and dialogs to calls — so an event is one hash lookup, never a scan,
-//! and no two tasks race over a call. RTP runs in one relay task per bridged call
-//! ([`crate::media`]); call records go to the store's writer thread. The manager never blocks:
-//! SIP goes out as commands to the SIP driver, records as store ops.
+//! One task, the [`CallManager`], is the driver: it owns the channels (SIP events and commands,
+//! media notices, API controls, store ops, the event stream), reads the clock once per input
+//! ([`crate::clock::Now`], kept in `self.now` while the input is handled) and feeds the parts,
+//! each owning one piece of state:
 //!
-//! Must not know: sockets (beyond handing them to the relay), SQL, SIP parsing.
+//! | part | owns | shape |
+//! |---|---|---|
+//! | `acd::Engine` | queues, agents' states, routing, ring/wrap-up/max-wait timers | pure machine (`handle`/`poll_action`/`poll_timeout`) |
+//! | [`board`] | the board per agent, the registered phones it shows, agent sessions, the event feed | pure machine (`handle_*`/`poll_*`) |
+//! | [`figures`] | today's and the intervals' figures, agents' time per state | pure machine (`handle_*`/`poll_snapshot`) |
+//! | `outbound::pacing`, `outbound::timers` | which agents the dialer holds, cool-downs, store requests; the dialer's deadlines | pure machines (`handle_*`/`poll_request`; `after`/`poll_timeout`/`poll_expired`) |
+//! | [`answer`], [`offers`] | the caller's INVITE answer; offers by transaction | pure machines |
+//! | the call map (`arrival`, `dialog`, `seat`, `caller`, `actions`, `media`) | every inbound call's legs and dialogs | methods of the driver, sending SIP and media commands as they go |
+//! | `outbound` (`dial`, `ending`, `preview`) | every outbound call's legs | methods of the driver |
+//!
+//! The maps from SIP transactions and dialogs to calls make an event one hash lookup, never a
+//! scan, and no two tasks race over a call. The manager never blocks on the network: SIP goes
+//! out as commands to the SIP driver, records as store ops.
+//!
+//! Must not know: sockets (beyond handing them to the media session), SQL, SIP parsing, the
+//! clock (read only in [`CallManager::run`]).
 
 mod actions;
 mod answer;
+mod arrival;
 mod board;
 mod caller;
 pub mod control;
+mod controls;
+mod dialog;
+mod figures;
 mod legs;
 mod media;
 mod offers;
 mod outbound;
 mod seat;
+mod settings;
 
 pub use media::MediaSettings;
 pub use outbound::OutboundSettings;
+pub use settings::CallSettings;
 
-use crate::acd::{AgentId, CallId, Engine, Input, Member, QueueId, QueueSettings, Strategy};
-use crate::config::{self, Config};
+use crate::acd::{AgentId, CallId, Engine, Input, QueueId};
+use crate::clock::Now;
 use crate::media::sdp::{self, Negotiated};
 use crate::media::session::{Command as MediaCommand, Notice, SessionHandle, Side};
 use crate::media::{LegSockets, PortPool};
 use crate::sip::advertise::Advertise;
 use crate::sip::build::{new_tag, response_to};
 use crate::sip::dialog::Dialog;
-use crate::sip::endpoint::{ClientTxId, DialogKey, Event, Flow, ServerTxId, Transport};
+use crate::sip::endpoint::{ClientTxId, DialogKey, Event, Flow, ServerTxId};
 use crate::sip::message::{Method, Request};
 use crate::sip::registrar::{Binding, StoreOp};
 use crate::stats::{LiveStats, Snapshot};
@@ -40,14 +61,19 @@ use crate::transport::driver::Command;
 use legs::Peer;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// One input of the call manager's loop.
+enum Input_ {
+    Shutdown,
+    Sip(Event),
+    Timer,
+    Gauges,
+    Control(control::Control),
+    Media(Notice),
+    Dialer(outbound::Msg),
 }
 
 /// Which side of a call a dialog belongs to.
@@ -112,119 +138,6 @@ struct Call {
     answer: answer::CallerAnswer,
 }
 
-/// Static settings of the call layer.
-pub struct CallSettings {
-    pub max_calls: usize,
-    pub priority_header: String,
-    pub short_abandon: Duration,
-    /// Dialed number → queue name.
-    pub numbers: HashMap<String, String>,
-    pub sl_targets: HashMap<String, Duration>,
-    /// Queues that answer callers with 183 (early media) until an agent answers.
-    pub early_media: std::collections::HashSet<String>,
-    /// ctid's SIP addresses (Contact of its legs), by address family, as advertised.
-    pub local_sip: Vec<SocketAddr>,
-    /// ctid's SIP-over-TLS listeners (Contact of legs over TLS), the advertised host applied
-    /// but their own port kept.
-    pub local_tls: Vec<SocketAddr>,
-    /// `[sip] advertise`, for the Contact of the caller's leg (received on a bound address).
-    pub advertise: Option<Advertise>,
-    pub agents: Vec<AgentId>,
-    pub agent_names: HashMap<AgentId, String>,
-    pub media: MediaSettings,
-}
-
-impl CallSettings {
-    /// ctid's address for a leg to `remote` over `transport` (its Contact and From host):
-    /// a TLS listener for TLS, else the SIP address of `remote`'s address family.
-    pub fn local_for(&self, transport: Transport, remote: SocketAddr) -> SocketAddr {
-        let family = |a: &&SocketAddr| a.is_ipv4() == remote.is_ipv4();
-        let tls = match transport {
-            Transport::Tls => self.local_tls.iter().find(family).copied(),
-            _ => None,
-        };
-        tls.or_else(|| self.local_sip.iter().find(family).copied())
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))
-    }
-
-    /// The engine and the settings for `cfg`; `advertise` is `[sip] advertise` resolved.
-    pub fn from_config(
-        cfg: &Config,
-        local_sip: Vec<SocketAddr>,
-        advertise: Option<Advertise>,
-    ) -> Result<(CallSettings, Engine), String> {
-        let mut numbers = HashMap::new();
-        let mut sl_targets = HashMap::new();
-        let mut early_media = std::collections::HashSet::new();
-        let mut queues = Vec::new();
-        for q in &cfg.queues {
-            for n in &q.numbers {
-                numbers.insert(n.clone(), q.name.clone());
-            }
-            sl_targets.insert(q.name.clone(), Duration::from_secs(q.sl_target_secs));
-            if q.early_media {
-                early_media.insert(q.name.clone());
-            }
-            let mut s = QueueSettings::new(q.name.clone());
-            s.strategy = match q.strategy.as_str() {
-                "round-robin" => Strategy::RoundRobin,
-                "ring-all" => Strategy::RingAll,
-                "fewest-calls" => Strategy::FewestCalls,
-                "random" => Strategy::Random,
-                "skills" => Strategy::SkillTiers,
-                _ => Strategy::LongestIdle,
-            };
-            s.members = q
-                .members
-                .iter()
-                .map(|m| Member {
-                    agent: AgentId(m.agent.clone()),
-                    tier: m.tier,
-                })
-                .collect();
-            s.weight = q.weight;
-            s.sl_target = Duration::from_secs(q.sl_target_secs);
-            s.ring_timeout = Duration::from_secs(q.ring_timeout_secs);
-            s.wrapup = Duration::from_secs(q.wrapup_secs);
-            s.max_waiting = q.max_waiting;
-            s.max_wait = q.max_wait_secs.map(Duration::from_secs);
-            s.join_empty = q.join_empty;
-            s.leave_empty = q.leave_empty;
-            s.overflow = q.overflow.as_deref().and_then(config::parse_overflow);
-            s.widen_after = Duration::from_secs(q.widen_after_secs);
-            s.max_missed = q.max_missed;
-            queues.push(s);
-        }
-        let agents: Vec<AgentId> = cfg.agents.iter().map(|a| AgentId(a.id.clone())).collect();
-        let seed = unix_ms();
-        let engine = Engine::new(queues, agents.clone(), seed).map_err(|e| e.to_string())?;
-        Ok((
-            CallSettings {
-                max_calls: cfg.calls.max_calls,
-                priority_header: cfg.calls.priority_header.clone(),
-                short_abandon: Duration::from_secs(cfg.calls.short_abandon_secs),
-                numbers,
-                sl_targets,
-                early_media,
-                local_sip: local_sip
-                    .into_iter()
-                    .map(|a| Advertise::apply(advertise.as_ref(), a))
-                    .collect(),
-                local_tls: Vec::new(),
-                advertise,
-                agent_names: cfg
-                    .agents
-                    .iter()
-                    .map(|a| (AgentId(a.id.clone()), a.name.clone()))
-                    .collect(),
-                agents,
-                media: MediaSettings::from_config(cfg)?,
-            },
-            engine,
-        ))
-    }
-}
-
 /// Ids the call layer gives its requests: top bit set, so they never meet the endpoint's own.
 const TU_ID_BASE: u64 = 1 << 63;
 
@@ -252,18 +165,15 @@ pub struct CallManager {
     pending_ack: Option<(CallId, AgentId, Peer, Request)>,
     /// BYEs to callers whose ACK has not arrived yet (RFC 3261 §15), by their INVITE.
     owed_byes: HashMap<ServerTxId, caller::OwedBye>,
-    contacts: HashMap<String, Vec<Binding>>,
     next_call: u64,
     next_tu: u64,
     cancel: CancellationToken,
-    /// Each agent's state kind and when its time in it was last accounted (for metrics).
-    agent_states: HashMap<AgentId, (&'static str, Instant)>,
-    /// Today's and the current/last interval's figures per queue.
-    stats: LiveStats,
+    /// Today's and the current/last interval's figures per queue, agents' time per state.
+    figures: figures::LiveFigures,
     /// Where the latest figures are published (API, `ctid status`).
     stats_out: watch::Sender<Snapshot>,
-    /// Per-agent board data beyond the engine's state.
-    board: HashMap<AgentId, board::BoardEntry>,
+    /// The agent board, the registered phones it shows, agent sessions and the event feed.
+    board: board::Board,
     /// The API's live event stream, if any.
     events_out: Option<mpsc::Sender<control::CallEvent>>,
     /// Media sessions report here (DTMF, prompts played, media timeouts, recordings).
@@ -271,6 +181,8 @@ pub struct CallManager {
     notices_rx: Option<mpsc::Receiver<Notice>>,
     /// The progressive dialer, when `[outbound]` is enabled.
     outbound: Option<outbound::Dialer>,
+    /// The time of the input being handled (read once per input by [`CallManager::run`]).
+    now: Now,
 }
 
 impl CallManager {
@@ -287,9 +199,18 @@ impl CallManager {
         cancel: CancellationToken,
         stats: LiveStats,
         stats_out: watch::Sender<Snapshot>,
+        now: Now,
     ) -> CallManager {
         let (notices, notices_rx) = mpsc::channel(8192);
+        let figures = figures::LiveFigures::new(
+            stats,
+            settings.sl_targets.clone(),
+            settings.short_abandon,
+            &settings.agents,
+            now,
+        );
         let mut m = CallManager {
+            figures,
             notices,
             notices_rx: Some(notices_rx),
             settings,
@@ -305,24 +226,20 @@ impl CallManager {
             sent_invites: HashMap::new(),
             pending_ack: None,
             owed_byes: HashMap::new(),
-            contacts: HashMap::new(),
             next_call: first_call_id.max(1),
             next_tu: 1,
             cancel,
-            agent_states: HashMap::new(),
-            stats,
             stats_out,
-            board: HashMap::new(),
+            board: board::Board::default(),
             events_out: None,
             outbound: None,
+            now,
         };
-        let now_ms = unix_ms();
-        let now = Instant::now();
-        for agent in m.agent_ids() {
-            m.agent_states.insert(agent, ("logged_out", now));
-        }
-        for b in bindings.into_iter().filter(|b| b.expires_at_ms > now_ms) {
-            m.binding_changed(now, StoreOp::Upsert(b));
+        for b in bindings
+            .into_iter()
+            .filter(|b| b.expires_at_ms > now.wall_ms)
+        {
+            m.binding_changed(now.mono, StoreOp::Upsert(b));
         }
         m
     }
@@ -350,93 +267,68 @@ impl CallManager {
         let mut gauges = tokio::time::interval(Duration::from_secs(1));
         gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let dialer_due = self.outbound.as_ref().and_then(|d| d.poll_timeout());
             let deadline = self
                 .engine
                 .poll_timeout()
+                .into_iter()
+                .chain(dialer_due)
+                .min()
                 .map(tokio::time::Instant::from_std)
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
-            tokio::select! {
-                _ = shutdown.cancelled() => {
+                .unwrap_or_else(|| {
+                    tokio::time::Instant::from_std(self.now.mono) + Duration::from_secs(3600)
+                });
+            let input = tokio::select! {
+                _ = shutdown.cancelled() => Input_::Shutdown,
+                ev = events.recv() => match ev {
+                    Some(ev) => Input_::Sip(ev),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => Input_::Timer,
+                _ = gauges.tick() => Input_::Gauges,
+                Some(cmd) = controls.recv() => Input_::Control(cmd),
+                Some(n) = notices.recv() => Input_::Media(n),
+                Some(m) = dialer.recv() => Input_::Dialer(m),
+            };
+            // The one clock read per input: everything it causes carries this time.
+            self.now = Now::read();
+            match input {
+                Input_::Shutdown => {
                     self.outbound_shutdown().await;
                     self.hang_up_all().await;
                     break;
                 }
-                ev = events.recv() => match ev {
-                    Some(ev) => self.handle_event(ev).await,
-                    None => break,
-                },
-                                _ = tokio::time::sleep_until(deadline) => {
-                    self.engine.handle_timeout(Instant::now());
+                Input_::Sip(ev) => self.handle_event(ev).await,
+                Input_::Timer => {
+                    self.engine.handle_timeout(self.now.mono);
+                    // The dialer's timers due now, each as its own input, as they used to be.
+                    while let Some(m) = self
+                        .outbound
+                        .as_mut()
+                        .and_then(|d| d.poll_expired(self.now))
+                    {
+                        self.apply_actions().await;
+                        self.outbound_msg(m).await;
+                    }
                 }
-                                _ = gauges.tick() => self.export_gauges(),
-                Some(cmd) = controls.recv() => self.control(cmd).await,
-                Some(n) = notices.recv() => self.media_notice(n).await,
-                Some(m) = dialer.recv() => self.outbound_msg(m).await,
+                Input_::Gauges => self.export_gauges(),
+                Input_::Control(cmd) => self.control(cmd).await,
+                Input_::Media(n) => self.media_notice(n).await,
+                Input_::Dialer(m) => self.outbound_msg(m).await,
             }
             self.apply_actions().await;
         }
+        self.flush_board().await;
         self.cancel.cancel();
         // Dropping `self` closes the command queue: the SIP driver may finish once the BYEs
         // sent above are answered.
     }
 
-    /// Queue and agent gauges, and agent time per state, for `/metrics` (once a second: cost
-    /// O(queues + agents), independent of the number of calls).
+    /// Publish the latest figures (API, `ctid status`) and the gauges of `/metrics`, once a
+    /// second.
     fn export_gauges(&mut self) {
-        let now = Instant::now();
-        let queues: Vec<String> = self.settings.sl_targets.keys().cloned().collect();
-        for q in &queues {
-            let id = QueueId(q.clone());
-            let longest = self
-                .engine
-                .longest_wait(&id, now)
-                .map_or(0.0, |d| d.as_secs_f64());
-            crate::metrics::set_waiting(q, self.engine.waiting(&id), longest);
-            let counts = self.engine.agents_by_state(&id);
-            crate::metrics::set_agents(Some(q), &counts);
-        }
-        let mut totals: HashMap<&'static str, usize> = HashMap::new();
-        for (kind, since) in self.agent_states.values_mut() {
-            crate::metrics::agent_state_seconds(
-                kind,
-                now.saturating_duration_since(*since).as_secs_f64(),
-            );
-            *since = now;
-            *totals.entry(*kind).or_default() += 1;
-        }
-        let totals: Vec<(&str, usize)> = totals.into_iter().collect();
-        crate::metrics::set_agents(None, &totals);
-        let mut snapshot = self.stats.snapshot(unix_ms());
-        for q in &mut snapshot.queues {
-            let id = QueueId(q.queue.clone());
-            q.now.waiting = self.engine.waiting(&id);
-            q.now.longest_wait_secs = self
-                .engine
-                .longest_wait(&id, now)
-                .map_or(0.0, |d| d.as_secs_f64());
-            q.now.agents = self
-                .engine
-                .agents_by_state(&id)
-                .into_iter()
-                .map(|(k, n)| (k.to_string(), n))
-                .collect();
-        }
+        let snapshot = self.figures.poll_snapshot(&self.engine, self.now);
         self.stats_out.send_replace(snapshot);
-    }
-
-    fn agent_ids(&self) -> Vec<AgentId> {
-        self.settings.agents.clone()
-    }
-
-    /// Account the time an agent spent in its previous state.
-    fn agent_state_changed(&mut self, agent: AgentId, kind: &'static str) {
-        let now = Instant::now();
-        if let Some((old, since)) = self.agent_states.insert(agent, (kind, now)) {
-            crate::metrics::agent_state_seconds(
-                old,
-                now.saturating_duration_since(since).as_secs_f64(),
-            );
-        }
     }
 
     /// Graceful stop: bridged calls are hung up on both legs (outcome stays `answered`),
@@ -476,7 +368,7 @@ impl CallManager {
     ) {
         self.record(CallOp::Event {
             id: id.0,
-            at_ms: unix_ms(),
+            at_ms: self.now.wall_ms,
             kind,
             agent: agent.map(|a| a.0.clone()),
             detail,
@@ -531,529 +423,40 @@ impl CallManager {
             Event::AckTimeout { tx } => self.caller_ack_timeout(tx).await,
             Event::Response { tx, response } => self.agent_response(tx, response).await,
             Event::RequestFailed { tx, reason } => self.offer_request_failed(tx, reason).await,
-            Event::Store(op) => self.binding_changed(Instant::now(), op),
+            Event::Store(op) => self.binding_changed(self.now.mono, op),
         }
     }
 
-    /// Follow registrations: an agent is logged in while its phone has a binding.
+    /// Follow registrations: an agent is logged in while its phone has a binding (the board
+    /// keeps the projection, see [`board`]).
     fn binding_changed(&mut self, now: Instant, op: StoreOp) {
-        let (agent, before) = match &op {
-            StoreOp::Upsert(b) => (
-                b.agent_id.clone(),
-                self.contacts.get(&b.agent_id).map_or(0, Vec::len),
-            ),
-            StoreOp::Delete { agent_id, .. } => (
-                agent_id.clone(),
-                self.contacts.get(agent_id).map_or(0, Vec::len),
-            ),
-        };
-        let list = self.contacts.entry(agent.clone()).or_default();
-        match op {
-            StoreOp::Upsert(b) => {
-                list.retain(|x| x.uri != b.uri);
-                list.push(b);
-            }
-            StoreOp::Delete { uri, .. } => list.retain(|x| x.uri != uri),
-        }
-        let after = list.len();
-        let manual_logout = self
-            .board
-            .get(&AgentId(agent.clone()))
-            .is_some_and(|b| b.manual_logout);
-        if before == 0 && after > 0 && !manual_logout {
-            tracing::info!(agent, "agent logged in (phone registered)");
-            self.engine.handle(
-                now,
-                Input::AgentLogin {
-                    agent: AgentId(agent),
-                    queues: None,
-                },
-            );
-        } else if before > 0 && after == 0 {
-            tracing::info!(agent, "agent logged out (no registered phone)");
-            self.engine.handle(
-                now,
-                Input::AgentLogout {
-                    agent: AgentId(agent),
-                },
-            );
-        }
-    }
-
-    /// Refuse a new call and record it (outcome `rejected`, with the SIP code and why).
-    #[allow(clippy::too_many_arguments)]
-    async fn refuse_call(
-        &mut self,
-        tx: ServerTxId,
-        invite: &Request,
-        dialed: &str,
-        queue: Option<&str>,
-        status: u16,
-        reason: &str,
-    ) {
-        tracing::info!(dialed, status, reason, "call refused");
-        let now = unix_ms();
-        if let Some(q) = queue {
-            crate::metrics::call_entered(q);
-            crate::metrics::call_left(q, "rejected", 0.0, false);
-            // The live figures count it now, as the report and a restart's rebuild do.
-            self.stats.record_left(q, "rejected", 0, false, false, now);
-        }
-        self.reject(tx, invite, status, reason).await;
-        let id = CallId(self.next_call);
-        self.next_call += 1;
-        let (number, name) = legs::caller_identity(invite);
-        self.record(CallOp::Started {
-            id: id.0,
-            sip_call_id: invite.headers.get("Call-ID").unwrap_or("").to_string(),
-            direction: "inbound",
-            caller_number: number,
-            caller_name: name,
-            dialed_number: Some(dialed.to_string()),
-            queue: queue.map(str::to_string),
-            entered_at_ms: now,
-        })
-        .await;
-        self.event(id, "rejected", None, Some(format!("{status} {reason}")))
-            .await;
-        self.record(CallOp::Ended {
-            id: id.0,
-            ended_at_ms: now,
-            outcome: "rejected",
-            queue: queue.map(str::to_string),
-            wait_ms: Some(0),
-            talk_ms: None,
-            short_abandon: None,
-            hangup_by: Some("ctid"),
-            hangup_cause: Some(reason.to_string()),
-            sip_code: Some(status),
-        })
-        .await;
-    }
-
-    async fn reject(&self, tx: ServerTxId, request: &Request, status: u16, reason: &str) {
-        let mut r = response_to(request, status, None);
-        if !reason.is_empty() {
-            r.reason = reason.to_string();
-        }
-        self.send(Command::Respond { tx, response: r }).await;
-    }
-
-    async fn new_call(&mut self, tx: ServerTxId, invite: Request, flow: Flow) {
-        let dialed = crate::sip::uri::Uri::parse(&invite.uri)
-            .ok()
-            .and_then(|u| u.user_or_number())
-            .unwrap_or_default();
-        let Some(queue) = self.settings.numbers.get(&dialed).cloned() else {
-            return self
-                .refuse_call(
-                    tx,
-                    &invite,
-                    &dialed,
-                    None,
-                    404,
-                    "Not Found: no queue for this number",
-                )
-                .await;
-        };
-        if self.calls.len() >= self.settings.max_calls {
-            tracing::warn!(calls = self.calls.len(), "call limit reached");
-            return self
-                .refuse_call(
-                    tx,
-                    &invite,
-                    &dialed,
-                    Some(&queue),
-                    503,
-                    "Service Unavailable: call limit",
-                )
-                .await;
-        }
-        if invite.body.is_empty() {
-            return self
-                .refuse_call(
-                    tx,
-                    &invite,
-                    &dialed,
-                    Some(&queue),
-                    488,
-                    "Not Acceptable Here: SDP offer required",
-                )
-                .await;
-        }
-        let offer = match sdp::parse(&invite.body) {
-            Ok(o) => o,
-            Err(e) => {
-                let why = format!("Not Acceptable Here: {e}");
-                return self
-                    .refuse_call(tx, &invite, &dialed, Some(&queue), 488, &why)
-                    .await;
-            }
-        };
-        let negotiated = match sdp::negotiate_offer(&offer, &[0, 8], false) {
-            Ok(n) => n,
-            Err(e) => {
-                let why = format!("Not Acceptable Here: {e}");
-                return self
-                    .refuse_call(tx, &invite, &dialed, Some(&queue), 488, &why)
-                    .await;
-            }
-        };
-        let sockets = match self.pool.allocate().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "no RTP port for a new call");
-                return self
-                    .refuse_call(
-                        tx,
-                        &invite,
-                        &dialed,
-                        Some(&queue),
-                        503,
-                        "Service Unavailable: no media port",
-                    )
-                    .await;
-            }
-        };
-        let local_rtp = SocketAddr::new(self.pool.ip(), sockets.local_rtp.port());
-        let local_tag = new_tag();
-        let local = Advertise::apply(self.settings.advertise.as_ref(), flow.local);
-        let contact = legs::contact_uri(local, flow.transport);
-        let Ok(dialog) = Dialog::from_uas(&invite, &local_tag, &contact) else {
-            return self
-                .reject(tx, &invite, 400, "Bad Request: no usable Contact")
-                .await;
-        };
-        let id = CallId(self.next_call);
-        self.next_call += 1;
-        let session = unix_ms();
-        let answer = legs::answer_caller(
-            &invite,
-            &local_tag,
-            &contact,
-            &offer,
-            &negotiated,
-            local_rtp,
-            session,
-        );
-        self.send(Command::AddDialog(dialog.key.clone())).await;
-        let early = self.settings.early_media.contains(&queue);
-        self.by_server_tx.insert(tx, id);
-        self.by_dialog
-            .insert(dialog.key.clone(), (id, LegRef::Caller));
-        let (number, name) = legs::caller_identity(&invite);
-        let (number_for_call, name_for_call) = (number.clone(), name.clone());
-        let sip_call_id = invite.headers.get("Call-ID").unwrap_or("").to_string();
-        let now = Instant::now();
-        let priority = invite
-            .headers
-            .get(&self.settings.priority_header)
-            .and_then(|p| p.trim().parse::<i32>().ok())
-            .unwrap_or(0);
-        tracing::info!(call = %id, queue, caller = ?number, priority, sip_call_id = %sip_call_id, "call entered the queue");
-        self.record(CallOp::Started {
-            id: id.0,
-            sip_call_id,
-            direction: "inbound",
-            caller_number: number,
-            caller_name: name,
-            dialed_number: Some(dialed),
-            queue: Some(queue.clone()),
-            entered_at_ms: unix_ms(),
-        })
-        .await;
-        self.event(id, "entered", None, Some(queue.clone())).await;
-        self.calls.insert(
-            id,
-            Call {
-                queue: queue.clone(),
-                caller_number: number_for_call,
-                caller_name: name_for_call,
-                priority,
-                server_tx: tx,
-                entered: now,
-                caller: CallerLeg {
-                    dialog,
-                    peer: flow.into(),
-                    contact,
-                    negotiated,
-                    sockets: Some(sockets),
-                    local_rtp,
-                    sdp_version: 1,
-                },
-                offers: offers::Offers::default(),
-                connected: None,
-                answered: None,
-                answer_wait: None,
-                media: None,
-                phase: media::Phase::Live,
-                offer_pending: None,
-                end_cause: None,
-                caller_ended: false,
-                answer: answer::CallerAnswer::held(answer),
-            },
-        );
-        crate::metrics::call_entered(&queue);
-        self.publish(control::CallEvent::CallEntered {
-            call: id.0,
-            queue: queue.clone(),
-            caller_number: self.calls.get(&id).and_then(|c| c.caller_number.clone()),
-        });
-        self.engine.handle(
-            now,
-            Input::CallArrived {
-                call: id,
-                queue: QueueId(queue),
-                priority,
-            },
-        );
-        // A call the engine refuses at once (join_empty = false, a full queue, overflow
-        // "hangup:…") is ended here with a final 4xx/5xx, before any 200, so a PBX can fail
-        // over; one that queues is answered (or, early media, gets 183) only now.
-        self.apply_actions().await;
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if let Some(response) = call.answer.queued(early) {
-            self.send(Command::Respond { tx, response }).await;
-            self.start_media(id);
-        }
-    }
-
-    async fn in_dialog(&mut self, tx: ServerTxId, req: Request) {
-        let key = caller::dialog_key(&req);
-        let Some((id, leg)) = self.by_dialog.get(&key).cloned() else {
-            return self.reject(tx, &req, 481, "").await;
-        };
-        let Some(call) = self.calls.get_mut(&id) else {
-            return self.reject(tx, &req, 481, "").await;
-        };
-        let dialog = match &leg {
-            LegRef::Caller => Some(&mut call.caller.dialog),
-            LegRef::Agent(a) => call
-                .connected
-                .as_mut()
-                .filter(|c| &c.agent == a)
-                .or_else(|| call.offers.of_agent_mut(a))
-                .and_then(|l| l.dialog.as_mut()),
-        };
-        let Some(dialog) = dialog else {
-            return self.reject(tx, &req, 481, "").await;
-        };
-        if let Err(code) = dialog.handle_request(&req) {
-            return self.reject(tx, &req, code, "").await;
-        }
-        match req.method {
-            Method::Bye => {
-                self.send(Command::Respond {
-                    tx,
-                    response: response_to(&req, 200, None),
-                })
-                .await;
-                let by = match leg {
-                    LegRef::Caller => "caller",
-                    LegRef::Agent(_) => "agent",
-                };
-                self.leg_hung_up(id, leg, by).await;
-            }
-            Method::Invite | Method::Update if !req.body.is_empty() => {
-                self.reoffer(tx, id, leg, req).await
-            }
-            Method::Invite => self.offer_in_200(tx, id, leg, req).await,
-            Method::Info => {
-                let key = crate::media::dtmf::parse_info(
-                    req.headers.get("Content-Type").unwrap_or(""),
-                    &req.body,
+        match self.board.handle_binding(op) {
+            board::Registration::FirstPhone(agent) => {
+                tracing::info!(agent, "agent logged in (phone registered)");
+                self.engine.handle(
+                    now,
+                    Input::AgentLogin {
+                        agent: AgentId(agent),
+                        queues: None,
+                    },
                 );
-                let status = if key.is_some() || req.body.is_empty() {
-                    200
-                } else {
-                    415
-                };
-                self.send(Command::Respond {
-                    tx,
-                    response: response_to(&req, status, None),
-                })
-                .await;
-                if let (Some(k), LegRef::Caller) = (key, &leg) {
-                    tracing::debug!(call = %id, key = %k, "DTMF by SIP INFO");
-                    self.key_pressed(id, k).await;
-                }
             }
-            _ => {
-                self.send(Command::Respond {
-                    tx,
-                    response: response_to(&req, 200, None),
-                })
-                .await;
+            board::Registration::LastPhoneGone(agent) => {
+                tracing::info!(agent, "agent logged out (no registered phone)");
+                self.engine.handle(
+                    now,
+                    Input::AgentLogout {
+                        agent: AgentId(agent),
+                    },
+                );
             }
+            board::Registration::Unchanged => {}
         }
-    }
-
-    /// A re-INVITE without SDP (RFC 3261 §14.1, RFC 3264 §5): ctid offers its SDP for the leg in
-    /// the 200 (same port, the codec already in use) and takes the answer from the ACK.
-    async fn offer_in_200(&mut self, tx: ServerTxId, id: CallId, leg: LegRef, req: Request) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let (local_rtp, version, law, dtmf) = match &leg {
-            LegRef::Caller => {
-                call.caller.sdp_version += 1;
-                let n = &call.caller.negotiated;
-                (
-                    call.caller.local_rtp,
-                    call.caller.sdp_version,
-                    n.law,
-                    n.dtmf,
-                )
-            }
-            LegRef::Agent(a) => {
-                let Some(c) = call.connected.as_mut().filter(|c| &c.agent == a) else {
-                    return self.reject(tx, &req, 491, "").await;
-                };
-                c.sdp_version += 1;
-                let law = c.answer.as_ref().map_or(0, |n| n.law);
-                let dtmf = c.answer.as_ref().and_then(|n| n.dtmf);
-                (c.local_rtp, c.sdp_version, law, dtmf)
-            }
-        };
-        let contact = call.caller.contact.clone();
-        call.offer_pending = Some(leg);
-        let mut r = response_to(&req, 200, None);
-        r.headers.push("Contact", format!("<{contact}>"));
-        r.headers.push("Content-Type", "application/sdp");
-        r.body = sdp::build_offer(local_rtp, &[law], dtmf, 20, unix_ms(), version).into_bytes();
-        self.send(Command::Respond { tx, response: r }).await;
-    }
-
-    /// An ACK to a 2xx: when it answers the offer ctid made in that 2xx, the leg's media follows.
-    async fn ack_with_answer(&mut self, req: Request) {
-        if req.body.is_empty() {
-            return;
-        }
-        let key = caller::dialog_key(&req);
-        let Some((id, leg)) = self.by_dialog.get(&key).cloned() else {
-            return;
-        };
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if call.offer_pending.as_ref() != Some(&leg) {
-            return;
-        }
-        call.offer_pending = None;
-        // What ctid offered in its 200 (see `offer_in_200`): the leg's law and its DTMF type.
-        let (law, dtmf) = match &leg {
-            LegRef::Caller => (call.caller.negotiated.law, call.caller.negotiated.dtmf),
-            LegRef::Agent(_) => call
-                .connected
-                .as_ref()
-                .and_then(|c| c.answer.as_ref())
-                .map_or((0, None), |n| (n.law, n.dtmf)),
-        };
-        let offered: Vec<u8> = std::iter::once(law).chain(dtmf).collect();
-        let n = match sdp::parse(&req.body).and_then(|a| sdp::read_answer(&a, &offered)) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(call = %id, error = %e, "unusable SDP answer in an ACK; media unchanged");
-                return;
-            }
-        };
-        let side = match leg {
-            LegRef::Caller => {
-                call.caller.negotiated.remote = n.remote;
-                Side::A
-            }
-            LegRef::Agent(_) => Side::B,
-        };
-        let held = n.direction != sdp::Direction::SendRecv || n.remote.is_none();
-        if let Some(m) = &call.media {
-            m.send(MediaCommand::Remote {
-                side,
-                addr: n.remote,
-            });
-            m.send(MediaCommand::Hold { side, held });
-        }
-        let agent = match leg {
-            LegRef::Agent(a) => Some(a),
-            LegRef::Caller => None,
-        };
-        let kind = if held { "hold" } else { "resumed" };
-        self.event(id, kind, agent.as_ref(), Some("answer in ACK".into()))
-            .await;
-    }
-
-    /// A re-INVITE/UPDATE with SDP on a leg: hold, resume, or a new address. Answered with
-    /// ctid's SDP for that leg (same port); the relay follows a new address.
-    async fn reoffer(&mut self, tx: ServerTxId, id: CallId, leg: LegRef, req: Request) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let offer = match sdp::parse(&req.body) {
-            Ok(o) => o,
-            Err(e) => {
-                return self
-                    .reject(tx, &req, 488, &format!("Not Acceptable Here: {e}"))
-                    .await
-            }
-        };
-        let n = match sdp::negotiate_offer(&offer, &[call.caller.negotiated.codec], true) {
-            Ok(n) => n,
-            Err(e) => {
-                return self
-                    .reject(tx, &req, 488, &format!("Not Acceptable Here: {e}"))
-                    .await
-            }
-        };
-        let (local_rtp, contact, version, side) = match &leg {
-            LegRef::Caller => {
-                call.caller.sdp_version += 1;
-                // Before the bridge, the relay starts from this address.
-                call.caller.negotiated.remote = n.remote;
-                (
-                    call.caller.local_rtp,
-                    call.caller.contact.clone(),
-                    call.caller.sdp_version,
-                    Side::A,
-                )
-            }
-            LegRef::Agent(_) => {
-                let Some(c) = call.connected.as_mut() else {
-                    return self.reject(tx, &req, 491, "").await;
-                };
-                c.sdp_version += 1;
-                let contact = call.caller.contact.clone();
-                (c.local_rtp, contact, c.sdp_version, Side::B)
-            }
-        };
-        if let Some(m) = &call.media {
-            m.send(MediaCommand::Remote {
-                side,
-                addr: n.remote,
-            });
-            m.send(MediaCommand::Hold {
-                side,
-                held: n.direction != sdp::Direction::SendRecv || n.remote.is_none(),
-            });
-        }
-        let kind = if n.direction == sdp::Direction::SendRecv {
-            "resumed"
-        } else {
-            "hold"
-        };
-        let session = unix_ms();
-        let resp = legs::answer_reinvite(&req, &contact, &offer, &n, local_rtp, session, version);
-        self.send(Command::Respond { tx, response: resp }).await;
-        let agent = match leg {
-            LegRef::Agent(a) => Some(a),
-            LegRef::Caller => None,
-        };
-        self.event(id, kind, agent.as_ref(), None).await;
     }
 
     /// One leg sent BYE (already answered).
     async fn leg_hung_up(&mut self, id: CallId, leg: LegRef, by: &'static str) {
-        let now = Instant::now();
+        let now = self.now.mono;
         let Some(call) = self.calls.get(&id) else {
             return;
         };

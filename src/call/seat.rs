@@ -12,7 +12,6 @@ use crate::sip::dialog::Dialog;
 use crate::sip::endpoint::ClientTxId;
 use crate::sip::message::{Method, Response};
 use crate::transport::driver::Command;
-use std::time::Instant;
 
 impl CallManager {
     pub(super) async fn agent_response(&mut self, tx: ClientTxId, resp: Response) {
@@ -28,7 +27,7 @@ impl CallManager {
         if resp.status < 200 {
             return;
         }
-        let now = Instant::now();
+        let now = self.now.mono;
         // The agent whose live offer this INVITE is; none once the offer was withdrawn (the
         // 487 to ctid's CANCEL, a 2xx crossing it), even if the agent is ringing again.
         let live = self
@@ -137,7 +136,7 @@ impl CallManager {
         if let Some((agent, _)) = withdrawn {
             self.event(id, "rejected", Some(&agent), Some(reason.to_string()))
                 .await;
-            self.offer_failed(Instant::now(), id, agent, true);
+            self.offer_failed(self.now.mono, id, agent, true);
         }
     }
 

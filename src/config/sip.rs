@@ -5,7 +5,7 @@
 //!
 //! Must not know: sockets, SIP processing.
 
-use super::{Overload, Tls};
+use super::Overload;
 use crate::sip::PeerNet;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -38,7 +38,7 @@ pub struct Sip {
     pub advertise: Option<HostPort>,
     pub limits: SipLimits,
     pub overload: Overload,
-    pub tls: Tls,
+    pub tls: super::Tls,
 }
 
 impl Default for Sip {
@@ -58,7 +58,7 @@ impl Default for Sip {
             advertise: None,
             limits: SipLimits::default(),
             overload: Overload::default(),
-            tls: Tls::default(),
+            tls: super::Tls::default(),
         }
     }
 }

@@ -187,7 +187,7 @@ mod tests {
                 "{uri}"
             );
         }
-        // A sips: URI is usable since SIP over TLS: it goes over TLS, by default to 5061.
+        // A sips: target is reached over TLS, on 5061 by default.
         assert_eq!(
             destination(&bye("sips:caller@10.0.0.1", &[]), learned, |_| false),
             (Transport::Tls, addr("10.0.0.1:5061"))

@@ -6,10 +6,14 @@
 //! order) until it has room. The driver also measures whether ctid keeps up ([`super::load`]):
 //! events waiting, its own loop lag, the media threads' CPU; while overloaded the endpoint
 //! answers new INVITEs with 503 at the door.
+//!
+//! Time: the driver reads the clock ([`crate::clock::Now`]) once per input — a datagram or
+//! message, a command, a timer — and hands it to the endpoint, which never reads it itself.
 
 use super::load::{Admission, Load, MediaCpu, OverloadLimits};
 use super::tcp::{self, TcpSettings};
 use super::Inbound;
+use crate::clock::Now;
 use crate::metrics::edge::{LOOP_LAG, MEDIA_CPU, OVERLOADED};
 use crate::sip::endpoint::{
     ClientTxId, DialogKey, Endpoint, Event, Flow, Refusal, ServerTxId, Stats, Transmit, Transport,
@@ -116,50 +120,50 @@ impl SipDriver {
             let timer = self
                 .endpoint
                 .poll_timeout()
-                .map(tokio::time::Instant::from_std)
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
-            let drain_timer = drain_until
-                .map(tokio::time::Instant::from_std)
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+                .unwrap_or_else(|| Now::read().mono + Duration::from_secs(3600));
+            let timer = tokio::time::Instant::from_std(timer);
+            let drain_timer = tokio::time::Instant::from_std(
+                drain_until.unwrap_or_else(|| Now::read().mono + Duration::from_secs(3600)),
+            );
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled(), if drain_until.is_none() => {
                     tracing::info!(busy = self.endpoint.busy_transactions(), "draining SIP transactions");
                     self.endpoint.start_draining();
-                    drain_until = Some(Instant::now() + self.grace);
+                    drain_until = Some(Now::read().mono + self.grace);
                 }
                 // Before the inbound queue: under load the tick must still be seen (its lateness
                 // is the measurement).
                 at = tick.tick() => {
-                    let now = tokio::time::Instant::now();
+                    let now = Now::read().mono;
                     // Sustained lag only: the least of the last three ticks (one late wake-up,
                     // a page-fault storm or a VM pause, refuses nothing).
-                    lags[ticks as usize % lags.len()] = now.saturating_duration_since(at);
+                    lags[ticks as usize % lags.len()] = now.saturating_duration_since(at.into_std());
                     load.loop_lag = lags.iter().copied().min().unwrap_or_default();
                     ticks += 1;
                     if ticks.is_multiple_of(10) {
-                        load.media_cpu_percent = media.sample(Instant::now());
+                        load.media_cpu_percent = media.sample(now);
                         metrics::gauge!(MEDIA_CPU).set(load.media_cpu_percent);
                         trim.sample(self.endpoint.open_transactions());
                     }
                     metrics::gauge!(LOOP_LAG).set(load.loop_lag.as_secs_f64());
                 }
                 Some(inb) = self.inbound.recv() => {
-                    self.inbound_one(inb, &mut conns);
+                    self.inbound_one(inb, &mut conns, Now::read().mono);
                     // Take what else is queued without another trip through select!.
                     for _ in 0..64 {
                         match self.inbound.try_recv() {
-                            Ok(inb) => self.inbound_one(inb, &mut conns),
+                            Ok(inb) => self.inbound_one(inb, &mut conns, Now::read().mono),
                             Err(_) => break,
                         }
                     }
                 }
                 cmd = self.commands.recv(), if commands_open => match cmd {
-                    Some(cmd) => self.command(cmd, &conns),
+                    Some(cmd) => self.command(cmd, &conns, Now::read().mono),
                     // The call layer and the trunk qualifier are done (after shutdown).
                     None => commands_open = false,
                 },
-                _ = tokio::time::sleep_until(timer) => self.endpoint.handle_timeout(Instant::now()),
+                _ = tokio::time::sleep_until(timer) => self.endpoint.handle_timeout(Now::read().mono),
                 _ = tokio::time::sleep_until(drain_timer) => {}
                 permit = events.reserve(), if !backlog.is_empty() => {
                     match (permit, backlog.pop_front()) {
@@ -199,7 +203,7 @@ impl SipDriver {
                 // Wait for the call layer to have hung up its calls (it closes the command
                 // queue) and for every transaction that still owes an answer.
                 let idle = !commands_open && self.endpoint.busy_transactions() == 0;
-                if idle || Instant::now() >= until {
+                if idle || Now::read().mono >= until {
                     tracing::info!(
                         unfinished = self.endpoint.busy_transactions(),
                         "SIP drained"
@@ -211,10 +215,11 @@ impl SipDriver {
         self.transports.cancel();
     }
 
-    fn inbound_one(&mut self, inb: Inbound, conns: &mut Conns) {
+    /// One input from the sockets, at `now`.
+    fn inbound_one(&mut self, inb: Inbound, conns: &mut Conns, now: Instant) {
         match inb {
             Inbound::Message { flow, result } => {
-                self.endpoint.handle_input(Instant::now(), flow, *result);
+                self.endpoint.handle_input(now, flow, *result);
                 while let Some(conn) = self.endpoint.poll_proven() {
                     if let Some(p) = conns.proven.get(&conn) {
                         p.store(true, Ordering::Relaxed);
@@ -249,8 +254,8 @@ impl SipDriver {
         }
     }
 
-    fn command(&mut self, cmd: Command, conns: &Conns) {
-        let now = Instant::now();
+    /// One command of the transaction user, at `now`.
+    fn command(&mut self, cmd: Command, conns: &Conns, now: Instant) {
         // The request's own next hop where the peer's address is stale (RFC 3261 §8.1.2):
         // see `sip::route::destination`.
         let hop = |request: &Request, transport: Transport, remote: SocketAddr| {

@@ -14,9 +14,8 @@
 use super::{AttemptId, AttemptResult, CallManager, ListId, Msg, PAUSE_REASON};
 use crate::acd::{AgentId, AgentState, Input};
 use crate::call::control::{CallEvent, ControlError, PreviewView};
-use crate::call::unix_ms;
 use crate::outbound::Contact;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The pause an agent gets for letting a preview time out.
 const TIMEOUT_PAUSE: &str = "no_answer";
@@ -62,10 +61,14 @@ impl CallManager {
             return;
         };
         let timeout = Duration::from_secs(d.settings.cfg.preview_timeout_secs);
-        let shown_at_ms = unix_ms();
+        let shown_at_ms = self.now.wall_ms;
         let expires_at_ms = shown_at_ms + timeout.as_millis() as u64;
         tracing::info!(agent = %agent, %attempt, list = %list_name, "outbound: contact shown to the agent (preview)");
-        d.after(timeout, Msg::PreviewTimeout(agent.clone(), attempt));
+        d.after(
+            self.now,
+            timeout,
+            Msg::PreviewTimeout(agent.clone(), attempt),
+        );
         self.publish(CallEvent::PreviewOffered {
             agent: agent.0.clone(),
             attempt: attempt.0,
@@ -151,7 +154,7 @@ impl CallManager {
     fn preview_give_back(&mut self, agent: &AgentId, p: &Preview, how: &str) {
         tracing::info!(agent = %agent, attempt = %p.attempt, how, "outbound: preview given back");
         if let Some(d) = &self.outbound {
-            d.result(p.attempt, AttemptResult::Skipped, None);
+            d.result(p.attempt, AttemptResult::Skipped, None, self.now.wall_ms);
         }
         crate::metrics::outbound_attempt(&p.list_name, "skipped");
         self.publish(CallEvent::PreviewEnded {
@@ -172,11 +175,11 @@ impl CallManager {
         let Some(p) = d.previews.remove(&agent) else {
             return;
         };
-        d.reserved.remove(&agent);
+        d.pacing.release(&agent);
         self.preview_give_back(&agent, &p, "timeout");
         if self.engine.agent_state(&agent) == Some(&AgentState::Paused(PAUSE_REASON.into())) {
             self.engine.handle(
-                Instant::now(),
+                self.now.mono,
                 Input::AgentPause {
                     agent,
                     reason: TIMEOUT_PAUSE.into(),
@@ -204,7 +207,7 @@ impl CallManager {
             if let Some(p) = self.outbound.as_mut().and_then(|d| d.previews.remove(&a)) {
                 self.preview_give_back(&a, &p, "withdrawn");
                 if let Some(d) = self.outbound.as_mut() {
-                    d.reserved.remove(&a);
+                    d.pacing.release(&a);
                 }
             }
         }
