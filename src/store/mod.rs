@@ -26,6 +26,7 @@ mod handle;
 mod lock;
 mod ops;
 pub mod outbound;
+pub mod postgres;
 pub mod reads;
 mod sqlite;
 

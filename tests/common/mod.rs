@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod outbound;
+pub mod postgres;
 pub mod raw;
 pub mod rtp;
 
