@@ -1,8 +1,12 @@
 //! The PostgreSQL backend (issue "More than one node"): a shared database for several ctid
-//! nodes. So far: the connection ([`PgConn`]: connect, migrate, statements, write transactions)
-//! with the schema ([`schema`]) and the callback lists' operations ([`outbound`], the
-//! backend-neutral `crate::store::outbound::OutboundDb`). Not yet selectable by the daemon: the
-//! call records, bindings, reports and the writer/reader handles still run on SQLite only.
+//! nodes. [`PgConn`] (connect, migrate, statements, write transactions) implements the store's
+//! whole backend-neutral interface: the schema ([`schema`]), the writer's ops in batches and the
+//! start-up reads (`writes`: `PgConn::write_ops`, bindings, live calls, next call id, retention
+//! through `WriteDb`), the query traits of `crate::store::reads` (`reads`, `reads_calls`) and the
+//! callback lists' [`OutboundDb`](crate::store::outbound::OutboundDb) ([`outbound`],
+//! `outbound_claim`, `outbound_more`). Not yet selectable by the daemon: the store's writer
+//! thread and reader pool (`Store`, `Writer`, `ReadPool`) are still SQLite's, and connection loss
+//! is not yet handled (docs/store.md).
 //!
 //! Driver: the sync `postgres` crate (the blocking wrapper of `tokio-postgres`, maintained with
 //! it). The store is built around one writer thread and a fixed pool of blocking readers, off the
@@ -20,7 +24,12 @@
 //! Must not know: SIP parsing, sockets, call logic, report arithmetic.
 
 pub mod outbound;
+mod outbound_claim;
+mod outbound_more;
+mod reads;
+mod reads_calls;
 mod schema;
+mod writes;
 
 use super::outbound::{Db, Tx, TxInner};
 use super::{Result, StoreError};

@@ -109,7 +109,7 @@ impl From<CallOp> for Op {
 
 impl Op {
     /// For logs, without personal data (phone numbers, names).
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Op::Binding(StoreOp::Upsert(_)) => "binding upsert".into(),
             Op::Binding(StoreOp::Delete { .. }) => "binding delete".into(),
