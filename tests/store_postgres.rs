@@ -16,8 +16,8 @@ use ctid::report::{self, render, CdrFormat, Parts, PeriodKind, Request};
 use ctid::store::outbound::OutboundDb;
 use ctid::store::postgres::PgConn;
 use ctid::store::{
-    self, ApiOp, CallFilter, CallOp, CallRecords, CallbackReads, Op, Reader, StatsReads, WriteDb,
-    Writer,
+    self, ApiOp, CallFilter, CallOp, CallRecords, CallbackReads, Job, Op, Reader, StatsReads,
+    WriteDb, Writer,
 };
 use std::collections::BTreeSet;
 
@@ -554,4 +554,48 @@ fn reports_cdrs_and_call_pages_read_the_same_from_postgres_as_from_sqlite() {
     );
     assert!(db.call(10).unwrap().is_none());
     assert!(db.call(11).unwrap().is_some());
+}
+
+#[test]
+fn the_daemons_writer_thread_runs_on_postgres_with_its_jobs_in_order() {
+    let pg = Postgres::start();
+    let url = pg.create_db("writer");
+    let w = Writer::start(PgConn::connect(&url).unwrap(), 64).unwrap();
+    let day_ms = 1_709_506_800_000;
+    let ops = a_day_of_ops(day_ms);
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    for (i, op) in ops.iter().enumerate() {
+        w.sender.blocking_send(op.clone()).unwrap();
+        if i == 200 {
+            // A job sees the ops queued before it, and takes its own transaction.
+            let seen = seen_tx.clone();
+            let job = Job::new(move |db: &dyn WriteDb| {
+                let tx = db.outbound().write_tx().unwrap();
+                tx.insert_dnc("+442079460123", "job", 1).unwrap();
+                tx.commit().unwrap();
+                let _ = seen.send(db.outbound().find_dnc("+442079460123").unwrap());
+            });
+            w.sender.blocking_send(Op::Job(job)).unwrap();
+            // A job that panics inside a transaction it leaked: rolled back, the writer goes on.
+            let job = Job::new(|db: &dyn WriteDb| {
+                let tx = db.outbound().write_tx().unwrap();
+                tx.insert_dnc("+442079460999", "lost", 1).unwrap();
+                std::mem::forget(tx);
+                panic!("boom");
+            });
+            w.sender.blocking_send(Op::Job(job)).unwrap();
+        }
+    }
+    w.join();
+    assert_eq!(seen_rx.recv().unwrap(), Some((1, "job".to_string())));
+    let db = PgConn::connect(&url).unwrap();
+    assert_eq!(db.find_dnc("+442079460999").unwrap(), None);
+    assert_eq!(db.next_call_id().unwrap(), 241);
+    let mut n = 0;
+    db.each_cdr(day_ms as i64, day_ms as i64 + 86_400_000, &mut |_| {
+        n += 1;
+        true
+    })
+    .unwrap();
+    assert_eq!(n, 240);
 }

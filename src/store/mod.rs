@@ -42,7 +42,7 @@ pub use sqlite::bindings::load_bindings;
 pub use sqlite::calls::{interrupt_live_calls, next_call_id};
 pub use sqlite::open;
 pub use sqlite::pool::{ReadPool, Reader};
-pub use sqlite::writer::{Job, Op, Writer};
+pub use sqlite::writer::{BatchDb, Job, Op, Writer};
 
 #[cfg(test)]
 pub(crate) use sqlite::test_support;

@@ -4,9 +4,9 @@
 //! start-up reads (`writes`: `PgConn::write_ops`, bindings, live calls, next call id, retention
 //! through `WriteDb`), the query traits of `crate::store::reads` (`reads`, `reads_calls`) and the
 //! callback lists' [`OutboundDb`](crate::store::outbound::OutboundDb) ([`outbound`],
-//! `outbound_claim`, `outbound_more`). Not yet selectable by the daemon: the store's writer
-//! thread and reader pool (`Store`, `Writer`, `ReadPool`) are still SQLite's, and connection loss
-//! is not yet handled (docs/store.md).
+//! `outbound_claim`, `outbound_more`); the daemon's writer thread runs on it (`BatchDb`). Not yet
+//! selectable by the daemon: the reader pool and the `Store` handle are still SQLite's, and
+//! connection loss is not yet handled (docs/store.md).
 //!
 //! Driver: the sync `postgres` crate (the blocking wrapper of `tokio-postgres`, maintained with
 //! it). The store is built around one writer thread and a fixed pool of blocking readers, off the

@@ -7,7 +7,7 @@
 use super::PgConn;
 use crate::sip::registrar::{Binding, StoreOp};
 use crate::store::outbound::Db;
-use crate::store::{ApiOp, CallOp, Op, Result, StoreError, WriteDb};
+use crate::store::{ApiOp, BatchDb, CallOp, Op, Result, StoreError, WriteDb};
 
 fn int(v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|e| StoreError::Backend(Box::new(e)))
@@ -385,5 +385,11 @@ impl WriteDb for PgConn {
             self.in_tx.set(false);
             let _ = self.client.borrow_mut().batch_execute("ROLLBACK");
         }
+    }
+}
+
+impl BatchDb for PgConn {
+    fn commit_ops(&self, ops: &[Op]) -> usize {
+        self.write_ops(ops)
     }
 }

@@ -182,9 +182,23 @@ fn commit(conn: &Connection, batch: &[Op]) -> usize {
     failed
 }
 
+/// What the writer thread writes on: a backend's connection (SQLite's here, PostgreSQL's in
+/// `crate::store::postgres`), which also runs the jobs.
+pub trait BatchDb: WriteDb + Send {
+    /// Write `ops` (no jobs among them) in one transaction; when that fails, op by op. Returns
+    /// how many ops could not be written (each logged and counted).
+    fn commit_ops(&self, ops: &[Op]) -> usize;
+}
+
+impl BatchDb for Connection {
+    fn commit_ops(&self, ops: &[Op]) -> usize {
+        commit(self, ops)
+    }
+}
+
 /// Write the ops of `batch` in order, in one transaction per run of ops between jobs, and run
 /// its jobs between them. Leaves `batch` empty.
-fn write_batch(conn: &Connection, batch: &mut Vec<Op>) {
+fn write_batch(conn: &dyn BatchDb, batch: &mut Vec<Op>) {
     let mut start = 0;
     for i in 0..=batch.len() {
         let job = match batch.get(i) {
@@ -194,7 +208,7 @@ fn write_batch(conn: &Connection, batch: &mut Vec<Op>) {
         };
         if start < i {
             let started = std::time::Instant::now();
-            commit(conn, &batch[start..i]);
+            conn.commit_ops(&batch[start..i]);
             metrics::histogram!("ctid_store_write_seconds").record(started.elapsed().as_secs_f64());
         }
         if let Some(job) = job {
@@ -213,8 +227,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Start the writer on `conn`. `queue` bounds the number of pending writes.
-    pub fn start(conn: Connection, queue: usize) -> Result<Writer, StoreError> {
+    /// Start the writer on `conn` (a SQLite or PostgreSQL connection). `queue` bounds the number
+    /// of pending writes.
+    pub fn start(conn: impl BatchDb + 'static, queue: usize) -> Result<Writer, StoreError> {
         let (sender, mut rx) = mpsc::channel::<Op>(queue);
         let thread = std::thread::Builder::new()
             .name("ctid-store".into())
