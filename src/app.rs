@@ -162,9 +162,7 @@ fn start_retention(
             tracing::debug!(cutoff_ms = cutoff, days, batch, "retention pass started");
             let mut purged = 0;
             loop {
-                match store.sql_write_blocking(move |c| {
-                    store::purge_batch(c, cutoff, batch).map_err(store::StoreError::from)
-                }) {
+                match store.purge_batch_blocking(cutoff, batch) {
                     Ok(0) => break,
                     Ok(n) => purged += n,
                     Err(e) => {

@@ -35,7 +35,7 @@ pub fn open_complaints_as_configured(
     cfg: &Outbound,
     now_ms: u64,
 ) -> Result<Vec<ComplaintStatus>, OutboundError> {
-    let mut all = open_complaints(store.sql(), now_ms)?;
+    let mut all = open_complaints(store.outbound(), now_ms)?;
     for c in &mut all {
         if c.reply_due_at_ms == c.complained_at_ms.saturating_add(COMPLAINT_REPLY_WITHIN_MS) {
             c.reply_due_at_ms = c.complained_at_ms.saturating_add(cfg.complaint_reply_ms());
@@ -64,7 +64,7 @@ pub fn summarize(complaints: &[ComplaintStatus]) -> ComplaintSummary {
 /// Set every list's gauges and the complaint gauges from the store at `now_ms`; returns the
 /// number of lists. Blocking.
 pub fn refresh_once(store: &Reader, cfg: &Outbound, now_ms: u64) -> Result<usize, OutboundError> {
-    let conn = store.sql();
+    let conn = store.outbound();
     let lists = list_lists(conn)?;
     for l in &lists {
         crate::metrics::register_callback_list(&l.spec.name);

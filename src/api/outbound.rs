@@ -98,7 +98,7 @@ pub(super) async fn db_read<T: Send + 'static>(
     st: &ApiState,
     f: impl FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    st.inner.store.read(move |r| f(r.sql())).await
+    st.inner.store.read(move |r| f(r.outbound())).await
 }
 
 /// Run `f` on the store writer's connection (after the writes queued before it).

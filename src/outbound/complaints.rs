@@ -13,7 +13,7 @@ use super::{
     ms_from_sql, sql_ms, write_tx, ContactId, ContactState, ListId, ListState, Mode, OutboundError,
     Purpose, Result,
 };
-use crate::store::outbound::{complaints as sql, Db};
+use crate::store::outbound::Db;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -110,9 +110,9 @@ pub fn complaint_follow_up(
     let due_at_ms = at_ms.saturating_add(COMPLAINT_REPLY_WITHIN_MS);
     let call = sql_ms(call_id)?;
     let tx = write_tx(conn)?;
-    let (list, list_created) = match get_list_by_name(&tx, &settings.list.name) {
+    let (list, list_created) = match get_list_by_name(&*tx, &settings.list.name) {
         Ok(l) => (l, false),
-        Err(OutboundError::NoSuchList(_)) => (insert_list(&tx, &settings.list, at_ms)?, true),
+        Err(OutboundError::NoSuchList(_)) => (insert_list(&*tx, &settings.list, at_ms)?, true),
         Err(e) => return Err(e),
     };
     if list.spec.purpose != Purpose::Complaint {
@@ -127,7 +127,7 @@ pub fn complaint_follow_up(
             list.spec.name
         )));
     }
-    if let Some((contact, due)) = sql::follow_up_of_call(&tx, list.id, call)? {
+    if let Some((contact, due)) = tx.follow_up_of_call(list.id, call)? {
         return Ok(ComplaintFollowUp {
             list: list.id,
             contact,
@@ -139,7 +139,7 @@ pub fn complaint_follow_up(
     let mut fields = Map::new();
     fields.insert("complaint_call_id".into(), Value::from(call_id));
     let contact = insert_single(
-        &tx,
+        &*tx,
         list.id,
         &number,
         &number,
@@ -184,7 +184,7 @@ pub struct ComplaintStatus {
 
 /// Open complaints (contacts of complaint lists not `done`), most urgent reply first.
 pub fn open_complaints(conn: &Db, now_ms: u64) -> Result<Vec<ComplaintStatus>> {
-    let rows = sql::open_complaints(conn, sql_ms(COMPLAINT_REPLY_WITHIN_MS)?)?;
+    let rows = conn.open_complaints(sql_ms(COMPLAINT_REPLY_WITHIN_MS)?)?;
     Ok(rows
         .into_iter()
         .map(|r| {

@@ -3,7 +3,7 @@
 
 use super::lists::load;
 use super::{ms_from_sql, sql_ms, AttemptResult, ContactState, ListId, ListState, Result};
-use crate::store::outbound::{counters as sql, Db};
+use crate::store::outbound::Db;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -55,7 +55,7 @@ pub fn list_counters(conn: &Db, id: ListId, now_ms: u64) -> Result<ListCounters>
     let list = load(conn, id)?;
     let (day_start_ms, day_end_ms) = list.calendar()?.day_bounds(now_ms)?;
     let mut contacts = ContactCounts::default();
-    for (state, n) in sql::contact_states(conn, id)? {
+    for (state, n) in conn.contact_states(id)? {
         let n = ms_from_sql(n);
         match state {
             ContactState::Pending => contacts.pending = n,
@@ -66,7 +66,7 @@ pub fn list_counters(conn: &Db, id: ListId, now_ms: u64) -> Result<ListCounters>
         }
     }
     let mut attempts = AttemptCounts::default();
-    for (result, n) in sql::attempt_results(conn, id)? {
+    for (result, n) in conn.attempt_results(id)? {
         let n = ms_from_sql(n);
         match result {
             None => attempts.claimed = n,
@@ -79,16 +79,17 @@ pub fn list_counters(conn: &Db, id: ListId, now_ms: u64) -> Result<ListCounters>
             Some(AttemptResult::Skipped) => attempts.skipped = n,
         }
     }
-    let skipped_by_reason = sql::skip_reasons(conn, id)?
+    let skipped_by_reason = conn
+        .skip_reasons(id)?
         .into_iter()
         .map(|(reason, n)| (reason, ms_from_sql(n)))
         .collect();
-    let agents_today: BTreeMap<String, u64> =
-        sql::answered_per_agent(conn, id, sql_ms(day_start_ms)?, sql_ms(day_end_ms)?)?
-            .into_iter()
-            .map(|(agent, n)| (agent, ms_from_sql(n)))
-            .collect();
-    let live = sql::live_attempts(conn, id)?;
+    let agents_today: BTreeMap<String, u64> = conn
+        .answered_per_agent(id, sql_ms(day_start_ms)?, sql_ms(day_end_ms)?)?
+        .into_iter()
+        .map(|(agent, n)| (agent, ms_from_sql(n)))
+        .collect();
+    let live = conn.live_attempts(id)?;
     Ok(ListCounters {
         list: id,
         state: list.state,

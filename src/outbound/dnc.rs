@@ -6,7 +6,7 @@
 use super::e164::{normalise, CountryCode};
 use super::import::{csv_rows, header_error, ImportOptions, ImportReport, RowError};
 use super::{ms_from_sql, sql_ms, write_tx, OutboundError, Result};
-use crate::store::outbound::{dnc as sql, Db};
+use crate::store::outbound::Db;
 use std::io::Read;
 
 /// Put one number on the do-not-call list. Returns its E.164 form. Adding it again keeps the
@@ -27,7 +27,7 @@ pub fn add_do_not_call(
 }
 
 pub(super) fn insert_dnc(conn: &Db, e164: &str, source: &str, now: i64) -> Result<()> {
-    Ok(sql::insert(conn, e164, source, now)?)
+    Ok(conn.insert_dnc(e164, source, now)?)
 }
 
 /// Take a number off the do-not-call list. Returns whether it was on it.
@@ -36,12 +36,14 @@ pub fn remove_do_not_call(conn: &Db, number: &str, country: &CountryCode) -> Res
         input: number.to_string(),
         reason,
     })?;
-    Ok(sql::delete(conn, &n)?)
+    Ok(conn.delete_dnc(&n)?)
 }
 
 /// Is this E.164 number on the do-not-call list? With its `added_at_ms` and `source`.
 pub fn is_do_not_call(conn: &Db, e164: &str) -> Result<Option<(u64, String)>> {
-    Ok(sql::find(conn, e164)?.map(|(at, source)| (ms_from_sql(at), source)))
+    Ok(conn
+        .find_dnc(e164)?
+        .map(|(at, source)| (ms_from_sql(at), source)))
 }
 
 /// Import do-not-call numbers from CSV with a header row and a `phone` (or `number`) column;
@@ -135,7 +137,7 @@ fn store_dnc(
     }
     let tx = write_tx(conn)?;
     for n in &good {
-        insert_dnc(&tx, n, source, now)?;
+        insert_dnc(&*tx, n, source, now)?;
     }
     tx.commit()?;
     Ok(report(good.len()))

@@ -20,7 +20,7 @@
 use super::e164::{normalise, CountryCode};
 use super::lists;
 use super::{sql_ms, ListId, ListState, OutboundError, Result};
-use crate::store::outbound::{contacts as sql, Db};
+use crate::store::outbound::{Db, NewContactRow};
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -373,7 +373,7 @@ fn store_contacts(
 ) -> Result<ImportReport> {
     let now = sql_ms(now_ms)?;
     let tx = super::write_tx(conn)?;
-    let l = lists::load(&tx, list)?;
+    let l = lists::load(&*tx, list)?;
     if l.state == ListState::Stopped {
         return Err(OutboundError::Conflict(format!(
             "list {:?} is stopped: nothing can be imported into it",
@@ -395,7 +395,7 @@ fn store_contacts(
                         row,
                         reason: format!("{} is already in this list (row {first})", key_label(&c)),
                     });
-                } else if pending_in_list(&tx, list, &c)? {
+                } else if pending_in_list(&*tx, list, &c)? {
                     errors.push(RowError {
                         row,
                         reason: format!("{} is already pending in this list", key_label(&c)),
@@ -417,7 +417,7 @@ fn store_contacts(
         });
     }
     for c in &good {
-        insert_contact(&tx, list, c, None, now)?;
+        insert_contact(&*tx, list, c, None, now)?;
     }
     tx.commit()?;
     Ok(ImportReport {
@@ -497,8 +497,8 @@ fn key_label(c: &NewContact) -> String {
 
 fn pending_in_list(conn: &Db, list: ListId, c: &NewContact) -> Result<bool> {
     Ok(match &c.customer_id {
-        Some(id) => sql::customer_pending(conn, list, id)?,
-        None => sql::number_pending(conn, list, &c.phones[0])?,
+        Some(id) => conn.customer_pending(list, id)?,
+        None => conn.number_pending(list, &c.phones[0])?,
     })
 }
 
@@ -511,7 +511,7 @@ fn insert_contact(
     now: i64,
 ) -> Result<super::ContactId> {
     let fields = Value::Object(c.fields.clone()).to_string();
-    let row = sql::NewContactRow {
+    let row = NewContactRow {
         customer_id: c.customer_id.as_deref(),
         name: c.name.as_deref(),
         fields_json: &fields,
@@ -520,7 +520,7 @@ fn insert_contact(
         call_id,
         phones: &c.phones,
     };
-    Ok(sql::insert(conn, list, &row, now)?)
+    Ok(conn.insert_contact(list, &row, now)?)
 }
 
 /// Add one contact for a complaint follow-up or a queue callback (used by [`super::complaints`]

@@ -1,12 +1,13 @@
 use super::*;
 use crate::outbound::testutil::{db, ms, spec};
 use crate::outbound::{create_list, get_contact, ContactId, ContactState};
+use crate::store::test_support::TestDb;
 
 fn opts() -> ImportOptions {
     ImportOptions::new(CountryCode::new("44").unwrap())
 }
 
-fn setup() -> (tempfile::TempDir, Db, ListId) {
+fn setup() -> (tempfile::TempDir, TestDb, ListId) {
     let (dir, conn) = db();
     let id = create_list(&conn, &spec("imports"), 0).unwrap().id;
     (dir, conn, id)

@@ -5,7 +5,7 @@ use super::calendar::{self, Calendar, WindowRule};
 use super::{
     ms_from_sql, sql_ms, AttemptResult, ListId, ListState, Mode, OutboundError, Purpose, Result,
 };
-use crate::store::outbound::{lists as sql, Db};
+use crate::store::outbound::Db;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -238,7 +238,7 @@ impl List {
 /// Validate and store a new list (state `active`).
 pub fn create_list(conn: &Db, spec: &ListSpec, now_ms: u64) -> Result<List> {
     let tx = super::write_tx(conn)?;
-    let list = insert_list(&tx, spec, now_ms)?;
+    let list = insert_list(&*tx, spec, now_ms)?;
     tx.commit()?;
     Ok(list)
 }
@@ -247,7 +247,7 @@ pub fn create_list(conn: &Db, spec: &ListSpec, now_ms: u64) -> Result<List> {
 pub(crate) fn insert_list(tx: &Db, spec: &ListSpec, now_ms: u64) -> Result<List> {
     let checked = spec.check()?;
     let now = sql_ms(now_ms)?;
-    if sql::name_taken(tx, &spec.name)? {
+    if tx.list_name_taken(&spec.name)? {
         return Err(OutboundError::Conflict(format!(
             "a callback list named {:?} already exists",
             spec.name
@@ -265,7 +265,7 @@ pub(crate) fn insert_list(tx: &Db, spec: &ListSpec, now_ms: u64) -> Result<List>
         .map(|r| (r.days, r.start_min, r.end_min))
         .collect();
     let holidays: Vec<String> = checked.holidays.iter().map(|d| d.to_string()).collect();
-    let id = sql::insert(tx, spec, secs, &windows, &holidays, now)?;
+    let id = tx.insert_list(spec, secs, &windows, &holidays, now)?;
     load(tx, id)
 }
 
@@ -274,7 +274,7 @@ pub fn get_list(conn: &Db, id: ListId) -> Result<List> {
 }
 
 pub fn get_list_by_name(conn: &Db, name: &str) -> Result<List> {
-    match sql::id_by_name(conn, name)? {
+    match conn.list_id_by_name(name)? {
         Some(id) => load(conn, id),
         None => Err(OutboundError::NoSuchList(format!("{name:?}"))),
     }
@@ -282,7 +282,7 @@ pub fn get_list_by_name(conn: &Db, name: &str) -> Result<List> {
 
 /// Every list, oldest first.
 pub fn list_lists(conn: &Db) -> Result<Vec<List>> {
-    sql::ids(conn)?
+    conn.list_ids()?
         .into_iter()
         .map(|id| load(conn, id))
         .collect()
@@ -305,7 +305,7 @@ pub fn stop_list(conn: &Db, id: ListId, now_ms: u64) -> Result<List> {
 
 fn set_state(conn: &Db, id: ListId, to: ListState, now_ms: u64) -> Result<List> {
     let tx = super::write_tx(conn)?;
-    let list = load(&tx, id)?;
+    let list = load(&*tx, id)?;
     if list.state == to {
         return Ok(list);
     }
@@ -320,14 +320,16 @@ fn set_state(conn: &Db, id: ListId, to: ListState, now_ms: u64) -> Result<List> 
             }
         )));
     }
-    sql::set_state(&tx, id, to, sql_ms(now_ms)?)?;
-    let list = load(&tx, id)?;
+    tx.set_list_state(id, to, sql_ms(now_ms)?)?;
+    let list = load(&*tx, id)?;
     tx.commit()?;
     Ok(list)
 }
 
 pub(crate) fn load(conn: &Db, id: ListId) -> Result<List> {
-    let r = sql::load(conn, id)?.ok_or_else(|| OutboundError::NoSuchList(id.to_string()))?;
+    let r = conn
+        .load_list(id)?
+        .ok_or_else(|| OutboundError::NoSuchList(id.to_string()))?;
     Ok(List {
         id,
         spec: ListSpec {

@@ -9,13 +9,14 @@
 //! contacts of a per-queue `queue_callback` list, dialed before other lists ([`queue_callbacks`])
 //! — and the counters a lead's board and the metrics read ([`counters`]).
 //!
-//! Every function takes the connection the store hands over ([`Db`]: the store writer's for
+//! Every function takes the connection the store hands over ([`Db`]: `&dyn
+//! crate::store::outbound::OutboundDb`, the backend-neutral operations; the store writer's for
 //! changes, a pooled reader's for reads) and the current wall-clock time as unix milliseconds
 //! (`now_ms` / `at_ms`): nothing here reads a clock, so tests drive a simulated one. No SQL here:
-//! each statement is a function of `crate::store::outbound`. The functions that change state run
-//! in their own transaction; the dial-time decision
-//! ([`next_contact`]) uses `BEGIN IMMEDIATE`, so two dialers (or a dialer and a restart) can never
-//! claim one contact twice. Calls are blocking: run them on a dedicated thread or in
+//! each statement is a method of that trait. The functions that change state run in their own
+//! transaction, which takes the write lock when it begins; so the dial-time decision
+//! ([`next_contact`]) can never claim one contact twice for two dialers (or a dialer and a
+//! restart). Calls are blocking: run them on a dedicated thread or in
 //! `spawn_blocking`, never on the async executor.
 //!
 //! Must not know: SQL, SIP, media, sockets, the ACD engine, HTTP. The dialer dials what
@@ -108,19 +109,18 @@ pub enum OutboundError {
 
 pub type Result<T, E = OutboundError> = std::result::Result<T, E>;
 
-/// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`): reads inside it see
-/// the state it writes over, and with WAL a deferred transaction that reads and then writes could
-/// fail with `SQLITE_BUSY` when another connection wrote in between, whatever the busy timeout.
+/// A write transaction that takes the write lock at once: reads inside it see the state it writes
+/// over.
 fn write_tx(conn: &Db) -> Result<crate::store::outbound::Tx<'_>> {
-    Ok(crate::store::outbound::write_tx(conn)?)
+    Ok(conn.write_tx()?)
 }
 
-/// Unix ms as SQLite stores it.
+/// Unix ms as the store keeps it.
 fn sql_ms(ms: u64) -> Result<i64> {
     i64::try_from(ms).map_err(|_| OutboundError::Invalid(format!("time {ms} ms is out of range")))
 }
 
-/// Unix ms read back from SQLite (never negative in rows this module wrote).
+/// Unix ms read back from the store (never negative in rows this module wrote).
 fn ms_from_sql(ms: i64) -> u64 {
     u64::try_from(ms).unwrap_or(0)
 }

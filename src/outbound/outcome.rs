@@ -20,7 +20,7 @@ use super::{
     ms_from_sql, sql_ms, write_tx, AttemptId, AttemptResult, ContactId, ContactState, ListId,
     OutboundError, Result,
 };
-use crate::store::outbound::{attempts as sql, Db};
+use crate::store::outbound::Db;
 use serde::Serialize;
 
 /// Dispositions with a meaning here; any other code is stored and schedules another attempt.
@@ -77,7 +77,9 @@ pub enum ContactNext {
 }
 
 pub fn get_attempt(conn: &Db, id: AttemptId) -> Result<Attempt> {
-    let r = sql::load(conn, id)?.ok_or(OutboundError::NoSuchAttempt(id))?;
+    let r = conn
+        .load_attempt(id)?
+        .ok_or(OutboundError::NoSuchAttempt(id))?;
     Ok(Attempt {
         id,
         list: ListId(r.list_id),
@@ -100,7 +102,7 @@ pub fn get_attempt(conn: &Db, id: AttemptId) -> Result<Attempt> {
 
 /// Link the attempt to ctid's call id for the outbound call (for the CDR and reports).
 pub fn link_call(conn: &Db, attempt: AttemptId, call_id: u64) -> Result<()> {
-    if !sql::set_call(conn, attempt, sql_ms(call_id)?)? {
+    if !conn.set_attempt_call(attempt, sql_ms(call_id)?)? {
         return Err(OutboundError::NoSuchAttempt(attempt));
     }
     Ok(())
@@ -119,7 +121,7 @@ pub fn record_result(
 ) -> Result<ContactNext> {
     let at = sql_ms(at_ms)?;
     let tx = write_tx(conn)?;
-    let a = get_attempt(&tx, attempt)?;
+    let a = get_attempt(&*tx, attempt)?;
     let conflict = |what: String| {
         Err(OutboundError::Conflict(format!(
             "attempt {attempt}: {what}"
@@ -131,7 +133,7 @@ pub fn record_result(
     if a.ended_at_ms.is_some() || a.result == Some(AttemptResult::Answered) {
         return match a.result {
             Some(r) if r == result => {
-                let state = load_contact(&tx, a.contact)?.state;
+                let state = load_contact(&*tx, a.contact)?.state;
                 Ok(ContactNext::Unchanged { state })
             }
             Some(r) => conflict(format!("already {r}, cannot become {result}")),
@@ -140,11 +142,11 @@ pub fn record_result(
     }
     let next = match result {
         AttemptResult::Ringing => {
-            sql::set_ringing(&tx, attempt, sip_code)?;
+            tx.attempt_ringing(attempt, sip_code)?;
             ContactNext::InProgress
         }
         AttemptResult::Answered => {
-            sql::set_answered(&tx, attempt, at, sip_code)?;
+            tx.attempt_answered(attempt, at, sip_code)?;
             ContactNext::InProgress
         }
         AttemptResult::Skipped => {
@@ -152,16 +154,16 @@ pub fn record_result(
                 return conflict("already dialed: a skip must come before dialing".into());
             }
             // Not a dial attempt: give the attempt number back.
-            sql::set_skipped_by_agent(&tx, attempt, at)?;
-            let list = lists::load(&tx, a.list)?;
+            tx.attempt_skipped_by_agent(attempt, at)?;
+            let list = lists::load(&*tx, a.list)?;
             let retry_at = at_ms.saturating_add(list.spec.retry.after_ms(AttemptResult::NoAnswer));
-            sql::contact_given_back(&tx, a.contact, sql_ms(retry_at)?, at)?;
+            tx.contact_given_back(a.contact, sql_ms(retry_at)?, at)?;
             ContactNext::RetryAt { at_ms: retry_at }
         }
         final_result => {
-            sql::set_final(&tx, attempt, final_result, sip_code, at)?;
-            let list = lists::load(&tx, a.list)?;
-            schedule(&tx, &list, a.contact, final_result, at_ms, true)?
+            tx.attempt_final(attempt, final_result, sip_code, at)?;
+            let list = lists::load(&*tx, a.list)?;
+            schedule(&*tx, &list, a.contact, final_result, at_ms, true)?
         }
     };
     tx.commit()?;
@@ -172,18 +174,18 @@ pub fn record_result(
 /// while the call was live.
 pub fn record_hangup(conn: &Db, attempt: AttemptId, at_ms: u64) -> Result<ContactNext> {
     let tx = write_tx(conn)?;
-    let a = get_attempt(&tx, attempt)?;
+    let a = get_attempt(&*tx, attempt)?;
     if a.answered_at_ms.is_none() {
         return Err(OutboundError::Conflict(format!(
             "attempt {attempt} was not answered: record its result instead"
         )));
     }
     if a.ended_at_ms.is_some() {
-        let state = load_contact(&tx, a.contact)?.state;
+        let state = load_contact(&*tx, a.contact)?.state;
         return Ok(ContactNext::Unchanged { state });
     }
-    sql::set_ended(&tx, attempt, sql_ms(at_ms)?)?;
-    let next = after_answer(&tx, attempt, at_ms)?;
+    tx.attempt_ended(attempt, sql_ms(at_ms)?)?;
+    let next = after_answer(&*tx, attempt, at_ms)?;
     tx.commit()?;
     Ok(next)
 }
@@ -219,26 +221,26 @@ pub fn set_disposition(
     }
     let at = sql_ms(at_ms)?;
     let tx = write_tx(conn)?;
-    let a = get_attempt(&tx, attempt)?;
+    let a = get_attempt(&*tx, attempt)?;
     if a.attempt_no.is_none() {
         return Err(OutboundError::Conflict(format!(
             "attempt {attempt} is a skip: there is no call to disposition"
         )));
     }
-    sql::set_disposition(&tx, attempt, disposition, notes, survey_score)?;
+    tx.attempt_disposition(attempt, disposition, notes, survey_score)?;
     let next = match disposition {
         DISPOSITION_DONE | DISPOSITION_DO_NOT_CALL => {
             if disposition == DISPOSITION_DO_NOT_CALL {
                 if let Some(n) = &a.number {
-                    super::dnc::insert_dnc(&tx, n, "disposition", at)?;
+                    super::dnc::insert_dnc(&*tx, n, "disposition", at)?;
                 }
             }
-            finish(&tx, a.contact, disposition, at)?
+            finish(&*tx, a.contact, disposition, at)?
         }
-        _ if a.answered_at_ms.is_some() => after_answer(&tx, attempt, at_ms)?,
+        _ if a.answered_at_ms.is_some() => after_answer(&*tx, attempt, at_ms)?,
         // An unanswered attempt was scheduled by its result already.
         _ => ContactNext::Unchanged {
-            state: load_contact(&tx, a.contact)?.state,
+            state: load_contact(&*tx, a.contact)?.state,
         },
     };
     tx.commit()?;
@@ -268,7 +270,7 @@ fn after_answer(conn: &Db, attempt: AttemptId, at_ms: u64) -> Result<ContactNext
 
 /// The contact is done for `reason`.
 fn finish(conn: &Db, contact: ContactId, reason: &str, at: i64) -> Result<ContactNext> {
-    sql::contact_done(conn, contact, reason, at)?;
+    conn.contact_done(contact, reason, at)?;
     Ok(ContactNext::Done {
         reason: reason.to_string(),
     })
@@ -287,15 +289,15 @@ fn schedule(
     let c = load_contact(conn, contact)?;
     let at = sql_ms(at_ms)?;
     if c.state != ContactState::InProgress {
-        sql::contact_last_result(conn, contact, result)?;
+        conn.contact_last_result(contact, result)?;
         return Ok(ContactNext::Unchanged { state: c.state });
     }
     if count_max && c.attempts >= list.spec.max_attempts {
-        sql::contact_unreachable(conn, contact, result, at)?;
+        conn.contact_unreachable(contact, result, at)?;
         return Ok(ContactNext::Unreachable);
     }
     let retry_at = at_ms.saturating_add(list.spec.retry.after_ms(result));
-    sql::contact_retry(conn, contact, result, sql_ms(retry_at)?, at)?;
+    conn.contact_retry(contact, result, sql_ms(retry_at)?, at)?;
     Ok(ContactNext::RetryAt { at_ms: retry_at })
 }
 
@@ -325,29 +327,29 @@ pub struct ReconcileReport {
 pub fn reconcile_after_restart(conn: &Db, now_ms: u64) -> Result<ReconcileReport> {
     let now = sql_ms(now_ms)?;
     let tx = write_tx(conn)?;
-    let live = sql::live_ids(&tx)?;
+    let live = tx.live_attempt_ids()?;
     let mut report = ReconcileReport::default();
     for id in live {
-        let a = get_attempt(&tx, id)?;
+        let a = get_attempt(&*tx, id)?;
         if a.result.is_none() && a.call_id.is_none() {
             // No call was ever made for it: nobody was rung, the customer least of all.
-            sql::give_back(&tx, a.id, now)?;
-            sql::contact_given_back(&tx, a.contact, now, now)?;
+            tx.give_back_attempt(a.id, now)?;
+            tx.contact_given_back(a.contact, now, now)?;
             report.given_back += 1;
             continue;
         }
         report.interrupted += 1;
-        let list = lists::load(&tx, a.list)?;
+        let list = lists::load(&*tx, a.list)?;
         let next = if a.answered_at_ms.is_some() {
-            sql::end_interrupted(&tx, a.id, now)?;
+            tx.attempt_end_interrupted(a.id, now)?;
             if a.disposition.is_some() {
-                after_answer(&tx, a.id, now_ms)?
+                after_answer(&*tx, a.id, now_ms)?
             } else {
-                schedule(&tx, &list, a.contact, AttemptResult::Failed, now_ms, false)?
+                schedule(&*tx, &list, a.contact, AttemptResult::Failed, now_ms, false)?
             }
         } else {
-            sql::fail_interrupted(&tx, a.id, now)?;
-            schedule(&tx, &list, a.contact, AttemptResult::Failed, now_ms, true)?
+            tx.attempt_fail_interrupted(a.id, now)?;
+            schedule(&*tx, &list, a.contact, AttemptResult::Failed, now_ms, true)?
         };
         match next {
             ContactNext::RetryAt { .. } => report.rescheduled += 1,
@@ -355,7 +357,7 @@ pub fn reconcile_after_restart(conn: &Db, now_ms: u64) -> Result<ReconcileReport
             _ => {}
         }
     }
-    let waiting = sql::awaiting_disposition(&tx)?;
+    let waiting = tx.awaiting_disposition()?;
     report.awaiting_disposition = usize::try_from(waiting).unwrap_or(0);
     tx.commit()?;
     Ok(report)

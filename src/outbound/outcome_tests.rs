@@ -5,10 +5,11 @@ use crate::outbound::testutil::{
 use crate::outbound::{
     create_list, get_contact, is_do_not_call, list_counters, next_contact, Decision, Why,
 };
+use crate::store::test_support::TestDb;
 
 const MIN: u64 = 60_000;
 
-fn one_contact(conn: &Db) -> ListId {
+fn one_contact(conn: &TestDb) -> ListId {
     let list = create_list(conn, &spec("l"), 0).unwrap().id;
     add_contacts(conn, list, &[("A", "07700900001")]);
     list

@@ -32,7 +32,7 @@ use super::{
     ms_from_sql, sql_ms, AttemptId, AttemptResult, ContactId, ContactState, ListId, ListState,
     Mode, OutboundError, Result,
 };
-use crate::store::outbound::{policy as sql, Db};
+use crate::store::outbound::Db;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -150,7 +150,7 @@ pub fn next_contact_among(
 ) -> Result<Decision> {
     let now = sql_ms(now_ms)?;
     let tx = super::write_tx(conn)?;
-    if let Some(attempt) = sql::live_attempt_of(&tx, agent)? {
+    if let Some(attempt) = tx.live_attempt_of(agent)? {
         return Ok(Decision::Nothing {
             why: Why::AgentBusy { attempt },
         });
@@ -161,8 +161,8 @@ pub fn next_contact_among(
         if eligible.iter().any(|l| l.id == id) {
             continue;
         }
-        let list = lists::load(&tx, id)?;
-        match list_blocked(&tx, &list, agent, now_ms)? {
+        let list = lists::load(&*tx, id)?;
+        match list_blocked(&*tx, &list, agent, now_ms)? {
             Some(why) => {
                 first_why.get_or_insert(why);
             }
@@ -177,36 +177,36 @@ pub fn next_contact_among(
     let ids: Vec<ListId> = eligible.iter().map(|l| l.id).collect();
     let mut passed_over = 0i64;
     loop {
-        let batch = sql::candidates(&tx, &ids, now, passed_over)?;
+        let batch = tx.candidates(&ids, now, passed_over)?;
         for &cid in &batch {
-            let contact = load_contact(&tx, cid)?;
+            let contact = load_contact(&*tx, cid)?;
             let Some(list) = eligible.iter().find(|l| l.id == contact.list) else {
                 continue;
             };
             let mut allowed = Vec::new();
             for n in &contact.phones {
-                if super::is_do_not_call(&tx, n)?.is_none() {
+                if super::is_do_not_call(&*tx, n)?.is_none() {
                     allowed.push(n.clone());
                 }
             }
             if allowed.is_empty() {
-                skip(&tx, &contact, "do_not_call", now)?;
+                skip(&*tx, &contact, "do_not_call", now)?;
                 continue;
             }
             let period_ms = list.spec.dedupe_period_secs.saturating_mul(1000);
-            if period_ms > 0 && answered_elsewhere(&tx, &contact, now_ms.saturating_sub(period_ms))?
+            if period_ms > 0
+                && answered_elsewhere(&*tx, &contact, now_ms.saturating_sub(period_ms))?
             {
-                skip(&tx, &contact, "duplicate", now)?;
+                skip(&*tx, &contact, "duplicate", now)?;
                 continue;
             }
-            if live_elsewhere(&tx, &contact)? {
+            if live_elsewhere(&*tx, &contact)? {
                 passed_over += 1;
                 continue;
             }
             let number = allowed[contact.attempts as usize % allowed.len()].clone();
             let attempt_no = contact.attempts + 1;
-            let attempt = sql::insert_attempt(
-                &tx,
+            let attempt = tx.insert_attempt(
                 contact.list,
                 contact.id,
                 attempt_no,
@@ -215,13 +215,13 @@ pub fn next_contact_among(
                 &number,
                 now,
             )?;
-            if !sql::claim_contact(&tx, contact.id, attempt_no, now)? {
+            if !tx.claim_contact(contact.id, attempt_no, now)? {
                 return Err(OutboundError::Conflict(format!(
                     "contact {} changed while being claimed",
                     contact.id
                 )));
             }
-            let contact = load_contact(&tx, contact.id)?;
+            let contact = load_contact(&*tx, contact.id)?;
             let mode = list.spec.mode;
             tx.commit()?;
             return Ok(Decision::Dial {
@@ -237,7 +237,7 @@ pub fn next_contact_among(
             break;
         }
     }
-    let next = sql::next_retry(&tx, &ids, now)?;
+    let next = tx.next_retry(&ids, now)?;
     tx.commit()?;
     Ok(Decision::Nothing {
         why: Why::NoContactDue {
@@ -312,7 +312,7 @@ fn usage(
     agent: Option<&str>,
     (start, end): (i64, i64),
 ) -> Result<(u64, u64)> {
-    let (used, in_flight) = sql::usage(conn, list, agent, start, end)?;
+    let (used, in_flight) = conn.list_usage(list, agent, start, end)?;
     Ok((ms_from_sql(used), ms_from_sql(in_flight)))
 }
 
@@ -320,12 +320,12 @@ fn usage(
 fn answered_elsewhere(conn: &Db, c: &Contact, since_ms: u64) -> Result<bool> {
     let since = sql_ms(since_ms)?;
     if let Some(customer) = &c.customer_id {
-        if sql::customer_answered_since(conn, customer, since, c.id)? {
+        if conn.customer_answered_since(customer, since, c.id)? {
             return Ok(true);
         }
     }
     for n in &c.phones {
-        if sql::number_answered_since(conn, n, since, c.id)? {
+        if conn.number_answered_since(n, since, c.id)? {
             return Ok(true);
         }
     }
@@ -335,7 +335,7 @@ fn answered_elsewhere(conn: &Db, c: &Contact, since_ms: u64) -> Result<bool> {
 /// Is the same customer or number on a live call from another contact right now?
 fn live_elsewhere(conn: &Db, c: &Contact) -> Result<bool> {
     for n in &c.phones {
-        if sql::live_elsewhere(conn, c.id, c.customer_id.as_deref(), n)? {
+        if conn.live_elsewhere(c.id, c.customer_id.as_deref(), n)? {
             return Ok(true);
         }
     }
@@ -345,15 +345,7 @@ fn live_elsewhere(conn: &Db, c: &Contact) -> Result<bool> {
 /// Record a policy skip and take the contact out of dialing for good.
 fn skip(conn: &Db, c: &Contact, reason: &str, now: i64) -> Result<()> {
     let number = c.phones.first().map(String::as_str);
-    Ok(sql::skip(
-        conn,
-        c.list,
-        c.id,
-        c.customer_id.as_deref(),
-        number,
-        reason,
-        now,
-    )?)
+    Ok(conn.skip_contact(c.list, c.id, c.customer_id.as_deref(), number, reason, now)?)
 }
 
 pub fn get_contact(conn: &Db, id: ContactId) -> Result<Contact> {
@@ -361,7 +353,9 @@ pub fn get_contact(conn: &Db, id: ContactId) -> Result<Contact> {
 }
 
 pub(crate) fn load_contact(conn: &Db, id: ContactId) -> Result<Contact> {
-    let r = sql::load_contact(conn, id)?.ok_or(OutboundError::NoSuchContact(id))?;
+    let r = conn
+        .load_contact(id)?
+        .ok_or(OutboundError::NoSuchContact(id))?;
     let fields = match serde_json::from_str(&r.fields_json) {
         Ok(Value::Object(m)) => m,
         _ => {

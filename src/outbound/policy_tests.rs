@@ -6,18 +6,19 @@ use crate::outbound::{
     add_do_not_call, create_list, get_attempt, list_counters, pause_list, record_result,
     resume_list, stop_list, CountryCode, ListSpec,
 };
+use crate::store::test_support::TestDb;
 
 fn uk() -> CountryCode {
     CountryCode::new("44").unwrap()
 }
 
-fn list_with(conn: &Db, name: &str, f: impl FnOnce(&mut ListSpec)) -> ListId {
+fn list_with(conn: &TestDb, name: &str, f: impl FnOnce(&mut ListSpec)) -> ListId {
     let mut s = spec(name);
     f(&mut s);
     create_list(conn, &s, 0).unwrap().id
 }
 
-fn skips(conn: &Db) -> Vec<(i64, String)> {
+fn skips(conn: &TestDb) -> Vec<(i64, String)> {
     crate::store::test_support::skips(conn)
 }
 

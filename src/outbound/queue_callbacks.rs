@@ -26,8 +26,7 @@ use super::e164::{normalise, CountryCode};
 use super::import::insert_single;
 use super::lists::{insert_list, ListSpec, RetryDelays, Window};
 use super::{sql_ms, write_tx, ContactId, ListId, Mode, Purpose, Result};
-use crate::store::outbound::queue_callbacks::{self as sql, Unlinked};
-use crate::store::outbound::Db;
+use crate::store::outbound::{Db, Unlinked};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -99,7 +98,7 @@ pub fn absorb_requests(
 ) -> Result<AbsorbReport> {
     let now = sql_ms(now_ms)?;
     let tx = write_tx(conn)?;
-    let requests = sql::unlinked(&tx)?;
+    let requests = tx.unlinked_callbacks()?;
     let mut report = AbsorbReport::default();
     if requests.is_empty() {
         return Ok(report);
@@ -109,7 +108,7 @@ pub fn absorb_requests(
         let number = match normalise(&r.number, &settings.country_code) {
             Ok(n) => n,
             Err(e) => {
-                sql::fail(&tx, r.id, &format!("invalid_number: {e}"), now)?;
+                tx.fail_callback(r.id, &format!("invalid_number: {e}"), now)?;
                 report.invalid_number += 1;
                 continue;
             }
@@ -117,7 +116,7 @@ pub fn absorb_requests(
         let list = match lists.get(&r.queue) {
             Some(l) => *l,
             None => {
-                let l = queue_list(&tx, settings, &r.queue, now_ms, &mut report)?;
+                let l = queue_list(&*tx, settings, &r.queue, now_ms, &mut report)?;
                 lists.insert(r.queue.clone(), l);
                 l
             }
@@ -126,8 +125,8 @@ pub fn absorb_requests(
             report.held += 1;
             continue;
         };
-        let contact = contact_of(&tx, list, &r, &number, now_ms)?;
-        sql::link(&tx, r.id, contact)?;
+        let contact = contact_of(&*tx, list, &r, &number, now_ms)?;
+        tx.link_callback(r.id, contact)?;
         report.linked += 1;
     }
     tx.commit()?;
@@ -143,14 +142,14 @@ fn queue_list(
     now_ms: u64,
     report: &mut AbsorbReport,
 ) -> Result<Option<ListId>> {
-    match sql::queue_list(conn, queue)? {
+    match conn.queue_callback_list(queue)? {
         Some((_, state)) if state == "stopped" => Ok(None),
         Some((id, _)) => Ok(Some(id)),
         None => {
             let mut spec = settings.list_spec(queue);
             let base = spec.name.clone();
             let mut n = 1;
-            while sql::list_name_taken(conn, &spec.name)? {
+            while conn.list_name_taken(&spec.name)? {
                 n += 1;
                 spec.name = format!("{base}-{n}");
             }
@@ -169,7 +168,7 @@ fn contact_of(
     number: &str,
     now_ms: u64,
 ) -> Result<ContactId> {
-    if let Some(id) = sql::contact_of_call(conn, list, r.call_id)? {
+    if let Some(id) = conn.contact_of_call(list, r.call_id)? {
         return Ok(id);
     }
     let mut fields = Map::new();

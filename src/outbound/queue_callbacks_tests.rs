@@ -5,6 +5,7 @@ use crate::outbound::{
     record_result, stop_list, AttemptId, AttemptResult, Decision, ListState,
 };
 use crate::store::test_support;
+use crate::store::test_support::TestDb;
 
 const MIN: u64 = 60_000;
 
@@ -16,7 +17,7 @@ fn settings() -> QueueCallbackSettings {
 }
 
 /// A request of a caller of `queue` on inbound call `call`, who joined at `entered`.
-fn request(conn: &Db, call: i64, queue: &str, number: &str, entered: u64) -> i64 {
+fn request(conn: &TestDb, call: i64, queue: &str, number: &str, entered: u64) -> i64 {
     test_support::callback_request(
         conn,
         call,
@@ -32,16 +33,16 @@ fn request(conn: &Db, call: i64, queue: &str, number: &str, entered: u64) -> i64
 /// (status, contact_id, attempts, last_result, reason) of a request.
 type Row = test_support::CallbackRequestState;
 
-fn row(conn: &Db, id: i64) -> Row {
+fn row(conn: &TestDb, id: i64) -> Row {
     test_support::callback_request_state(conn, id)
 }
 
-fn status(conn: &Db, id: i64) -> String {
+fn status(conn: &TestDb, id: i64) -> String {
     row(conn, id).0
 }
 
 /// The next claim for `agent` among `lists`: (attempt, contact, number).
-fn claim(conn: &Db, lists: &[ListId], agent: &str, now: u64) -> (AttemptId, i64, String) {
+fn claim(conn: &TestDb, lists: &[ListId], agent: &str, now: u64) -> (AttemptId, i64, String) {
     match next_contact_among(conn, lists, agent, now).unwrap() {
         Decision::Dial {
             attempt,

@@ -1,11 +1,11 @@
 //! Helpers for this module's tests: a migrated database in a temp dir, a valid list spec, times.
 
-use super::Db;
 use super::{ListSpec, Mode, Purpose, RetryDelays, Window};
 use crate::store::test_support::no_fsync;
+pub use crate::store::test_support::TestDb;
 
 /// A migrated database (the real `store::open`), with fsync off to keep tests fast.
-pub fn db() -> (tempfile::TempDir, Db) {
+pub fn db() -> (tempfile::TempDir, TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let conn = crate::store::open(dir.path()).unwrap();
     no_fsync(&conn);
@@ -13,7 +13,7 @@ pub fn db() -> (tempfile::TempDir, Db) {
 }
 
 /// Another connection to the same database, as a second dialer or a restarted daemon has.
-pub fn reopen(dir: &tempfile::TempDir) -> Db {
+pub fn reopen(dir: &tempfile::TempDir) -> TestDb {
     let conn = crate::store::open(dir.path()).unwrap();
     no_fsync(&conn);
     conn
@@ -61,7 +61,7 @@ pub fn spec(name: &str) -> ListSpec {
 }
 
 /// Import `(customer_id, phones)` rows (phones `;`-separated, UK national form allowed).
-pub fn add_contacts(conn: &Db, list: super::ListId, rows: &[(&str, &str)]) {
+pub fn add_contacts(conn: &TestDb, list: super::ListId, rows: &[(&str, &str)]) {
     let mut csv = String::from("customer_id,phone\n");
     for (id, phone) in rows {
         csv.push_str(&format!("{id},{phone}\n"));
@@ -73,7 +73,7 @@ pub fn add_contacts(conn: &Db, list: super::ListId, rows: &[(&str, &str)]) {
 
 /// `next_contact` that must dial: (attempt, contact, number).
 pub fn dial(
-    conn: &Db,
+    conn: &TestDb,
     list: super::ListId,
     agent: &str,
     now_ms: u64,
@@ -90,7 +90,7 @@ pub fn dial(
 }
 
 /// `next_contact` that must not dial: why.
-pub fn nothing(conn: &Db, list: super::ListId, agent: &str, now_ms: u64) -> super::Why {
+pub fn nothing(conn: &TestDb, list: super::ListId, agent: &str, now_ms: u64) -> super::Why {
     match super::next_contact(conn, list, agent, now_ms).unwrap() {
         super::Decision::Nothing { why } => why,
         d => panic!("expected nothing at {now_ms}, got {d:?}"),
@@ -98,7 +98,7 @@ pub fn nothing(conn: &Db, list: super::ListId, agent: &str, now_ms: u64) -> supe
 }
 
 /// Answered at `at`, hung up a minute later, dispositioned done.
-pub fn answer_done(conn: &Db, attempt: super::AttemptId, at: u64) {
+pub fn answer_done(conn: &TestDb, attempt: super::AttemptId, at: u64) {
     super::record_result(conn, attempt, super::AttemptResult::Answered, Some(200), at).unwrap();
     super::record_hangup(conn, attempt, at + 60_000).unwrap();
     super::set_disposition(conn, attempt, "done", None, None, at + 60_000).unwrap();

@@ -2,13 +2,14 @@
 //! thread's queue and the pool of readers. Cheap to clone.
 //!
 //! Reads ([`Store::read`]) run on a pooled reader off the async executor; writes are [`Op`]s
-//! sent to the writer ([`Store::sender`]), or, for work that needs its own transaction (the
-//! callback lists of `crate::outbound`, retention), a closure the writer runs on its connection
-//! in queue order ([`Store::sql_write`]).
+//! sent to the writer ([`Store::sender`]), or, for work that needs its own transaction, a job
+//! the writer runs in queue order on its connection seen through the backend-neutral traits:
+//! the callback lists of `crate::outbound` ([`Store::sql_write`], on an
+//! [`OutboundDb`](super::outbound::OutboundDb)) and retention ([`Store::purge_batch_blocking`]).
 
+use super::outbound::Db;
 use super::sqlite::writer::Job;
-use super::{Op, ReadPool, Reader, StoreError};
-use rusqlite::Connection;
+use super::{Op, ReadPool, Reader, StoreError, WriteDb};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -85,16 +86,16 @@ impl Store {
     }
 
     /// Run `f` on the writer's connection, after every write queued before it, and wait for
-    /// its result. `f` takes its own transaction (`BEGIN IMMEDIATE`) if it needs one.
+    /// its result. `f` takes its own transaction ([`Db::write_tx`]) if it needs one.
     pub async fn sql_write<T, E>(
         &self,
-        f: impl FnOnce(&Connection) -> std::result::Result<T, E> + Send + 'static,
+        f: impl FnOnce(&Db) -> std::result::Result<T, E> + Send + 'static,
     ) -> std::result::Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let (job, done) = job(f);
+        let (job, done) = job(move |w| f(w.outbound()));
         self.writer
             .send(Op::Job(job))
             .await
@@ -105,7 +106,24 @@ impl Store {
     /// [`Store::sql_write`] from a plain thread (never from the async executor: it blocks).
     pub fn sql_write_blocking<T, E>(
         &self,
-        f: impl FnOnce(&Connection) -> std::result::Result<T, E> + Send + 'static,
+        f: impl FnOnce(&Db) -> std::result::Result<T, E> + Send + 'static,
+    ) -> std::result::Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.job_blocking(move |w| f(w.outbound()))
+    }
+
+    /// Retention: one batch of [`WriteDb::purge_batch`] as a writer job (after every write
+    /// queued before it). Blocking: from a plain thread.
+    pub fn purge_batch_blocking(&self, cutoff_ms: u64, batch: usize) -> super::Result<usize> {
+        self.job_blocking(move |w| w.purge_batch(cutoff_ms, batch))
+    }
+
+    fn job_blocking<T, E>(
+        &self,
+        f: impl FnOnce(&dyn WriteDb) -> std::result::Result<T, E> + Send + 'static,
     ) -> std::result::Result<T, E>
     where
         T: Send + 'static,
@@ -121,7 +139,7 @@ impl Store {
 
 /// `f` as a [`Job`] and the receiver of its result (dropped unanswered if `f` panics).
 fn job<T, E>(
-    f: impl FnOnce(&Connection) -> std::result::Result<T, E> + Send + 'static,
+    f: impl FnOnce(&dyn WriteDb) -> std::result::Result<T, E> + Send + 'static,
 ) -> (Job, oneshot::Receiver<std::result::Result<T, E>>)
 where
     T: Send + 'static,
@@ -139,22 +157,22 @@ mod tests {
     use super::*;
     use crate::store::{open, CallOp, Writer};
 
-    fn started(id: u64) -> Op {
-        CallOp::Started {
+    /// A queue callback request of call `id` (written by the writer's batch).
+    fn requested(id: u64) -> Op {
+        CallOp::CallbackRequested {
             id,
-            sip_call_id: format!("c{id}"),
-            direction: "inbound",
-            caller_number: None,
+            queue: "q".into(),
+            caller_number: format!("+4930{id}"),
             caller_name: None,
-            dialed_number: None,
-            queue: Some("q".into()),
             entered_at_ms: 1_000 + id,
+            position: None,
+            requested_at_ms: 2_000 + id,
         }
         .into()
     }
 
-    fn calls(conn: &Connection) -> std::result::Result<i64, StoreError> {
-        Ok(conn.query_row("SELECT count(*) FROM calls", [], |r| r.get(0))?)
+    fn requests(db: &Db) -> std::result::Result<usize, StoreError> {
+        Ok(db.unlinked_callbacks()?.len())
     }
 
     #[test]
@@ -163,19 +181,28 @@ mod tests {
         let w = Writer::start(open(dir.path()).unwrap(), 64).unwrap();
         let store = Store::new(w.sender.clone(), ReadPool::open(dir.path(), 2).unwrap());
         for id in 1..=3 {
-            w.sender.blocking_send(started(id)).unwrap();
+            w.sender.blocking_send(requested(id)).unwrap();
         }
-        assert_eq!(store.sql_write_blocking(calls).unwrap(), 3);
-        // A job that panics inside its own transaction: rolled back, the writer goes on.
-        let r: std::result::Result<(), StoreError> = store.sql_write_blocking(|c| {
-            c.execute_batch("BEGIN IMMEDIATE; DELETE FROM calls;")?;
+        assert_eq!(store.sql_write_blocking(requests).unwrap(), 3);
+        // A job that panics inside a transaction it leaked: rolled back, the writer goes on.
+        let r: std::result::Result<(), StoreError> = store.sql_write_blocking(|db| {
+            let tx = db.write_tx()?;
+            tx.insert_dnc("+4930999", "test", 1)?;
+            std::mem::forget(tx);
             panic!("boom")
         });
         assert!(matches!(r, Err(StoreError::Closed)));
-        w.sender.blocking_send(started(4)).unwrap();
-        assert_eq!(store.sql_write_blocking(calls).unwrap(), 4);
+        w.sender.blocking_send(requested(4)).unwrap();
+        assert_eq!(store.sql_write_blocking(requests).unwrap(), 4);
+        assert_eq!(
+            store
+                .sql_write_blocking(|db| db.find_dnc("+4930999"))
+                .unwrap(),
+            None,
+            "the panicked job's write was rolled back"
+        );
         // Readers see what the writer committed.
-        let n = store.read_blocking(|r| calls(r.sql())).unwrap();
+        let n = store.read_blocking(|r| requests(r.outbound())).unwrap();
         assert_eq!(n, 4);
         drop(store);
         w.join();
@@ -186,10 +213,57 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = Writer::start(open(dir.path()).unwrap(), 64).unwrap();
         let store = Store::new(w.sender.clone(), ReadPool::open(dir.path(), 1).unwrap());
-        store.sender().send(started(1)).await.unwrap();
-        assert_eq!(store.sql_write(calls).await.unwrap(), 1);
-        assert_eq!(store.read(|r| calls(r.sql())).await.unwrap(), 1);
+        store.sender().send(requested(1)).await.unwrap();
+        assert_eq!(store.sql_write(requests).await.unwrap(), 1);
+        assert_eq!(store.read(|r| requests(r.outbound())).await.unwrap(), 1);
         drop(store);
         tokio::task::spawn_blocking(move || w.join()).await.unwrap();
+    }
+
+    #[test]
+    fn retention_runs_as_a_writer_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Writer::start(open(dir.path()).unwrap(), 64).unwrap();
+        let store = Store::new(w.sender.clone(), ReadPool::open(dir.path(), 1).unwrap());
+        for id in 1..=3 {
+            let started = CallOp::Started {
+                id,
+                sip_call_id: format!("c{id}"),
+                direction: "inbound",
+                caller_number: None,
+                caller_name: None,
+                dialed_number: None,
+                queue: Some("q".into()),
+                entered_at_ms: id * 1_000,
+            };
+            let ended = CallOp::Ended {
+                id,
+                ended_at_ms: id * 1_000 + 10,
+                outcome: "abandoned",
+                queue: None,
+                wait_ms: Some(10),
+                talk_ms: None,
+                short_abandon: Some(true),
+                hangup_by: Some("caller"),
+                hangup_cause: None,
+                sip_code: None,
+            };
+            w.sender.blocking_send(started.into()).unwrap();
+            w.sender.blocking_send(ended.into()).unwrap();
+        }
+        // Calls 1 and 2 entered before 2_500, one per batch.
+        assert_eq!(store.purge_batch_blocking(2_500, 1).unwrap(), 1);
+        assert_eq!(store.purge_batch_blocking(2_500, 1).unwrap(), 1);
+        assert_eq!(store.purge_batch_blocking(2_500, 1).unwrap(), 0);
+        let left = store
+            .read_blocking(|r| crate::store::CallRecords::call(r, 3))
+            .unwrap();
+        assert!(left.is_some());
+        let gone = store
+            .read_blocking(|r| crate::store::CallRecords::call(r, 1))
+            .unwrap();
+        assert!(gone.is_none());
+        drop(store);
+        w.join();
     }
 }

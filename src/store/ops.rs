@@ -163,3 +163,19 @@ impl ApiOp {
         }
     }
 }
+
+/// What a writer job ([`crate::store::Job`]) runs on: the writer's connection, whatever the
+/// backend, outside any batch transaction.
+pub trait WriteDb {
+    /// The callback lists' operations on the writer's connection.
+    fn outbound(&self) -> &crate::store::outbound::Db;
+
+    /// Retention: delete at most `batch` ended calls that entered before `cutoff_ms`, with their
+    /// events and recordings, in one short transaction. Returns how many calls went (0 when
+    /// nothing is left to purge).
+    fn purge_batch(&self, cutoff_ms: u64, batch: usize) -> crate::store::Result<usize>;
+
+    /// After a job panicked: roll back a transaction it left open (it would swallow the next
+    /// batches).
+    fn recover(&self);
+}

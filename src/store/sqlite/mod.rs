@@ -15,7 +15,7 @@ pub(super) mod bindings;
 pub(super) mod call_records;
 pub(super) mod callbacks;
 pub(super) mod calls;
-pub mod outbound;
+mod outbound;
 pub(super) mod pool;
 pub(super) mod report_lists;
 pub(super) mod reports;

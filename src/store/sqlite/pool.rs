@@ -64,8 +64,13 @@ impl Reader {
         Reader::open(Path::new(path).parent()?).ok()
     }
 
-    /// The connection, for the callback-list code (`crate::outbound`) that still takes one.
-    pub fn sql(&self) -> &Connection {
+    /// The callback lists' operations on this reader (read-only: a write fails).
+    pub fn outbound(&self) -> &crate::store::outbound::Db {
+        &self.conn
+    }
+
+    /// The SQLite connection, for this backend's queries.
+    pub(in crate::store) fn sql(&self) -> &Connection {
         &self.conn
     }
 

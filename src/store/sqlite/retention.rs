@@ -50,7 +50,9 @@ pub fn purge_batch(
     Ok(rows.len())
 }
 
-/// Purge everything older than `cutoff_ms`, batch by batch, pausing `pause` between batches.
+/// Purge everything older than `cutoff_ms`, batch by batch, pausing `pause` between batches (the
+/// daemon's retention thread runs the batches as writer jobs instead, `Store::purge_batch_blocking`).
+#[cfg(test)]
 pub fn purge(
     conn: &Connection,
     cutoff_ms: u64,

@@ -6,6 +6,10 @@ use super::pool::Reader;
 use super::writer::{tests_apply, Op};
 use rusqlite::Connection;
 
+/// The connection the unit tests of `crate::outbound` hold (SQLite's, migrated, on a temp file):
+/// the code under test sees it as `&dyn OutboundDb`.
+pub type TestDb = Connection;
+
 /// Apply `op` on `conn` as the writer would (in no batch).
 pub fn apply(conn: &Connection, op: impl Into<Op>) {
     if let Err(e) = tests_apply(conn, &op.into()) {

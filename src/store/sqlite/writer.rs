@@ -10,7 +10,7 @@
 
 use super::{api, bindings, calls};
 use crate::sip::registrar::StoreOp;
-use crate::store::{ApiOp, CallOp, StoreError};
+use crate::store::{ApiOp, CallOp, StoreError, WriteDb};
 use rusqlite::Connection;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -31,32 +31,46 @@ pub enum Op {
     Job(Job),
 }
 
-type JobFn = Box<dyn FnOnce(&Connection) + Send>;
+type JobFn = Box<dyn FnOnce(&dyn WriteDb) + Send>;
 
-/// A closure the writer thread runs once on its connection, between batches. It reports its
+/// A closure the writer thread runs once on its connection (as the backend-neutral [`WriteDb`]),
+/// between batches. It reports its
 /// own result (a oneshot, see [`crate::store::Store::sql_write`]). Clones share the one
 /// closure: whichever runs first takes it.
 #[derive(Clone)]
 pub struct Job(Arc<Mutex<Option<JobFn>>>);
 
 impl Job {
-    pub fn new(f: impl FnOnce(&Connection) + Send + 'static) -> Job {
+    pub fn new(f: impl FnOnce(&dyn WriteDb) + Send + 'static) -> Job {
         Job(Arc::new(Mutex::new(Some(Box::new(f)))))
     }
 
-    /// Run the closure on `conn` (once: later calls do nothing).
-    pub fn run(&self, conn: &Connection) {
+    /// Run the closure on `db` (once: later calls do nothing).
+    pub fn run(&self, db: &dyn WriteDb) {
         let f = self.0.lock().ok().and_then(|mut f| f.take());
         if let Some(f) = f {
-            let run = std::panic::AssertUnwindSafe(|| f(conn));
+            let run = std::panic::AssertUnwindSafe(|| f(db));
             if std::panic::catch_unwind(run).is_err() {
                 tracing::error!("a store job panicked; the writer goes on");
                 metrics::counter!("ctid_store_write_errors_total").increment(1);
-                // A transaction the job left open would swallow the next batches.
-                if !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
+                db.recover();
             }
+        }
+    }
+}
+
+impl WriteDb for Connection {
+    fn outbound(&self) -> &crate::store::outbound::Db {
+        self
+    }
+
+    fn purge_batch(&self, cutoff_ms: u64, batch: usize) -> crate::store::Result<usize> {
+        Ok(super::retention::purge_batch(self, cutoff_ms, batch)?)
+    }
+
+    fn recover(&self) {
+        if !self.is_autocommit() {
+            let _ = self.execute_batch("ROLLBACK");
         }
     }
 }
@@ -95,7 +109,7 @@ impl From<CallOp> for Op {
 
 impl Op {
     /// For logs, without personal data (phone numbers, names).
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Op::Binding(StoreOp::Upsert(_)) => "binding upsert".into(),
             Op::Binding(StoreOp::Delete { .. }) => "binding delete".into(),
@@ -168,9 +182,23 @@ fn commit(conn: &Connection, batch: &[Op]) -> usize {
     failed
 }
 
+/// What the writer thread writes on: a backend's connection (SQLite's here, PostgreSQL's in
+/// `crate::store::postgres`), which also runs the jobs.
+pub trait BatchDb: WriteDb + Send {
+    /// Write `ops` (no jobs among them) in one transaction; when that fails, op by op. Returns
+    /// how many ops could not be written (each logged and counted).
+    fn commit_ops(&self, ops: &[Op]) -> usize;
+}
+
+impl BatchDb for Connection {
+    fn commit_ops(&self, ops: &[Op]) -> usize {
+        commit(self, ops)
+    }
+}
+
 /// Write the ops of `batch` in order, in one transaction per run of ops between jobs, and run
 /// its jobs between them. Leaves `batch` empty.
-fn write_batch(conn: &Connection, batch: &mut Vec<Op>) {
+fn write_batch(conn: &dyn BatchDb, batch: &mut Vec<Op>) {
     let mut start = 0;
     for i in 0..=batch.len() {
         let job = match batch.get(i) {
@@ -180,7 +208,7 @@ fn write_batch(conn: &Connection, batch: &mut Vec<Op>) {
         };
         if start < i {
             let started = std::time::Instant::now();
-            commit(conn, &batch[start..i]);
+            conn.commit_ops(&batch[start..i]);
             metrics::histogram!("ctid_store_write_seconds").record(started.elapsed().as_secs_f64());
         }
         if let Some(job) = job {
@@ -199,8 +227,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Start the writer on `conn`. `queue` bounds the number of pending writes.
-    pub fn start(conn: Connection, queue: usize) -> Result<Writer, StoreError> {
+    /// Start the writer on `conn` (a SQLite or PostgreSQL connection). `queue` bounds the number
+    /// of pending writes.
+    pub fn start(conn: impl BatchDb + 'static, queue: usize) -> Result<Writer, StoreError> {
         let (sender, mut rx) = mpsc::channel::<Op>(queue);
         let thread = std::thread::Builder::new()
             .name("ctid-store".into())
@@ -431,21 +460,30 @@ mod tests {
         let conn = open(dir.path()).unwrap();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
         let into = seen.clone();
-        let job = Job::new(move |c| {
+        let job = Job::new(move |w| {
             // Outside any batch transaction: the job can take its own.
-            assert!(c.is_autocommit());
-            *into.lock().unwrap() = Some(count(c, "SELECT count(*) FROM calls"));
+            let tx = w.outbound().write_tx().unwrap();
+            let n = tx.unlinked_callbacks().unwrap().len();
+            drop(tx);
+            *into.lock().unwrap() = Some(n);
         });
-        let mut batch: Vec<Op> = vec![
-            started(1, "q").into(),
-            started(2, "q").into(),
-            Op::Job(job.clone()),
-            started(3, "q").into(),
-        ];
+        let request = |id: u64| -> Op {
+            CallOp::CallbackRequested {
+                id,
+                queue: "q".into(),
+                caller_number: format!("+4930{id}"),
+                caller_name: None,
+                entered_at_ms: id,
+                position: None,
+                requested_at_ms: id,
+            }
+            .into()
+        };
+        let mut batch: Vec<Op> = vec![request(1), request(2), Op::Job(job.clone()), request(3)];
         write_batch(&conn, &mut batch);
         assert!(batch.is_empty());
         assert_eq!(*seen.lock().unwrap(), Some(2));
-        assert_eq!(count(&conn, "SELECT count(*) FROM calls"), 3);
+        assert_eq!(count(&conn, "SELECT count(*) FROM callback_requests"), 3);
         // A clone shares the one closure: it ran once.
         *seen.lock().unwrap() = None;
         job.run(&conn);

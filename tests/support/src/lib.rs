@@ -9,6 +9,7 @@ pub mod baresip;
 pub mod browser;
 pub mod outbound;
 pub mod pki;
+pub mod postgres;
 pub mod raw;
 pub mod rtp;
 

@@ -1,32 +1,13 @@
 //! Attempts (`outbound_attempts`) and the contact changes their outcomes make
 //! (`crate::outbound::outcome`): one function per statement.
 
-use super::Db;
+use super::Conn;
 use crate::outbound::{AttemptId, AttemptResult, ContactId};
+use crate::store::outbound::AttemptRow;
 use crate::store::Result;
 use rusqlite::{params, OptionalExtension};
 
-/// An attempt (or a recorded skip) as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptRow {
-    pub list_id: i64,
-    pub contact_id: i64,
-    pub attempt_no: Option<u32>,
-    pub agent: Option<String>,
-    pub number: Option<String>,
-    pub call_id: Option<i64>,
-    pub started_at_ms: i64,
-    pub answered_at_ms: Option<i64>,
-    pub ended_at_ms: Option<i64>,
-    pub result: Option<AttemptResult>,
-    pub sip_code: Option<u16>,
-    pub disposition: Option<String>,
-    pub notes: Option<String>,
-    pub survey_score: Option<i64>,
-    pub reason: Option<String>,
-}
-
-pub fn load(conn: &Db, id: AttemptId) -> Result<Option<AttemptRow>> {
+pub fn load(conn: &Conn, id: AttemptId) -> Result<Option<AttemptRow>> {
     Ok(conn
         .prepare_cached(
             "SELECT list_id, contact_id, attempt_no, agent, number, call_id, started_at_ms,
@@ -57,14 +38,14 @@ pub fn load(conn: &Db, id: AttemptId) -> Result<Option<AttemptRow>> {
 }
 
 /// Link attempt `id` to ctid's call `call_id`; false when there is no such attempt.
-pub fn set_call(conn: &Db, id: AttemptId, call_id: i64) -> Result<bool> {
+pub fn set_call(conn: &Conn, id: AttemptId, call_id: i64) -> Result<bool> {
     Ok(conn
         .prepare_cached("UPDATE outbound_attempts SET call_id = ?2 WHERE id = ?1")?
         .execute(params![id, call_id])?
         > 0)
 }
 
-pub fn set_ringing(conn: &Db, id: AttemptId, sip_code: Option<u16>) -> Result<()> {
+pub fn set_ringing(conn: &Conn, id: AttemptId, sip_code: Option<u16>) -> Result<()> {
     conn.prepare_cached(
         "UPDATE outbound_attempts SET result = 'ringing', sip_code = COALESCE(?2, sip_code)
          WHERE id = ?1",
@@ -73,7 +54,7 @@ pub fn set_ringing(conn: &Db, id: AttemptId, sip_code: Option<u16>) -> Result<()
     Ok(())
 }
 
-pub fn set_answered(conn: &Db, id: AttemptId, at_ms: i64, sip_code: Option<u16>) -> Result<()> {
+pub fn set_answered(conn: &Conn, id: AttemptId, at_ms: i64, sip_code: Option<u16>) -> Result<()> {
     conn.prepare_cached(
         "UPDATE outbound_attempts SET result = 'answered', answered_at_ms = ?2,
            sip_code = COALESCE(?3, sip_code)
@@ -84,7 +65,7 @@ pub fn set_answered(conn: &Db, id: AttemptId, at_ms: i64, sip_code: Option<u16>)
 }
 
 /// Skipped by the agent in preview: not a dial attempt (its number given back), ended.
-pub fn set_skipped_by_agent(conn: &Db, id: AttemptId, at_ms: i64) -> Result<()> {
+pub fn set_skipped_by_agent(conn: &Conn, id: AttemptId, at_ms: i64) -> Result<()> {
     conn.prepare_cached(
         "UPDATE outbound_attempts SET result = 'skipped', reason = 'agent', attempt_no = NULL,
            ended_at_ms = ?2
@@ -96,7 +77,7 @@ pub fn set_skipped_by_agent(conn: &Db, id: AttemptId, at_ms: i64) -> Result<()> 
 
 /// A final result (busy, no answer, rejected, failed) ends the attempt.
 pub fn set_final(
-    conn: &Db,
+    conn: &Conn,
     id: AttemptId,
     result: AttemptResult,
     sip_code: Option<u16>,
@@ -111,14 +92,14 @@ pub fn set_final(
     Ok(())
 }
 
-pub fn set_ended(conn: &Db, id: AttemptId, at_ms: i64) -> Result<()> {
+pub fn set_ended(conn: &Conn, id: AttemptId, at_ms: i64) -> Result<()> {
     conn.prepare_cached("UPDATE outbound_attempts SET ended_at_ms = ?2 WHERE id = ?1")?
         .execute(params![id, at_ms])?;
     Ok(())
 }
 
 pub fn set_disposition(
-    conn: &Db,
+    conn: &Conn,
     id: AttemptId,
     disposition: &str,
     notes: Option<&str>,
@@ -132,7 +113,7 @@ pub fn set_disposition(
 }
 
 /// Attempts not ended, oldest first.
-pub fn live_ids(conn: &Db) -> Result<Vec<AttemptId>> {
+pub fn live_ids(conn: &Conn) -> Result<Vec<AttemptId>> {
     let ids = conn
         .prepare_cached("SELECT id FROM outbound_attempts WHERE ended_at_ms IS NULL ORDER BY id")?
         .query_map([], |r| Ok(AttemptId(r.get(0)?)))?
@@ -141,7 +122,7 @@ pub fn live_ids(conn: &Db) -> Result<Vec<AttemptId>> {
 }
 
 /// Claimed, never dialed, found at a restart: a skip with reason `interrupted`.
-pub fn give_back(conn: &Db, id: AttemptId, at_ms: i64) -> Result<()> {
+pub fn give_back(conn: &Conn, id: AttemptId, at_ms: i64) -> Result<()> {
     conn.prepare_cached(
         "UPDATE outbound_attempts SET result = 'skipped', reason = 'interrupted',
            attempt_no = NULL, ended_at_ms = ?2
@@ -152,7 +133,7 @@ pub fn give_back(conn: &Db, id: AttemptId, at_ms: i64) -> Result<()> {
 }
 
 /// Answered and live at a restart: ended, reason `interrupted`.
-pub fn end_interrupted(conn: &Db, id: AttemptId, at_ms: i64) -> Result<()> {
+pub fn end_interrupted(conn: &Conn, id: AttemptId, at_ms: i64) -> Result<()> {
     conn.prepare_cached(
         "UPDATE outbound_attempts SET ended_at_ms = ?2, reason = 'interrupted' WHERE id = ?1",
     )?
@@ -161,7 +142,7 @@ pub fn end_interrupted(conn: &Db, id: AttemptId, at_ms: i64) -> Result<()> {
 }
 
 /// Dialed, unanswered and live at a restart: failed, reason `interrupted`.
-pub fn fail_interrupted(conn: &Db, id: AttemptId, at_ms: i64) -> Result<()> {
+pub fn fail_interrupted(conn: &Conn, id: AttemptId, at_ms: i64) -> Result<()> {
     conn.prepare_cached(
         "UPDATE outbound_attempts SET result = 'failed', ended_at_ms = ?2,
            reason = 'interrupted'
@@ -174,7 +155,7 @@ pub fn fail_interrupted(conn: &Db, id: AttemptId, at_ms: i64) -> Result<()> {
 /// An `in_progress` contact goes back to pending without using up an attempt, due at
 /// `next_at_ms`.
 pub fn contact_given_back(
-    conn: &Db,
+    conn: &Conn,
     contact: ContactId,
     next_at_ms: i64,
     at_ms: i64,
@@ -189,7 +170,7 @@ pub fn contact_given_back(
 }
 
 /// The contact is done for `reason`.
-pub fn contact_done(conn: &Db, contact: ContactId, reason: &str, at_ms: i64) -> Result<()> {
+pub fn contact_done(conn: &Conn, contact: ContactId, reason: &str, at_ms: i64) -> Result<()> {
     conn.prepare_cached(
         "UPDATE outbound_contacts SET state = 'done', done_reason = ?2, next_attempt_at_ms = NULL,
            updated_at_ms = ?3
@@ -199,7 +180,7 @@ pub fn contact_done(conn: &Db, contact: ContactId, reason: &str, at_ms: i64) -> 
     Ok(())
 }
 
-pub fn contact_last_result(conn: &Db, contact: ContactId, result: AttemptResult) -> Result<()> {
+pub fn contact_last_result(conn: &Conn, contact: ContactId, result: AttemptResult) -> Result<()> {
     conn.prepare_cached("UPDATE outbound_contacts SET last_result = ?2 WHERE id = ?1")?
         .execute(params![contact, result])?;
     Ok(())
@@ -207,7 +188,7 @@ pub fn contact_last_result(conn: &Db, contact: ContactId, result: AttemptResult)
 
 /// The contact ran out of attempts.
 pub fn contact_unreachable(
-    conn: &Db,
+    conn: &Conn,
     contact: ContactId,
     result: AttemptResult,
     at_ms: i64,
@@ -223,7 +204,7 @@ pub fn contact_unreachable(
 
 /// The contact is pending again from `retry_at_ms`.
 pub fn contact_retry(
-    conn: &Db,
+    conn: &Conn,
     contact: ContactId,
     result: AttemptResult,
     retry_at_ms: i64,
@@ -239,7 +220,7 @@ pub fn contact_retry(
 }
 
 /// Contacts `in_progress` with no live attempt: answered, ended, awaiting a disposition.
-pub fn awaiting_disposition(conn: &Db) -> Result<i64> {
+pub fn awaiting_disposition(conn: &Conn) -> Result<i64> {
     Ok(conn.query_row(
         "SELECT count(*) FROM outbound_contacts c WHERE c.state = 'in_progress'
            AND NOT EXISTS (SELECT 1 FROM outbound_attempts a

@@ -1,6 +1,6 @@
 //! What the API's contact pages read (`crate::outbound::browse`).
 
-use super::Db;
+use super::Conn;
 use crate::outbound::{AttemptId, ContactId, ContactState, ListId};
 use crate::store::Result;
 use rusqlite::{params, OptionalExtension};
@@ -8,7 +8,7 @@ use rusqlite::{params, OptionalExtension};
 /// Ids of the contacts of `list` after `after` (of `state`, when given; only those attempted by
 /// `agent`, when given), at most `limit`.
 pub fn contact_ids_after(
-    conn: &Db,
+    conn: &Conn,
     list: ListId,
     state: Option<ContactState>,
     after: i64,
@@ -38,7 +38,7 @@ pub fn contact_ids_after(
 }
 
 /// Whether `agent` ever attempted `contact`.
-pub fn attempted_by(conn: &Db, contact: ContactId, agent: &str) -> Result<bool> {
+pub fn attempted_by(conn: &Conn, contact: ContactId, agent: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM outbound_attempts WHERE contact_id = ?1 AND agent = ?2 LIMIT 1",
@@ -49,7 +49,7 @@ pub fn attempted_by(conn: &Db, contact: ContactId, agent: &str) -> Result<bool> 
 }
 
 /// Ids of the attempts of `contact` (skip records included), oldest first.
-pub fn attempt_ids(conn: &Db, contact: ContactId) -> Result<Vec<AttemptId>> {
+pub fn attempt_ids(conn: &Conn, contact: ContactId) -> Result<Vec<AttemptId>> {
     let ids = conn
         .prepare_cached("SELECT id FROM outbound_attempts WHERE contact_id = ?1 ORDER BY id")?
         .query_map([contact], |r| Ok(AttemptId(r.get(0)?)))?

@@ -1,14 +1,15 @@
 //! Complaint follow-ups (`crate::outbound::complaints`): the contacts of the lists of purpose
 //! `complaint`.
 
-use super::Db;
-use crate::outbound::{ContactId, ContactState, ListId};
+use super::Conn;
+use crate::outbound::{ContactId, ListId};
+use crate::store::outbound::OpenComplaint;
 use crate::store::Result;
 use rusqlite::{params, OptionalExtension};
 
 /// The follow-up contact already added to `list` for inbound call `call_id`, with its due time.
 pub fn follow_up_of_call(
-    conn: &Db,
+    conn: &Conn,
     list: ListId,
     call_id: i64,
 ) -> Result<Option<(ContactId, Option<i64>)>> {
@@ -22,27 +23,9 @@ pub fn follow_up_of_call(
         .optional()?)
 }
 
-/// A contact of a complaint list not `done`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenComplaint {
-    pub contact: ContactId,
-    pub list: ListId,
-    pub list_name: String,
-    pub call_id: Option<i64>,
-    pub customer_id: Option<String>,
-    /// The first of its numbers.
-    pub number: Option<String>,
-    pub name: Option<String>,
-    pub state: ContactState,
-    pub created_at_ms: i64,
-    pub due_at_ms: Option<i64>,
-    /// Its first answered attempt.
-    pub first_answer_at_ms: Option<i64>,
-}
-
 /// The open complaints, by reply deadline (the due time, else created + `default_reply_ms`),
 /// then id.
-pub fn open_complaints(conn: &Db, default_reply_ms: i64) -> Result<Vec<OpenComplaint>> {
+pub fn open_complaints(conn: &Conn, default_reply_ms: i64) -> Result<Vec<OpenComplaint>> {
     let rows = conn
         .prepare_cached(
             "SELECT c.id, c.list_id, l.name, c.call_id, c.customer_id,

@@ -1,29 +1,14 @@
 //! Contacts as imported (`crate::outbound::import`): the duplicate checks and the inserts of a
 //! contact with its numbers.
 
-use super::Db;
+use super::Conn;
 use crate::outbound::{ContactId, ListId};
+use crate::store::outbound::NewContactRow;
 use crate::store::Result;
 use rusqlite::params;
 
-/// A checked contact to store (pending).
-#[derive(Debug, Clone, Copy)]
-pub struct NewContactRow<'a> {
-    pub customer_id: Option<&'a str>,
-    pub name: Option<&'a str>,
-    /// The extra columns, as a JSON object.
-    pub fields_json: &'a str,
-    pub due_at_ms: Option<i64>,
-    /// Not dialed before (the first `next_attempt_at_ms`).
-    pub not_before_ms: Option<i64>,
-    /// The inbound call it follows up, if any.
-    pub call_id: Option<i64>,
-    /// In dialing order.
-    pub phones: &'a [String],
-}
-
 /// Whether `list` has a pending or in-progress contact of customer `customer_id`.
-pub fn customer_pending(conn: &Db, list: ListId, customer_id: &str) -> Result<bool> {
+pub fn customer_pending(conn: &Conn, list: ListId, customer_id: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM outbound_contacts WHERE list_id = ?1 AND customer_id = ?2
@@ -34,7 +19,7 @@ pub fn customer_pending(conn: &Db, list: ListId, customer_id: &str) -> Result<bo
 
 /// Whether `list` has a pending or in-progress contact without customer id whose first number
 /// is `number`.
-pub fn number_pending(conn: &Db, list: ListId, number: &str) -> Result<bool> {
+pub fn number_pending(conn: &Conn, list: ListId, number: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM outbound_contact_phones p JOIN outbound_contacts c
@@ -46,7 +31,7 @@ pub fn number_pending(conn: &Db, list: ListId, number: &str) -> Result<bool> {
 }
 
 /// Insert `c` (pending, no attempts) into `list` at `now_ms`. Returns its id.
-pub fn insert(conn: &Db, list: ListId, c: &NewContactRow<'_>, now_ms: i64) -> Result<ContactId> {
+pub fn insert(conn: &Conn, list: ListId, c: &NewContactRow<'_>, now_ms: i64) -> Result<ContactId> {
     conn.prepare_cached(
         "INSERT INTO outbound_contacts (list_id, customer_id, name, fields, due_at_ms, state,
            attempts, next_attempt_at_ms, call_id, created_at_ms, updated_at_ms)

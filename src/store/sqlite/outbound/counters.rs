@@ -1,12 +1,12 @@
 //! The figures of one list's board (`crate::outbound::list_counters`).
 
-use super::Db;
+use super::Conn;
 use crate::outbound::{AttemptResult, ContactState, ListId};
 use crate::store::Result;
 use rusqlite::params;
 
 /// Contacts of `list` per state.
-pub fn contact_states(conn: &Db, list: ListId) -> Result<Vec<(ContactState, i64)>> {
+pub fn contact_states(conn: &Conn, list: ListId) -> Result<Vec<(ContactState, i64)>> {
     let rows = conn
         .prepare_cached(
             "SELECT state, count(*) FROM outbound_contacts WHERE list_id = ?1 GROUP BY state",
@@ -17,7 +17,7 @@ pub fn contact_states(conn: &Db, list: ListId) -> Result<Vec<(ContactState, i64)
 }
 
 /// Attempts of `list` per result (`None`: claimed, no progress yet).
-pub fn attempt_results(conn: &Db, list: ListId) -> Result<Vec<(Option<AttemptResult>, i64)>> {
+pub fn attempt_results(conn: &Conn, list: ListId) -> Result<Vec<(Option<AttemptResult>, i64)>> {
     let rows = conn
         .prepare_cached(
             "SELECT result, count(*) FROM outbound_attempts WHERE list_id = ?1 GROUP BY result",
@@ -28,7 +28,7 @@ pub fn attempt_results(conn: &Db, list: ListId) -> Result<Vec<(Option<AttemptRes
 }
 
 /// Skip records of `list` per reason ("" when none).
-pub fn skip_reasons(conn: &Db, list: ListId) -> Result<Vec<(String, i64)>> {
+pub fn skip_reasons(conn: &Conn, list: ListId) -> Result<Vec<(String, i64)>> {
     let rows = conn
         .prepare_cached(
             "SELECT COALESCE(reason, ''), count(*) FROM outbound_attempts
@@ -41,7 +41,7 @@ pub fn skip_reasons(conn: &Db, list: ListId) -> Result<Vec<(String, i64)>> {
 
 /// Attempts of `list` answered in `start_ms..end_ms`, per agent ("" when none).
 pub fn answered_per_agent(
-    conn: &Db,
+    conn: &Conn,
     list: ListId,
     start_ms: i64,
     end_ms: i64,
@@ -59,7 +59,7 @@ pub fn answered_per_agent(
 }
 
 /// Attempts of `list` not yet ended.
-pub fn live_attempts(conn: &Db, list: ListId) -> Result<i64> {
+pub fn live_attempts(conn: &Conn, list: ListId) -> Result<i64> {
     Ok(conn
         .prepare_cached(
             "SELECT count(*) FROM outbound_attempts WHERE list_id = ?1 AND ended_at_ms IS NULL",

@@ -1,41 +1,14 @@
 //! Callback lists (`crate::outbound::lists`): the `outbound_lists` row with its agents, calling
 //! windows and holidays.
 
-use super::Db;
-use crate::outbound::{ListId, ListSpec, ListState, Mode, Purpose};
+use super::Conn;
+use crate::outbound::{ListId, ListSpec, ListState};
+use crate::store::outbound::ListRecord;
 use crate::store::Result;
 use rusqlite::{params, OptionalExtension};
 
-/// A list as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListRecord {
-    pub name: String,
-    pub purpose: Purpose,
-    pub queue: Option<String>,
-    pub mode: Mode,
-    pub time_zone: String,
-    pub quota_per_day: Option<u32>,
-    pub agent_quota_per_day: Option<u32>,
-    pub max_attempts: u32,
-    /// busy, no answer, failed retry delays and the duplicate period, in seconds.
-    pub retry_busy_s: i64,
-    pub retry_no_answer_s: i64,
-    pub retry_failed_s: i64,
-    pub dedupe_period_s: i64,
-    pub priority: i32,
-    pub state: ListState,
-    pub created_at_ms: i64,
-    pub state_changed_at_ms: i64,
-    /// In the order given.
-    pub agents: Vec<String>,
-    /// (weekday mask with bit 0 = Monday, start minute, end minute), in the order given.
-    pub windows: Vec<(u8, u16, u16)>,
-    /// `YYYY-MM-DD`, sorted.
-    pub holidays: Vec<String>,
-}
-
 /// Whether a list is named `name`.
-pub fn name_taken(conn: &Db, name: &str) -> Result<bool> {
+pub fn name_taken(conn: &Conn, name: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM outbound_lists WHERE name = ?1")?
         .exists([name])?)
@@ -44,7 +17,7 @@ pub fn name_taken(conn: &Db, name: &str) -> Result<bool> {
 /// Store a new list (state `active`) with its agents, windows and holidays. `secs`: the retry
 /// delays (busy, no answer, failed) and the duplicate period.
 pub fn insert(
-    conn: &Db,
+    conn: &Conn,
     spec: &ListSpec,
     secs: [i64; 4],
     windows: &[(u8, u16, u16)],
@@ -97,7 +70,7 @@ pub fn insert(
 }
 
 /// The list named `name`.
-pub fn id_by_name(conn: &Db, name: &str) -> Result<Option<ListId>> {
+pub fn id_by_name(conn: &Conn, name: &str) -> Result<Option<ListId>> {
     Ok(conn
         .prepare_cached("SELECT id FROM outbound_lists WHERE name = ?1")?
         .query_row([name], |r| Ok(ListId(r.get(0)?)))
@@ -105,7 +78,7 @@ pub fn id_by_name(conn: &Db, name: &str) -> Result<Option<ListId>> {
 }
 
 /// Every list, oldest first.
-pub fn ids(conn: &Db) -> Result<Vec<ListId>> {
+pub fn ids(conn: &Conn) -> Result<Vec<ListId>> {
     let ids = conn
         .prepare_cached("SELECT id FROM outbound_lists ORDER BY id")?
         .query_map([], |r| Ok(ListId(r.get(0)?)))?
@@ -114,7 +87,7 @@ pub fn ids(conn: &Db) -> Result<Vec<ListId>> {
 }
 
 /// Set the state of list `id` (and when it changed).
-pub fn set_state(conn: &Db, id: ListId, to: ListState, now_ms: i64) -> Result<()> {
+pub fn set_state(conn: &Conn, id: ListId, to: ListState, now_ms: i64) -> Result<()> {
     conn.execute(
         "UPDATE outbound_lists SET state = ?2, state_changed_at_ms = ?3 WHERE id = ?1",
         params![id, to, now_ms],
@@ -123,7 +96,7 @@ pub fn set_state(conn: &Db, id: ListId, to: ListState, now_ms: i64) -> Result<()
 }
 
 /// List `id` as stored, if it exists.
-pub fn load(conn: &Db, id: ListId) -> Result<Option<ListRecord>> {
+pub fn load(conn: &Conn, id: ListId) -> Result<Option<ListRecord>> {
     let row = conn
         .prepare_cached(
             "SELECT name, purpose, queue, mode, time_zone, quota_per_day, agent_quota_per_day,

@@ -2,13 +2,14 @@
 //! contact: live attempts, candidates in dialing order, quota usage, the duplicate rules, skips,
 //! the claim itself, and a contact with its numbers.
 
-use super::Db;
-use crate::outbound::{AttemptId, AttemptResult, ContactId, ContactState, ListId};
+use super::Conn;
+use crate::outbound::{AttemptId, ContactId, ListId};
+use crate::store::outbound::ContactRow;
 use crate::store::Result;
 use rusqlite::{params, params_from_iter, OptionalExtension};
 
 /// A live attempt of `agent`, if any.
-pub fn live_attempt_of(conn: &Db, agent: &str) -> Result<Option<AttemptId>> {
+pub fn live_attempt_of(conn: &Conn, agent: &str) -> Result<Option<AttemptId>> {
     Ok(conn
         .prepare_cached(
             "SELECT id FROM outbound_attempts WHERE agent = ?1 AND ended_at_ms IS NULL LIMIT 1",
@@ -19,7 +20,12 @@ pub fn live_attempt_of(conn: &Db, agent: &str) -> Result<Option<AttemptId>> {
 
 /// Up to 64 pending contacts of `lists` due at `now_ms`, skipping the first `offset`: queue
 /// callbacks first, then by due time (none last), list priority, import order.
-pub fn candidates(conn: &Db, lists: &[ListId], now_ms: i64, offset: i64) -> Result<Vec<ContactId>> {
+pub fn candidates(
+    conn: &Conn,
+    lists: &[ListId],
+    now_ms: i64,
+    offset: i64,
+) -> Result<Vec<ContactId>> {
     let marks = vec!["?"; lists.len()].join(", ");
     let sql = format!(
         "SELECT c.id FROM outbound_contacts c JOIN outbound_lists l ON l.id = c.list_id
@@ -39,7 +45,7 @@ pub fn candidates(conn: &Db, lists: &[ListId], now_ms: i64, offset: i64) -> Resu
 }
 
 /// The earliest retry of a pending contact of `lists` after `now_ms`.
-pub fn next_retry(conn: &Db, lists: &[ListId], now_ms: i64) -> Result<Option<i64>> {
+pub fn next_retry(conn: &Conn, lists: &[ListId], now_ms: i64) -> Result<Option<i64>> {
     let marks = vec!["?"; lists.len()].join(", ");
     let sql = format!(
         "SELECT min(next_attempt_at_ms) FROM outbound_contacts
@@ -55,7 +61,7 @@ pub fn next_retry(conn: &Db, lists: &[ListId], now_ms: i64) -> Result<Option<i64
 /// Attempts of `list` (of `agent`, when given) answered in `start_ms..end_ms`, and those live
 /// and not yet answered.
 pub fn usage(
-    conn: &Db,
+    conn: &Conn,
     list: ListId,
     agent: Option<&str>,
     start_ms: i64,
@@ -81,7 +87,7 @@ pub fn usage(
 /// Whether an attempt of another contact than `contact` for customer `customer_id` was
 /// answered since `since_ms`.
 pub fn customer_answered_since(
-    conn: &Db,
+    conn: &Conn,
     customer_id: &str,
     since_ms: i64,
     contact: ContactId,
@@ -97,7 +103,7 @@ pub fn customer_answered_since(
 /// Whether an attempt of another contact than `contact` to `number` was answered since
 /// `since_ms`.
 pub fn number_answered_since(
-    conn: &Db,
+    conn: &Conn,
     number: &str,
     since_ms: i64,
     contact: ContactId,
@@ -113,7 +119,7 @@ pub fn number_answered_since(
 /// Whether another contact than `contact` is on a live attempt for `customer_id` or to
 /// `number`.
 pub fn live_elsewhere(
-    conn: &Db,
+    conn: &Conn,
     contact: ContactId,
     customer_id: Option<&str>,
     number: &str,
@@ -129,7 +135,7 @@ pub fn live_elsewhere(
 
 /// A policy skip of `contact` for `reason`: the record, and the contact out of dialing.
 pub fn skip(
-    conn: &Db,
+    conn: &Conn,
     list: ListId,
     contact: ContactId,
     customer_id: Option<&str>,
@@ -155,7 +161,7 @@ pub fn skip(
 /// A new attempt of `agent` on `contact`: the claim. Returns its id.
 #[allow(clippy::too_many_arguments)]
 pub fn insert_attempt(
-    conn: &Db,
+    conn: &Conn,
     list: ListId,
     contact: ContactId,
     attempt_no: u32,
@@ -182,7 +188,7 @@ pub fn insert_attempt(
 }
 
 /// A pending contact goes `in_progress` with `attempts`; false when it was not pending.
-pub fn claim_contact(conn: &Db, contact: ContactId, attempts: u32, now_ms: i64) -> Result<bool> {
+pub fn claim_contact(conn: &Conn, contact: ContactId, attempts: u32, now_ms: i64) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "UPDATE outbound_contacts SET state = 'in_progress', attempts = ?2,
@@ -193,26 +199,7 @@ pub fn claim_contact(conn: &Db, contact: ContactId, attempts: u32, now_ms: i64) 
         == 1)
 }
 
-/// A contact as stored, its numbers in dialing order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContactRow {
-    pub list_id: i64,
-    pub customer_id: Option<String>,
-    pub name: Option<String>,
-    /// A JSON object.
-    pub fields_json: String,
-    pub due_at_ms: Option<i64>,
-    pub state: ContactState,
-    pub attempts: u32,
-    pub next_attempt_at_ms: Option<i64>,
-    pub last_result: Option<AttemptResult>,
-    pub done_reason: Option<String>,
-    pub call_id: Option<i64>,
-    pub created_at_ms: i64,
-    pub phones: Vec<String>,
-}
-
-pub fn load_contact(conn: &Db, id: ContactId) -> Result<Option<ContactRow>> {
+pub fn load_contact(conn: &Conn, id: ContactId) -> Result<Option<ContactRow>> {
     let row = conn
         .prepare_cached(
             "SELECT list_id, customer_id, name, fields, due_at_ms, state, attempts,

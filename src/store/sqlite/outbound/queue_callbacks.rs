@@ -1,26 +1,14 @@
 //! Queue callback requests taken up by the dialer (`crate::outbound::queue_callbacks`): the
 //! requests not yet linked to a contact, their linking or failing, and the queue's list.
 
-use super::Db;
+use super::Conn;
 use crate::outbound::{ContactId, ListId};
+use crate::store::outbound::Unlinked;
 use crate::store::Result;
 use rusqlite::{params, OptionalExtension};
 
-/// A pending request not yet linked to a contact.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unlinked {
-    pub id: i64,
-    pub call_id: i64,
-    pub queue: String,
-    pub number: String,
-    pub name: Option<String>,
-    pub entered_at_ms: i64,
-    pub position: Option<i64>,
-    pub requested_at_ms: i64,
-}
-
 /// The pending requests not linked to a contact, oldest queue entry first.
-pub fn unlinked(conn: &Db) -> Result<Vec<Unlinked>> {
+pub fn unlinked(conn: &Conn) -> Result<Vec<Unlinked>> {
     let rows = conn
         .prepare_cached(
             "SELECT id, call_id, queue, caller_number, caller_name, entered_at_ms, position,
@@ -45,7 +33,7 @@ pub fn unlinked(conn: &Db) -> Result<Vec<Unlinked>> {
 }
 
 /// Request `id` failed for `reason` at `now_ms`.
-pub fn fail(conn: &Db, id: i64, reason: &str, now_ms: i64) -> Result<()> {
+pub fn fail(conn: &Conn, id: i64, reason: &str, now_ms: i64) -> Result<()> {
     conn.prepare_cached(
         "UPDATE callback_requests SET status = 'failed', reason = ?2, done_at_ms = ?3
          WHERE id = ?1",
@@ -55,7 +43,7 @@ pub fn fail(conn: &Db, id: i64, reason: &str, now_ms: i64) -> Result<()> {
 }
 
 /// Request `id` is dialed as `contact`.
-pub fn link(conn: &Db, id: i64, contact: ContactId) -> Result<()> {
+pub fn link(conn: &Conn, id: i64, contact: ContactId) -> Result<()> {
     conn.prepare_cached("UPDATE callback_requests SET contact_id = ?2 WHERE id = ?1")?
         .execute(params![id, contact])?;
     Ok(())
@@ -63,7 +51,7 @@ pub fn link(conn: &Db, id: i64, contact: ContactId) -> Result<()> {
 
 /// The `queue_callback` list of `queue` to use and its state: the oldest not stopped, else a
 /// stopped one.
-pub fn queue_list(conn: &Db, queue: &str) -> Result<Option<(ListId, String)>> {
+pub fn queue_list(conn: &Conn, queue: &str) -> Result<Option<(ListId, String)>> {
     Ok(conn
         .prepare_cached(
             "SELECT id, state FROM outbound_lists WHERE purpose = 'queue_callback' AND queue = ?1
@@ -73,15 +61,8 @@ pub fn queue_list(conn: &Db, queue: &str) -> Result<Option<(ListId, String)>> {
         .optional()?)
 }
 
-/// Whether a list is named `name`.
-pub fn list_name_taken(conn: &Db, name: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM outbound_lists WHERE name = ?1")?
-        .exists([name])?)
-}
-
 /// The contact of `list` made for inbound call `call_id`, if any.
-pub fn contact_of_call(conn: &Db, list: ListId, call_id: i64) -> Result<Option<ContactId>> {
+pub fn contact_of_call(conn: &Conn, list: ListId, call_id: i64) -> Result<Option<ContactId>> {
     Ok(conn
         .prepare_cached("SELECT id FROM outbound_contacts WHERE list_id = ?1 AND call_id = ?2")?
         .query_row(params![list, call_id], |r| Ok(ContactId(r.get(0)?)))
