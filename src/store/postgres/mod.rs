@@ -91,7 +91,16 @@ impl PgConn {
     /// advisory lock (two nodes starting at once apply each migration once).
     fn migrate(&self) -> Result<()> {
         let mut c = self.client.borrow_mut();
-        c.batch_execute("CREATE TABLE IF NOT EXISTS ctid_schema (version BIGINT PRIMARY KEY)")?;
+        // Under the lock too: two sessions running CREATE TABLE IF NOT EXISTS at once can both
+        // miss the table and one fails on the catalogue's unique index.
+        {
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS ctid_schema (version BIGINT PRIMARY KEY)",
+            )?;
+            tx.commit()?;
+        }
         for (i, sql) in schema::MIGRATIONS.iter().enumerate() {
             let version = i as i64 + 1;
             let mut tx = c.transaction()?;
