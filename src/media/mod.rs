@@ -9,6 +9,7 @@
 //! Must not know: SIP, SDP parsing, dialogs, queues or agents. The call layer reads addresses out
 //! of SDP and hands them in as plain [`std::net::SocketAddr`]s.
 
+mod batch;
 pub mod dtmf;
 pub mod g711;
 mod latch;
