@@ -30,7 +30,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 mod relay;
-use relay::Fate;
+use relay::{DropReason, Fate};
 
 /// How often each leg gets an RTCP report (RFC 3550's 5 s minimum interval).
 pub(super) const RTCP_INTERVAL: Duration = Duration::from_secs(5);
@@ -121,6 +121,9 @@ pub(super) struct Session {
     recording: Option<Recording>,
     frame: Vec<u8>,
     stats: SessionStats,
+    /// Drops by reason (indexed by [`DropReason`]), and what the metrics were last told.
+    drops: [u64; 4],
+    reported: (u64, [u64; 4]),
     output: VecDeque<Output>,
 }
 
@@ -154,6 +157,8 @@ impl Session {
             recording: None,
             frame: Vec::with_capacity(512),
             stats: SessionStats::default(),
+            drops: [0; 4],
+            reported: (0, [0; 4]),
             output: VecDeque::new(),
         }
     }
@@ -434,7 +439,7 @@ impl Session {
         self.out.octets += (len - 12) as u64;
         if let Some(to) = to {
             if self.caller.sock.rtp.try_send_to(&pkt[..len], to).is_err() {
-                self.stats.dropped += 1;
+                self.dropped(DropReason::SendFailed);
             }
         }
         done
@@ -456,8 +461,8 @@ impl Session {
                 match self.rtp_in(side, buf, src, now) {
                     Fate::Relay(to) => Some(to),
                     Fate::Consumed => None,
-                    Fate::Dropped => {
-                        self.stats.dropped += 1;
+                    Fate::Dropped(why) => {
+                        self.dropped(why);
                         None
                     }
                 }
@@ -471,7 +476,9 @@ impl Session {
         if let Some(sock) = out {
             let (sent, dropped) = batch.send(&sock.rtp);
             self.stats.relayed += sent;
-            self.stats.dropped += dropped;
+            for _ in 0..dropped {
+                self.dropped(DropReason::SendFailed);
+            }
         }
     }
 }

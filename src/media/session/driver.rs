@@ -59,6 +59,7 @@ pub(super) async fn run(
                 // Re-armed from `poll_timeout` next time round, even if it names the same instant.
                 armed = None;
                 session.handle_timeout(Instant::now());
+                report_counters(&mut session);
             }
             r = caller.rtp.readable() => drain(&mut session, Side::A, Kind::Rtp, &caller.rtp, r),
             r = readable(agent_rtp) => drain_opt(&mut session, Side::B, Kind::Rtp, agent_rtp, r),
@@ -67,13 +68,27 @@ pub(super) async fn run(
         }
     }
     let stats = session.end();
+    report_counters(&mut session);
     flush(&mut session, call, &notices).await;
     metrics::gauge!("ctid_media_sessions_active").decrement(1.0);
-    metrics::counter!("ctid_media_packets_relayed_total").increment(stats.relayed);
     metrics::counter!("ctid_media_own_frames_total").increment(stats.own_frames);
     tracing::debug!(?stats, "media session ended");
     notify(&notices, call, Event::Ended(stats.clone())).await;
     stats
+}
+
+/// The packets relayed and dropped since the last report, into the metrics: at every timer
+/// wake-up (at least every RTCP interval, 5 s) and at the end, not per packet.
+fn report_counters(session: &mut Session) {
+    let (relayed, drops) = session.counter_deltas();
+    if relayed > 0 {
+        metrics::counter!("ctid_media_packets_relayed_total").increment(relayed);
+    }
+    for (reason, n) in crate::metrics::MEDIA_DROP_REASONS.iter().zip(drops) {
+        if n > 0 {
+            metrics::counter!("ctid_media_packets_dropped_total", "reason" => *reason).increment(n);
+        }
+    }
 }
 
 async fn notify(notices: &mpsc::Sender<Notice>, call: u64, event: Event) {

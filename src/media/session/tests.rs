@@ -234,6 +234,9 @@ async fn stray_and_malformed_datagrams_are_dropped_and_counted_not_relayed() {
     // Too short to be RTP, from the right address.
     r.feed(Side::A, &[vec![0x80, 0x00, 0x01]], 6);
     assert!(nothing_waiting(&r.agent));
+    // The metrics hear of them by reason (invalid, stray, no destination, send failed), once.
+    assert_eq!(r.session.counter_deltas(), (1, [1, 1, 0, 0]));
+    assert_eq!(r.session.counter_deltas(), (0, [0; 4]));
     let stats = r.session.end();
     assert_eq!((stats.relayed, stats.dropped), (1, 2));
 }

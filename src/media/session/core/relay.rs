@@ -16,8 +16,17 @@ pub(in crate::media::session) enum Fate {
     Relay(SocketAddr),
     /// Read and kept (DTMF consumed, comfort noise, not bridged): not relayed, not a loss.
     Consumed,
-    /// Not plausible, or nowhere to send it: counted as dropped.
-    Dropped,
+    /// Not plausible, or nowhere to send it: counted as dropped, for this reason.
+    Dropped(DropReason),
+}
+
+/// Why a datagram was dropped (the `reason` label of `ctid_media_packets_dropped_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::media::session) enum DropReason {
+    Invalid = 0,
+    Stray = 1,
+    NoDestination = 2,
+    SendFailed = 3,
 }
 
 impl Session {
@@ -33,11 +42,12 @@ impl Session {
             return Fate::Consumed;
         }
         match self.latches.handle_packet(side, Kind::Rtp, buf, src, now) {
-            Verdict::Invalid | Verdict::Stray => return Fate::Dropped,
+            Verdict::Invalid => return Fate::Dropped(DropReason::Invalid),
+            Verdict::Stray => return Fate::Dropped(DropReason::Stray),
             Verdict::Forward(_) | Verdict::NoDestination => {}
         }
         let Ok(r) = rtp_rs::RtpReader::new(buf) else {
-            return Fate::Dropped;
+            return Fate::Dropped(DropReason::Invalid);
         };
         let (pt, seq, ts, ssrc, marker) = (
             r.payload_type(),
@@ -98,7 +108,7 @@ impl Session {
         }
         match self.latches.dest_of(side.other(), Kind::Rtp) {
             Some(to) => Fate::Relay(to),
-            None => Fate::Dropped,
+            None => Fate::Dropped(DropReason::NoDestination),
         }
     }
 
@@ -152,6 +162,24 @@ impl Session {
         if let Some(r) = self.recording.take() {
             self.output.push_back(Output::FinishRecording(r.handle));
         }
+    }
+
+    /// Count a dropped datagram.
+    pub(super) fn dropped(&mut self, why: DropReason) {
+        self.stats.dropped += 1;
+        self.drops[why as usize] += 1;
+    }
+
+    /// Packets relayed and dropped (per [`crate::metrics::MEDIA_DROP_REASONS`]) since the last
+    /// call, for the metrics.
+    pub fn counter_deltas(&mut self) -> (u64, [u64; 4]) {
+        let relayed = self.stats.relayed - self.reported.0;
+        let mut drops = [0; 4];
+        for (i, d) in drops.iter_mut().enumerate() {
+            *d = self.drops[i] - self.reported.1[i];
+        }
+        self.reported = (self.stats.relayed, self.drops);
+        (relayed, drops)
     }
 
     /// The session is over: the recording to finish (in [`Session::poll_output`]) and the final
