@@ -9,6 +9,7 @@
 //! Must not know: SIP, SDP parsing, dialogs, queues or agents. The call layer reads addresses out
 //! of SDP and hands them in as plain [`std::net::SocketAddr`]s.
 
+mod batch;
 pub mod dtmf;
 pub mod g711;
 mod latch;
@@ -36,6 +37,11 @@ pub enum MediaError {
     /// Every pair in the range is in use here or could not be bound (held by another process).
     #[error("no free RTP/RTCP port pair left in the range")]
     Exhausted,
+    /// A socket could not be made at all — the process or the system is out of file descriptors
+    /// or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): no other port would do better, so the pool
+    /// stops at the first such failure instead of trying the whole range.
+    #[error("cannot open an RTP socket: {0} (raise the open-files limit, LimitNOFILE)")]
+    Descriptors(#[source] std::io::Error),
 }
 
 #[cfg(test)]

@@ -95,7 +95,8 @@ impl PortPool {
     }
 
     /// Bind the next free pair (round-robin). A pair that cannot be bound (another process holds
-    /// one of its ports) is skipped. `Err(Exhausted)` when every pair is in use or unbindable.
+    /// one of its ports) is skipped. `Err(Exhausted)` when every pair is in use or unbindable;
+    /// `Err(Descriptors)` at once when no socket can be made at all (out of file descriptors).
     ///
     /// Cancel-safe: a pair reserved by a cancelled call goes straight back to the pool.
     pub async fn allocate(&self) -> Result<LegSockets, MediaError> {
@@ -113,6 +114,7 @@ impl PortPool {
             let local_rtcp = SocketAddr::new(self.inner.bind_ip, rtp_port + 1);
             let rtp = match UdpSocket::bind(local_rtp).await {
                 Ok(s) => s,
+                Err(e) if out_of_resources(&e) => return Err(MediaError::Descriptors(e)),
                 Err(e) => {
                     tracing::debug!(port = rtp_port, error = %e, "RTP port busy, skipping pair");
                     continue;
@@ -120,6 +122,7 @@ impl PortPool {
             };
             let rtcp = match UdpSocket::bind(local_rtcp).await {
                 Ok(s) => s,
+                Err(e) if out_of_resources(&e) => return Err(MediaError::Descriptors(e)),
                 Err(e) => {
                     tracing::debug!(port = rtp_port + 1, error = %e, "RTCP port busy, skipping pair");
                     continue;
@@ -135,6 +138,15 @@ impl PortPool {
         }
         Err(MediaError::Exhausted)
     }
+}
+
+/// Whether a bind failed for want of descriptors or memory (any port would fail the same way),
+/// rather than because this port is taken.
+fn out_of_resources(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 impl fmt::Debug for PortPool {
@@ -374,6 +386,77 @@ mod tests {
         assert!(matches!(pool.allocate().await, Err(MediaError::Exhausted)));
         drop(legs);
         assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn only_a_want_of_descriptors_or_memory_stops_the_search() {
+        use std::io::{Error, ErrorKind};
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert!(
+                out_of_resources(&Error::from_raw_os_error(errno)),
+                "{errno}"
+            );
+        }
+        for errno in [libc::EADDRINUSE, libc::EACCES, libc::EADDRNOTAVAIL] {
+            assert!(
+                !out_of_resources(&Error::from_raw_os_error(errno)),
+                "{errno}"
+            );
+        }
+        assert!(!out_of_resources(&Error::from(ErrorKind::Other)));
+    }
+
+    /// Runs in a child process (its open-files limit is lowered, which would starve the other
+    /// tests of this process): with no descriptor left, `allocate` says so at once.
+    #[test]
+    fn out_of_descriptors_is_reported_as_such_not_as_an_exhausted_range() {
+        const CHILD: &str = "CTID_PORTS_EMFILE_CHILD";
+        if std::env::var_os(CHILD).is_none() {
+            let exe = std::env::current_exe().expect("test binary");
+            let out = std::process::Command::new(exe)
+                .args([
+                    "--exact",
+                    "media::ports::tests::out_of_descriptors_is_reported_as_such_not_as_an_exhausted_range",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CHILD, "1")
+                .output()
+                .expect("run the child");
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{text}");
+            assert!(text.contains("child: descriptors error"), "{text}");
+            return;
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (pool, _) = pool(500);
+            let mut legs = Vec::new();
+            // Leave only a few descriptors above those open now.
+            let open = std::fs::read_dir("/proc/self/fd").expect("fds").count() as u64;
+            use nix::sys::resource::{getrlimit, setrlimit, Resource};
+            let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+            setrlimit(Resource::RLIMIT_NOFILE, open + 6, hard).expect("setrlimit");
+            let err = loop {
+                match pool.allocate().await {
+                    Ok(leg) => legs.push(leg),
+                    Err(e) => break e,
+                }
+            };
+            // The limit counts descriptor numbers, and numbers below it may be free: a few pairs.
+            assert!(legs.len() <= 10, "{} pairs with ~6 descriptors", legs.len());
+            assert!(
+                matches!(&err, MediaError::Descriptors(e) if e.raw_os_error() == Some(libc::EMFILE)),
+                "{err:?}"
+            );
+            assert_eq!(pool.in_use(), legs.len(), "the failed pair went back");
+            assert!(err.to_string().contains("open-files limit"), "{err}");
+            println!("child: descriptors error: {err}");
+        });
     }
 
     #[tokio::test]

@@ -115,7 +115,7 @@ pub(in crate::api) async fn call(
     Ok(Json(CallDetail { call, events }).into_response())
 }
 
-/// The call's recording as `audio/wav` (read off the executor; recordings are a few MB).
+/// The call's recording as `audio/wav`, streamed from its file.
 pub(in crate::api) async fn recording(
     State(st): State<ApiState>,
     Authed(p): Authed,
@@ -136,19 +136,26 @@ pub(in crate::api) async fn recording(
     let Some(path) = call.recording_path else {
         return Err(ApiError::not_found(format!("call {id} has no recording")));
     };
-    let bytes = tokio::task::spawn_blocking(move || std::fs::read(&path))
+    // Streamed from the file in chunks (never whole in memory), its length from the metadata.
+    let file = tokio::fs::File::open(&path)
         .await
-        .map_err(|_| ApiError::internal("reading the recording failed"))?
         .map_err(|e| ApiError::not_found(format!("recording of call {id}: {e}")))?;
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| ApiError::not_found(format!("recording of call {id}: {e}")))?
+        .len();
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "audio/wav".to_string()),
+            (axum::http::header::CONTENT_LENGTH, len.to_string()),
             (
                 axum::http::header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"call-{id}.wav\""),
             ),
         ],
-        bytes,
+        body,
     )
         .into_response())
 }
