@@ -398,7 +398,7 @@ fn usage_errors_exit_64() {
         &["calls", "--limit", "0"][..],
         &["calls", "--today", "--from", "1"],
         &["agent", "frobnicate", "1"],
-        &["status", "--api", "https://127.0.0.1:9060"],
+        &["status", "--api", "ftp://127.0.0.1:9060"],
     ] {
         let out = run(args);
         assert_eq!(out.status.code(), Some(64), "{args:?}: {}", text(&out).1);
@@ -455,4 +455,76 @@ fn top_redraws_until_ctrl_c() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+/// OpenSSL's `s_server -WWW` serving `dir` over TLS with `pki`'s certificate (a TLS proxy in
+/// front of the admin listener, as far as the CLI can tell); killed on drop.
+struct TlsServer {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl TlsServer {
+    fn start(dir: &std::path::Path, pki: &ctid_testkit::pki::Pki) -> TlsServer {
+        let port = ctid_testkit::free_port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-WWW", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&pki.cert)
+            .arg("-key")
+            .arg(&pki.key)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run openssl (Debian package openssl)");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "openssl s_server did not listen on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TlsServer { child, addr }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn status_over_https_checks_the_certificate_against_ctid_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = ctid_testkit::pki::write_pki(dir.path(), "", "proxy CA", &["127.0.0.1"]);
+    let other = ctid_testkit::pki::write_pki(dir.path(), "other-", "another CA", &["127.0.0.1"]);
+    std::fs::create_dir_all(dir.path().join("api/v1")).unwrap();
+    std::fs::write(dir.path().join("api/v1/stats"), STATS).unwrap();
+    let server = TlsServer::start(dir.path(), &pki);
+    let api = format!("https://{}", server.addr);
+
+    let out = ctid(&["status", "--api", &api, "--token", TOKEN])
+        .env("CTID_CA_FILE", &pki.ca)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.lines().any(|l| l.starts_with("sales")), "{stdout}");
+
+    // A certificate from an authority the CLI was not told to trust: refused, not printed.
+    let out = ctid(&["status", "--api", &api, "--token", TOKEN])
+        .env("CTID_CA_FILE", &other.ca)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(!stdout.contains("sales"), "{stdout}");
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
 }

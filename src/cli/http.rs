@@ -1,13 +1,35 @@
-//! A tiny blocking HTTP/1.1 client for the admin API: one request per connection
-//! (`Connection: close`), JSON bodies, bearer token, `Content-Length` or chunked answers.
+//! The CLI's client of the admin API: blocking requests with JSON bodies and a bearer token,
+//! over http or https (ctid's listener speaks http; https is for a TLS-terminating proxy in
+//! front of it), on `ureq` (rustls with the ring provider, like ctid's SIP over TLS). What is
+//! ctid's own here: the URL rules, the error kinds and their exit codes.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
-mod response;
-use response::truncate;
-pub use response::{parse_response, Response};
+/// An answer of the API: status, headers, body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `s` cut to at most `max` characters, with an ellipsis when cut.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
 
 /// How long to wait for the TCP connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -61,9 +83,11 @@ impl ClientError {
     }
 }
 
-/// Where the API lives: `http://host[:port][/prefix]`.
+/// Where the API lives: `http[s]://host[:port][/prefix]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiUrl {
+    /// `https://` (a TLS proxy in front of the admin listener).
+    pub tls: bool,
     pub host: String,
     pub port: u16,
     /// Path prefix without a trailing slash ("" for none).
@@ -71,20 +95,19 @@ pub struct ApiUrl {
 }
 
 impl ApiUrl {
-    /// Parse `http://host:port[/prefix]`; a bare `host:port` is accepted too.
+    /// Parse `http[s]://host:port[/prefix]`; a bare `host:port` is accepted too (http).
     pub fn parse(s: &str) -> Result<ApiUrl, ClientError> {
         let bad = |why: &str| ClientError::Usage(format!("invalid --api URL {s:?}: {why}"));
-        let rest = if let Some(r) = s.strip_prefix("http://") {
-            r
-        } else if s.starts_with("https://") {
-            return Err(bad(
-                "https is not supported; the admin listener speaks plain http",
-            ));
+        let (tls, rest) = if let Some(r) = s.strip_prefix("http://") {
+            (false, r)
+        } else if let Some(r) = s.strip_prefix("https://") {
+            (true, r)
         } else if s.contains("://") {
-            return Err(bad("only http:// URLs are supported"));
+            return Err(bad("only http:// and https:// URLs are supported"));
         } else {
-            s
+            (false, s)
         };
+        let default_port = if tls { 443 } else { 80 };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
@@ -101,7 +124,7 @@ impl ApiUrl {
             let after = &v6[end + 1..];
             let port = match after.strip_prefix(':') {
                 Some(p) => p.parse::<u16>().map_err(|_| bad("bad port"))?,
-                None if after.is_empty() => 80,
+                None if after.is_empty() => default_port,
                 None => return Err(bad("junk after ']'")),
             };
             (host.to_string(), port)
@@ -111,7 +134,7 @@ impl ApiUrl {
                     h.to_string(),
                     p.parse::<u16>().map_err(|_| bad("bad port"))?,
                 ),
-                None => (authority.to_string(), 80),
+                None => (authority.to_string(), default_port),
             }
         };
         if host.is_empty() {
@@ -121,7 +144,12 @@ impl ApiUrl {
         if prefix.contains(['?', '#']) {
             return Err(bad("no query or fragment allowed"));
         }
-        Ok(ApiUrl { host, port, prefix })
+        Ok(ApiUrl {
+            tls,
+            host,
+            port,
+            prefix,
+        })
     }
 
     /// `host:port` as shown in messages and sent in `Host:`.
@@ -150,59 +178,14 @@ pub fn encode(s: &str) -> String {
 /// How long an upload (an import) may take once connected: the server checks every row.
 pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Build the request bytes (a JSON body).
-pub fn build_request(
-    method: &str,
-    url: &ApiUrl,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&[u8]>,
-) -> Vec<u8> {
-    build_typed_request(
-        method,
-        url,
-        path,
-        token,
-        body.map(|b| ("application/json", b)),
-    )
-}
-
-/// Build the request bytes with a body of any `Content-Type`.
-pub fn build_typed_request(
-    method: &str,
-    url: &ApiUrl,
-    path: &str,
-    token: Option<&str>,
-    body: Option<(&str, &[u8])>,
-) -> Vec<u8> {
-    let mut req = format!(
-        "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ctid-cli/{}\r\nAccept: application/json\r\nConnection: close\r\n",
-        url.prefix,
-        url.authority(),
-        env!("CARGO_PKG_VERSION"),
-    );
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if let Some((ct, b)) = body {
-        req.push_str(&format!(
-            "Content-Type: {ct}\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
-    }
-    req.push_str("\r\n");
-    let mut bytes = req.into_bytes();
-    if let Some((_, b)) = body {
-        bytes.extend_from_slice(b);
-    }
-    bytes
-}
-
 /// The admin API client.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub url: ApiUrl,
     pub token: Option<String>,
+    /// PEM file of the authorities trusted for https (`CTID_CA_FILE`); unset: the Mozilla
+    /// roots built into ctid.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Client {
@@ -217,6 +200,9 @@ impl Client {
         Ok(Client {
             url: ApiUrl::parse(api)?,
             token: token.filter(|t| !t.is_empty()),
+            ca_file: std::env::var_os("CTID_CA_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         })
     }
 
@@ -314,90 +300,98 @@ impl Client {
         read_timeout: Duration,
     ) -> Result<Response, ClientError> {
         let addr = self.url.authority();
+        let scheme = if self.url.tls { "https" } else { "http" };
+        let uri = format!("{scheme}://{addr}{}{path}", self.url.prefix);
+        let mut tls = ureq::tls::TlsConfig::builder().provider(ureq::tls::TlsProvider::Rustls);
+        if let Some(f) = &self.ca_file {
+            let pem = std::fs::read(f)
+                .map_err(|e| ClientError::Usage(format!("CTID_CA_FILE {}: {e}", f.display())))?;
+            let certs = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect::<Vec<_>>();
+            if certs.is_empty() {
+                return Err(ClientError::Usage(format!(
+                    "CTID_CA_FILE {}: no certificate in the file",
+                    f.display()
+                )));
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(CONNECT_TIMEOUT + read_timeout))
+            .user_agent(concat!("ctid-cli/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls.build())
+            .build()
+            .into();
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(&uri)
+            .header("Accept", "application/json")
+            // One request per connection: each command is one short exchange.
+            .header("Connection", "close");
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        if let Some((ct, _)) = body {
+            req = req.header("Content-Type", ct);
+        }
+        let req = req
+            .body(body.map(|(_, b)| b.to_vec()).unwrap_or_default())
+            .map_err(|e| ClientError::Usage(format!("invalid request to {uri}: {e}")))?;
+        let answer = agent.run(req);
+        let mut resp = answer.map_err(|e| self.transport_error(e, read_timeout))?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE as u64)
+            .read_to_vec()
+            .map_err(|e| self.transport_error(e, read_timeout))?;
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// A failed exchange as the CLI reports it: nothing reachable, or a bad answer.
+    fn transport_error(&self, e: ureq::Error, timeout: Duration) -> ClientError {
+        let addr = self.url.authority();
         let unreachable = |reason: String| ClientError::Unreachable {
             addr: addr.clone(),
             reason,
         };
-        let addrs: Vec<SocketAddr> = (self.url.host.as_str(), self.url.port)
-            .to_socket_addrs()
-            .map_err(|e| unreachable(format!("cannot resolve {}: {e}", self.url.host)))?
-            .collect();
-        let mut last_err = None;
-        let mut stream = None;
-        for a in &addrs {
-            match TcpStream::connect_timeout(a, CONNECT_TIMEOUT) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last_err = Some(e),
+        match e {
+            ureq::Error::Io(io) => unreachable(io_reason(&io, timeout)),
+            ureq::Error::Timeout(_) => {
+                unreachable(format!("no complete answer within {} s", timeout.as_secs()))
             }
-        }
-        let mut stream = match stream {
-            Some(s) => s,
-            None => {
-                return Err(unreachable(match last_err {
-                    Some(e) => io_reason(&e, CONNECT_TIMEOUT),
-                    None => "the host name has no address".into(),
-                }))
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let deadline = Instant::now() + read_timeout;
-        let _ = stream.set_write_timeout(Some(read_timeout));
-        let req = build_typed_request(method, &self.url, path, self.token.as_deref(), body);
-        stream.write_all(&req).map_err(|e| {
-            unreachable(format!(
-                "sending the request failed: {}",
-                io_reason(&e, read_timeout)
-            ))
-        })?;
-        let protocol = |reason: String| ClientError::Protocol {
-            addr: addr.clone(),
-            reason,
-        };
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(unreachable(format!(
-                    "no complete answer within {} s",
-                    read_timeout.as_secs()
-                )));
-            }
-            let _ = stream.set_read_timeout(Some(left));
-            let n = match stream.read(&mut chunk) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(unreachable(format!(
-                        "no complete answer within {} s",
-                        read_timeout.as_secs()
-                    )))
-                }
-                Err(e) => {
-                    // A reset after a complete answer is harmless.
-                    if let Ok(Some(r)) = parse_response(&buf, true) {
-                        return Ok(r);
-                    }
-                    return Err(protocol(format!("reading the answer failed: {e}")));
-                }
-            };
-            buf.extend_from_slice(&chunk[..n]);
-            if buf.len() > MAX_RESPONSE {
-                return Err(protocol("the answer is too large".into()));
-            }
-            match parse_response(&buf, n == 0) {
-                Ok(Some(r)) => return Ok(r),
-                Ok(None) => {}
-                Err(e) => return Err(protocol(e)),
-            }
+            ureq::Error::HostNotFound => unreachable(format!("cannot resolve {}", self.url.host)),
+            ureq::Error::ConnectionFailed => unreachable("connection refused".into()),
+            ureq::Error::BodyExceedsLimit(_) => ClientError::Protocol {
+                addr,
+                reason: "the answer is too large".into(),
+            },
+            other => ClientError::Protocol {
+                addr,
+                reason: other.to_string(),
+            },
         }
     }
 }
@@ -460,91 +454,6 @@ pub fn check_status(resp: Response, had_token: bool) -> Result<Vec<u8>, ClientEr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_length_body() {
-        let raw = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}";
-        let r = parse_response(raw, false).unwrap().unwrap();
-        assert_eq!(r.status, 200);
-        assert_eq!(r.body, b"{\"a\":1}");
-        assert_eq!(r.header("content-type"), Some("application/json"));
-    }
-
-    #[test]
-    fn content_length_incomplete_then_cut() {
-        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{\"a\"";
-        assert_eq!(parse_response(raw, false).unwrap(), None);
-        assert!(parse_response(raw, true).unwrap_err().contains("cut short"));
-        assert_eq!(
-            parse_response(b"HTTP/1.1 200 OK\r\nCont", false).unwrap(),
-            None
-        );
-    }
-
-    #[test]
-    fn content_length_ignores_extra_bytes() {
-        let raw = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}garbage";
-        assert_eq!(parse_response(raw, false).unwrap().unwrap().body, b"{}");
-    }
-
-    #[test]
-    fn chunked_body() {
-        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3;ext=1\r\n:1}\r\n0\r\n\r\n";
-        let r = parse_response(raw, false).unwrap().unwrap();
-        assert_eq!(r.body, b"{\"a\":1}");
-    }
-
-    #[test]
-    fn chunked_with_trailers_and_hex_sizes() {
-        let body = "x".repeat(0x1a);
-        let raw = format!(
-            "HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n1A\r\n{body}\r\n0\r\nX-T: 1\r\n\r\n"
-        );
-        let r = parse_response(raw.as_bytes(), false).unwrap().unwrap();
-        assert_eq!(r.body, body.as_bytes());
-    }
-
-    #[test]
-    fn chunked_incomplete() {
-        let full = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n";
-        for cut in 0..full.len() {
-            assert_eq!(
-                parse_response(&full[..cut], false).unwrap(),
-                None,
-                "cut {cut}"
-            );
-        }
-        assert!(parse_response(&full[..full.len() - 3], true).is_err());
-    }
-
-    #[test]
-    fn chunked_bad_size() {
-        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
-        assert!(parse_response(raw, false).is_err());
-    }
-
-    #[test]
-    fn body_until_eof_without_framing() {
-        let raw = b"HTTP/1.0 200 OK\r\n\r\nhello";
-        assert_eq!(parse_response(raw, false).unwrap(), None);
-        assert_eq!(parse_response(raw, true).unwrap().unwrap().body, b"hello");
-    }
-
-    #[test]
-    fn skips_100_continue() {
-        let raw =
-            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}";
-        let r = parse_response(raw, false).unwrap().unwrap();
-        assert_eq!(r.status, 201);
-        assert_eq!(r.body, b"{}");
-    }
-
-    #[test]
-    fn rejects_non_http() {
-        assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n", false).is_err());
-        assert!(parse_response(b"HTTP/1.1 abc\r\n\r\n", false).is_err());
-        assert!(parse_response(b"", true).is_err());
-    }
 
     #[test]
     fn status_mapping() {
@@ -613,8 +522,12 @@ mod tests {
         );
         let u = ApiUrl::parse("[::1]:9060").unwrap();
         assert_eq!(u.authority(), "[::1]:9060");
+        let u = ApiUrl::parse("https://ctid.example/admin").unwrap();
+        assert!(u.tls);
+        assert_eq!((u.port, u.prefix.as_str()), (443, "/admin"));
+        assert!(!ApiUrl::parse("127.0.0.1:9060").unwrap().tls);
         assert_eq!(
-            ApiUrl::parse("https://x").unwrap_err().exit_code(),
+            ApiUrl::parse("ftp://x").unwrap_err().exit_code(),
             EXIT_USAGE
         );
         assert!(ApiUrl::parse("http://:80").is_err());
@@ -623,14 +536,18 @@ mod tests {
     }
 
     #[test]
-    fn request_bytes() {
-        let u = ApiUrl::parse("http://127.0.0.1:9060").unwrap();
-        let r = build_request("POST", &u, "/api/v1/x", Some("tok"), Some(b"{}"));
-        let s = String::from_utf8(r).unwrap();
-        assert!(s.starts_with("POST /api/v1/x HTTP/1.1\r\nHost: 127.0.0.1:9060\r\n"));
-        assert!(s.contains("Authorization: Bearer tok\r\n"));
-        assert!(s.contains("Connection: close\r\n"));
-        assert!(s.ends_with("Content-Length: 2\r\n\r\n{}"));
+    fn nothing_listening_is_unreachable_and_a_truncated_message_says_so() {
+        // A port that was free a moment ago: connection refused, exit 69.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = Client::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+        let e = c.get("/api/v1/stats").unwrap_err();
+        assert_eq!(e.exit_code(), EXIT_UNAVAILABLE, "{e}");
+        assert_eq!(truncate("abcdef", 3), "abc…");
+        assert_eq!(truncate("ab", 3), "ab");
     }
 
     #[test]
