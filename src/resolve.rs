@@ -52,11 +52,7 @@ pub fn plan(uri: &str) -> Result<Plan, String> {
         (true, _) => Transport::Tls,
         (false, t) => t.unwrap_or(Transport::Udp),
     };
-    let default_port = if transport == Transport::Tls {
-        5061
-    } else {
-        5060
-    };
+    let default_port = transport.default_port();
     let host = u.params.value("maddr").unwrap_or(&u.host).to_string();
     if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
         return Ok(Plan::Literal(
@@ -156,11 +152,7 @@ impl Resolver {
                 }
                 // No SRV record: the host's A/AAAA on the default port (RFC 3263 §4.2).
                 let ip = self.ips(&host).await?[0];
-                let port = if transport == Transport::Tls {
-                    5061
-                } else {
-                    5060
-                };
+                let port = transport.default_port();
                 Ok((transport, SocketAddr::new(ip, port)))
             }
         }

@@ -14,7 +14,7 @@ use common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The queue's settings with a TLS listener on `tls_port` serving `pki`'s certificate.
 fn tls_settings(tls_port: u16, pki: &Pki) -> Settings {
@@ -185,37 +185,27 @@ fn sighup_serves_a_renewed_certificate_and_plain_sip_on_the_tls_port_is_refused(
             "plain SIP on the TLS port must not be answered: {}",
             String::from_utf8_lossy(&got)
         );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let n = metric_value(&env, "ctid_sip_tls_handshake_failures_total").unwrap_or(0.0);
-            if n >= 1.0 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ctid_sip_tls_handshake_failures_total stayed {n}\n{}",
-                story()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        poll(
+            "ctid_sip_tls_handshake_failures_total stayed 0",
+            Duration::from_secs(10),
+            story,
+            || {
+                let n = metric_value(&env, "ctid_sip_tls_handshake_failures_total")?;
+                (n >= 1.0).then_some(())
+            },
+        );
 
         // Renew, SIGHUP: new connections get the new certificate.
         std::fs::copy(&new.cert, &live.cert).unwrap();
         std::fs::copy(&new.key, &live.key).unwrap();
         // SAFETY: kill with a pid of a child this test started and still holds.
         unsafe { libc::kill(daemon.pid(), libc::SIGHUP) };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if s_client(addr, &new.ca).is_ok() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "after SIGHUP ctid still serves the old certificate\n{}",
-                story()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        poll(
+            "after SIGHUP ctid still serves the old certificate",
+            Duration::from_secs(15),
+            story,
+            || s_client(addr, &new.ca).ok(),
+        );
         assert!(
             daemon.log().contains("reload: TLS certificate and key read again"),
             "{}",

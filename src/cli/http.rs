@@ -183,9 +183,28 @@ pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 pub struct Client {
     pub url: ApiUrl,
     pub token: Option<String>,
-    /// PEM file of the authorities trusted for https (`CTID_CA_FILE`); unset: the Mozilla
-    /// roots built into ctid.
-    pub ca_file: Option<PathBuf>,
+    /// The HTTP agent: connect timeout, no redirects, statuses as answers, and for https the
+    /// authorities of `CTID_CA_FILE` (read once here) or the Mozilla roots built into ctid.
+    agent: ureq::Agent,
+}
+
+/// The authorities of the PEM file `f` (`CTID_CA_FILE`).
+fn ca_roots(f: &std::path::Path) -> Result<ureq::tls::RootCerts, ClientError> {
+    let pem = std::fs::read(f)
+        .map_err(|e| ClientError::Usage(format!("CTID_CA_FILE {}: {e}", f.display())))?;
+    let certs = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    if certs.is_empty() {
+        return Err(ClientError::Usage(format!(
+            "CTID_CA_FILE {}: no certificate in the file",
+            f.display()
+        )));
+    }
+    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
 }
 
 impl Client {
@@ -197,12 +216,26 @@ impl Client {
                 ));
             }
         }
+        let url = ApiUrl::parse(api)?;
+        let mut tls = ureq::tls::TlsConfig::builder().provider(ureq::tls::TlsProvider::Rustls);
+        let ca_file = std::env::var_os("CTID_CA_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        if let (true, Some(f)) = (url.tls, &ca_file) {
+            tls = tls.root_certs(ca_roots(f)?);
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .user_agent(concat!("ctid-cli/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls.build())
+            .build()
+            .into();
         Ok(Client {
-            url: ApiUrl::parse(api)?,
+            url,
             token: token.filter(|t| !t.is_empty()),
-            ca_file: std::env::var_os("CTID_CA_FILE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            agent,
         })
     }
 
@@ -302,33 +335,6 @@ impl Client {
         let addr = self.url.authority();
         let scheme = if self.url.tls { "https" } else { "http" };
         let uri = format!("{scheme}://{addr}{}{path}", self.url.prefix);
-        let mut tls = ureq::tls::TlsConfig::builder().provider(ureq::tls::TlsProvider::Rustls);
-        if let Some(f) = &self.ca_file {
-            let pem = std::fs::read(f)
-                .map_err(|e| ClientError::Usage(format!("CTID_CA_FILE {}: {e}", f.display())))?;
-            let certs = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect::<Vec<_>>();
-            if certs.is_empty() {
-                return Err(ClientError::Usage(format!(
-                    "CTID_CA_FILE {}: no certificate in the file",
-                    f.display()
-                )));
-            }
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
-        }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_global(Some(CONNECT_TIMEOUT + read_timeout))
-            .user_agent(concat!("ctid-cli/", env!("CARGO_PKG_VERSION")))
-            .tls_config(tls.build())
-            .build()
-            .into();
         let mut req = ureq::http::Request::builder()
             .method(method)
             .uri(&uri)
@@ -344,7 +350,12 @@ impl Client {
         let req = req
             .body(body.map(|(_, b)| b.to_vec()).unwrap_or_default())
             .map_err(|e| ClientError::Usage(format!("invalid request to {uri}: {e}")))?;
-        let answer = agent.run(req);
+        let req = self
+            .agent
+            .configure_request(req)
+            .timeout_global(Some(CONNECT_TIMEOUT + read_timeout))
+            .build();
+        let answer = self.agent.run(req);
         let mut resp = answer.map_err(|e| self.transport_error(e, read_timeout))?;
         let status = resp.status().as_u16();
         let headers = resp

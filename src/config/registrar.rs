@@ -144,19 +144,13 @@ pub(super) fn validate(cfg: &Config, add: &mut impl FnMut(&str, String)) {
             }
         }
         if has_ha1 && !has_password {
-            let offered = a.algorithms.as_ref().unwrap_or(&r.algorithms);
-            for alg in offered {
-                let missing = match alg.to_ascii_uppercase().as_str() {
-                    "MD5" => a.ha1_md5.is_none(),
-                    "SHA-256" => a.ha1_sha256.is_none(),
-                    _ => false,
+            for alg in a.algorithms.as_ref().unwrap_or(&r.algorithms) {
+                let (field, value) = if alg.eq_ignore_ascii_case("MD5") {
+                    ("ha1_md5", &a.ha1_md5)
+                } else {
+                    ("ha1_sha256", &a.ha1_sha256)
                 };
-                if missing {
-                    let field = if alg.eq_ignore_ascii_case("MD5") {
-                        "ha1_md5"
-                    } else {
-                        "ha1_sha256"
-                    };
+                if value.is_none() {
                     add(
                         &format!("{key}.{field}"),
                         format!("the phone is offered {alg} but the agent has no {field}"),

@@ -68,6 +68,14 @@ impl Transport {
         self != Transport::Udp
     }
 
+    /// The port a URI without one means (RFC 3261 §19.1.2): 5061 for TLS, else 5060.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Transport::Tls => 5061,
+            _ => 5060,
+        }
+    }
+
     /// The `;transport=` value of a URI on this transport (`None` for UDP, the default).
     pub fn uri_param(self) -> Option<&'static str> {
         match self {

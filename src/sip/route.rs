@@ -28,11 +28,7 @@ pub fn uri_hop(uri: &str) -> Option<(Option<Transport>, SocketAddr)> {
     } else {
         named
     };
-    let default_port = if transport == Some(Transport::Tls) {
-        5061
-    } else {
-        5060
-    };
+    let default_port = transport.unwrap_or(Transport::Udp).default_port();
     Some((
         transport,
         SocketAddr::new(ip, u.port.unwrap_or(default_port)),
